@@ -1,0 +1,58 @@
+"""mnistopt: the most accurate MNIST-format model in N parameters or N bytes.
+
+Importing mnistopt is light: NumPy only. Every module imports TensorFlow and
+Keras inside the functions that need them; tensorflow-model-optimization and
+tf_keras load only inside the compression code, so ``tf.keras`` and
+``TF_USE_LEGACY_KERAS`` stay as the user set them.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from .budget import input_features, mlp_params, min_params, widths_for_budget
+from .data import Dataset, load_dataset
+from .errors import (
+    ArgumentError,
+    ArgumentTypeError,
+    BudgetError,
+    DataError,
+    DataNotFoundError,
+    MnistoptError,
+    OutputDirError,
+    SpecError,
+    TrainingDivergedError,
+)
+from .spec import MLPSpec, count_params, widest_spec
+
+from .build import build_model
+from .runs import run_baseline
+from .training import EpochProgress, TrainResult, train
+
+__all__ = [
+    "__version__",
+    "ArgumentError",
+    "ArgumentTypeError",
+    "BudgetError",
+    "DataError",
+    "DataNotFoundError",
+    "Dataset",
+    "EpochProgress",
+    "MLPSpec",
+    "MnistoptError",
+    "OutputDirError",
+    "SpecError",
+    "TrainResult",
+    "TrainingDivergedError",
+    "build_model",
+    "count_params",
+    "input_features",
+    "load_dataset",
+    "min_params",
+    "mlp_params",
+    "run_baseline",
+    "train",
+    "widest_spec",
+    "widths_for_budget",
+]
+

@@ -1,0 +1,167 @@
+"""Exact parameter arithmetic for MLPs, and widths that fit a budget.
+
+Pure integer arithmetic: no TensorFlow, no Keras. What is counted is exactly
+what ``keras.Model.count_params()`` counts for the models
+:func:`mnistopt.build_model` makes:
+
+* each hidden ``Dense`` layer: ``inputs * units`` weights, plus ``units``
+  biases unless batch normalisation follows it (the bias would be redundant);
+* each ``BatchNormalization`` layer: ``4 * units`` (gamma, beta and the two
+  moving statistics, which Keras counts as non-trainable parameters);
+* the softmax output layer: ``inputs * classes + classes``;
+* cropping, pooling, flattening, dropout and activations: nothing.
+
+Example:
+    >>> from mnistopt.budget import input_features, mlp_params
+    >>> mlp_params(input_features((28, 28)), (128, 64), 10)
+    109386
+    >>> input_features((28, 28), crop=4, pool=True)
+    100
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from ._checks import check_int
+from .errors import BudgetError, SpecError
+
+__all__ = [
+    "reduced_shape",
+    "input_features",
+    "mlp_params",
+    "min_params",
+    "widths_for_budget",
+]
+
+
+def reduced_shape(
+    input_shape: Sequence[int], crop: int = 0, pool: bool = False
+) -> tuple[int, int]:
+    """Image shape after cropping ``crop`` border pixels and optional 2x2 pooling.
+
+    Pooling uses Keras' ``AveragePooling2D(2)`` with ``"valid"`` padding, so an
+    odd side loses its last row or column.
+
+    Example:
+        >>> reduced_shape((28, 28), crop=2, pool=True)
+        (12, 12)
+    """
+    height, width = (int(s) for s in input_shape)
+    height, width = height - 2 * crop, width - 2 * crop
+    if height < 1 or width < 1:
+        raise SpecError(
+            f"`crop` removes the whole image: crop={crop} on an input of shape "
+            f"{tuple(input_shape)} leaves {height}x{width}. Use a crop below "
+            f"{(min(input_shape) + 1) // 2}."
+        )
+    if pool:
+        height, width = height // 2, width // 2
+        if height < 1 or width < 1:
+            raise SpecError(
+                f"2x2 pooling needs at least 2x2 pixels; crop={crop} on an input "
+                f"of shape {tuple(input_shape)} leaves less. Reduce `crop`."
+            )
+    return height, width
+
+
+def input_features(input_shape: Sequence[int], crop: int = 0, pool: bool = False) -> int:
+    """Number of inputs the first dense layer sees after input reduction."""
+    height, width = reduced_shape(input_shape, crop, pool)
+    return height * width
+
+
+def mlp_params(
+    in_features: int,
+    hidden: Sequence[int],
+    num_classes: int,
+    batch_norm: bool = False,
+) -> int:
+    """Exact parameter count of an MLP (see the module docstring for what counts).
+
+    Example:
+        >>> mlp_params(784, (), 10)
+        7850
+        >>> mlp_params(784, (32,), 10, batch_norm=True)  # 784*32 + 4*32 + 33*10
+        25546
+    """
+    total = 0
+    fan_in = in_features
+    for units in hidden:
+        total += fan_in * units + (4 * units if batch_norm else units)
+        fan_in = units
+    return total + fan_in * num_classes + num_classes
+
+
+def min_params(in_features: int, num_classes: int, depth: int = 0, batch_norm: bool = False) -> int:
+    """The smallest possible model: every hidden layer one unit wide.
+
+    With ``depth=0`` (no hidden layer) this is the logistic-regression model,
+    ``in_features * num_classes + num_classes``: 7,850 for 784 inputs.
+
+    Example:
+        >>> min_params(784, 10)
+        7850
+        >>> min_params(100, 10, depth=1)  # 100 + 1 + 1*10 + 10
+        121
+    """
+    return mlp_params(in_features, (1,) * depth, num_classes, batch_norm)
+
+
+def _widths(scale: int, ratios: Sequence[float]) -> tuple[int, ...]:
+    top = max(ratios)
+    # The small epsilon keeps e.g. 0.5 * 2 from flooring to 0.9999 -> 0.
+    return tuple(max(1, math.floor(scale * r / top + 1e-9)) for r in ratios)
+
+
+def widths_for_budget(
+    budget: int,
+    in_features: int,
+    num_classes: int,
+    ratios: Sequence[float],
+    batch_norm: bool = False,
+) -> tuple[int, ...]:
+    """The widest hidden widths with the given relative sizes that fit ``budget``.
+
+    The widest layer gets width ``w`` and layer ``i`` gets
+    ``max(1, floor(w * ratios[i] / max(ratios)))``; ``w`` is the largest integer
+    for which :func:`mlp_params` stays within ``budget``. An empty ``ratios``
+    means no hidden layer.
+
+    Raises:
+        BudgetError: if even one unit per hidden layer exceeds ``budget``; the
+            message states that minimum.
+
+    Example:
+        >>> widths_for_budget(109386, 784, 10, (2, 1))
+        (128, 64)
+        >>> widths_for_budget(4034, 784, 10, (1,))
+        (5,)
+    """
+    budget = check_int("budget", budget, minimum=1, error=BudgetError)
+    ratios = tuple(float(r) for r in ratios)
+    if any(not math.isfinite(r) or r <= 0 for r in ratios):
+        raise BudgetError(
+            f"Width `ratios` must be positive finite numbers. Received: ratios={ratios}."
+        )
+    depth = len(ratios)
+    smallest = min_params(in_features, num_classes, depth, batch_norm)
+    if budget < smallest:
+        raise BudgetError(
+            f"budget={budget:,} is below the smallest {depth}-hidden-layer MLP for "
+            f"{in_features} inputs and {num_classes} classes, which has {smallest:,} "
+            f"parameters (with no hidden layer: "
+            f"{min_params(in_features, num_classes):,}). Raise the budget, use fewer "
+            f"hidden layers, or shrink the input (crop border pixels, 2x2 pooling)."
+        )
+    if depth == 0:
+        return ()
+    low, high = 1, budget  # count(w) >= w, so w never exceeds the budget
+    while low < high:
+        mid = (low + high + 1) // 2
+        if mlp_params(in_features, _widths(mid, ratios), num_classes, batch_norm) <= budget:
+            low = mid
+        else:
+            high = mid - 1
+    return _widths(low, ratios)

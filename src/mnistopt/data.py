@@ -1,0 +1,599 @@
+"""Load MNIST-format datasets: Keras ``.npz`` files, IDX files, Keras' cache.
+
+Everything read is validated (IDX magic numbers and dimensions, byte counts,
+image/label counts, label range, dtype, NaN/inf) and any problem raises
+:class:`~mnistopt.errors.DataError` naming the file and what is wrong.
+
+This module needs only NumPy; Keras is imported only to download a dataset
+that is found nowhere else.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import logging
+import os
+import re
+import zlib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ._checks import check_float, check_int
+from .errors import ArgumentTypeError, DataError, DataNotFoundError
+
+__all__ = ["Dataset", "load_dataset", "read_idx", "KNOWN_DATASETS", "ENV_VAR"]
+
+logger = logging.getLogger(__name__)
+
+#: Environment variable naming a directory (or file) that holds the data.
+ENV_VAR = "MNISTOPT_DATA"
+#: Dataset names :func:`load_dataset` can look up (and download through Keras).
+KNOWN_DATASETS = ("mnist", "fashion_mnist")
+
+_IDX_IMAGES_MAGIC = 2051
+_IDX_LABELS_MAGIC = 2049
+_IDX_NAME = re.compile(
+    r"^(?P<split>train|t10k|test)-(?P<kind>images|labels)(?P<tag>-[A-Za-z0-9_.]+?)?"
+    r"[-.](?P<idx>idx[13])-ubyte(?P<gz>\.gz)?$"
+)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Dataset:
+    """Images scaled to ``[0, 1]`` (float32, shape ``(N, H, W)``) and int labels.
+
+    ``train`` and ``val`` are a seeded, stratified split of the source's
+    training data; ``test`` is the source's test set. Nothing in mnistopt that
+    chooses a model looks at ``test``.
+
+    Example:
+        >>> import numpy as np
+        >>> from mnistopt import load_dataset
+        >>> rng = np.random.default_rng(0)
+        >>> x = rng.integers(0, 256, (200, 28, 28), dtype=np.uint8)
+        >>> y = np.arange(200) % 10
+        >>> ds = load_dataset({"x_train": x, "y_train": y, "x_test": x[:50], "y_test": y[:50]})
+        >>> ds.sizes
+        {'train': 180, 'val': 20, 'test': 50}
+        >>> float(ds.x_train.max()) <= 1.0
+        True
+    """
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    name: str
+    source: str
+    num_classes: int = 10
+    seed: int = 0
+    validation_fraction: float = 0.1
+
+    @property
+    def image_shape(self) -> tuple[int, int]:
+        """``(height, width)`` of every image."""
+        return tuple(self.x_train.shape[1:3])
+
+    @property
+    def sizes(self) -> dict[str, int]:
+        """Number of images in each split."""
+        return {"train": len(self.y_train), "val": len(self.y_val), "test": len(self.y_test)}
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-ready summary: name, source, sizes, image shape, seed."""
+        return {
+            "name": self.name,
+            "source": self.source,
+            "sizes": self.sizes,
+            "image_shape": list(self.image_shape),
+            "num_classes": self.num_classes,
+            "validation_fraction": self.validation_fraction,
+            "seed": self.seed,
+        }
+
+    def subset(self, train: int | None = None, val: int | None = None, test: int | None = None) -> Dataset:
+        """A smaller dataset keeping the first ``train``/``val``/``test`` images.
+
+        Useful for quick experiments and tests. Splits are already shuffled
+        and stratified, so the first images are a fair sample.
+        """
+        def cut(x, y, n, name):
+            if n is None:
+                return x, y
+            n = check_int(name, n, minimum=1)
+            return x[:n], y[:n]
+
+        xt, yt = cut(self.x_train, self.y_train, train, "train")
+        xv, yv = cut(self.x_val, self.y_val, val, "val")
+        xs, ys = cut(self.x_test, self.y_test, test, "test")
+        return dataclasses.replace(self, x_train=xt, y_train=yt, x_val=xv, y_val=yv, x_test=xs, y_test=ys)
+
+
+# --------------------------------------------------------------------------
+# Public entry point
+# --------------------------------------------------------------------------
+
+
+def load_dataset(
+    name_or_path: str | os.PathLike | Mapping[str, Any] | Sequence[str | os.PathLike] = "mnist",
+    *,
+    path: str | os.PathLike | None = None,
+    validation_fraction: float = 0.1,
+    seed: int = 0,
+    num_classes: int = 10,
+    download: bool = True,
+) -> Dataset:
+    """Load, validate, normalise and split an MNIST-format dataset.
+
+    ``name_or_path`` may be:
+
+    * ``"mnist"`` or ``"fashion_mnist"``, looked up in order in: ``path``, the
+      ``MNISTOPT_DATA`` environment variable, Keras' cache
+      (``$KERAS_HOME/datasets`` or ``~/.keras/datasets``), then Keras' download
+      (if ``download``). If all fail, one :class:`DataNotFoundError` lists every
+      place looked at;
+    * a ``.npz`` file in the layout of Keras' ``mnist.npz`` (``x_train``,
+      ``y_train``, ``x_test``, ``y_test``), read with ``allow_pickle=False``;
+    * a directory holding such an ``.npz`` or the four IDX files (gzipped or
+      not; standard names such as ``train-images-idx3-ubyte.gz``, optionally
+      with a tag: ``train-images-first10k-idx3-ubyte.gz``);
+    * a sequence of four IDX paths ``(train images, train labels, test images,
+      test labels)``, or a mapping with keys ``x_train, y_train, x_test,
+      y_test`` whose values are arrays or IDX paths.
+
+    Args:
+        validation_fraction: share of the training data held out, stratified
+            by class, in ``(0, 1)``.
+        seed: seed of the train/validation split.
+        num_classes: labels must lie in ``0 .. num_classes - 1``.
+        download: allow Keras' download for a named dataset.
+
+    Returns:
+        A :class:`Dataset` with float32 images in ``[0, 1]``.
+
+    Raises:
+        DataError: a file is corrupt, truncated, of the wrong layout, or holds
+            labels out of range; the message names the file.
+        DataNotFoundError: a named dataset was found nowhere.
+
+    Example:
+        >>> import os
+        >>> ds = load_dataset("mnist", path=os.environ["MNISTOPT_DATA"])  # doctest: +SKIP
+        >>> ds.sizes  # doctest: +SKIP
+        {'train': 9000, 'val': 1000, 'test': 10000}
+    """
+    validation_fraction = check_float(
+        "validation_fraction", validation_fraction, minimum=0.0, maximum=1.0,
+        min_inclusive=False, max_inclusive=False,
+    )
+    seed = check_int("seed", seed, minimum=0)
+    num_classes = check_int("num_classes", num_classes, minimum=2)
+    arrays, name, source = _resolve(name_or_path, path, download)
+    (x_train, y_train), (x_test, y_test) = _validate(arrays, source, num_classes)
+    train_idx, val_idx = stratified_split(y_train, validation_fraction, seed)
+    logger.info("loaded %s from %s: %d train, %d test images", name, source, len(y_train), len(y_test))
+    return Dataset(
+        x_train=x_train[train_idx],
+        y_train=y_train[train_idx],
+        x_val=x_train[val_idx],
+        y_val=y_train[val_idx],
+        x_test=x_test,
+        y_test=y_test,
+        name=name,
+        source=source,
+        num_classes=num_classes,
+        seed=seed,
+        validation_fraction=validation_fraction,
+    )
+
+
+def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded stratified split: indices ``(train, val)``, ``val`` is ``round(fraction*N)``.
+
+    Per-class validation counts follow the class shares (largest remainder),
+    so the total is exact. Both index arrays are shuffled.
+
+    Example:
+        >>> import numpy as np
+        >>> tr, va = stratified_split(np.arange(100) % 4, 0.2, seed=0)
+        >>> len(tr), len(va), sorted(np.bincount((np.arange(100) % 4)[va]))
+        (80, 20, [5, 5, 5, 5])
+    """
+    rng = np.random.default_rng(seed)
+    n = len(labels)
+    n_val = int(round(fraction * n))
+    if n_val < 1 or n_val >= n:
+        raise DataError(
+            f"validation_fraction={fraction} of {n} training images leaves an empty "
+            f"train or validation split. Use more data or a fraction between "
+            f"{1 / n:.4f} and {1 - 1 / n:.4f}."
+        )
+    classes, counts = np.unique(labels, return_counts=True)
+    exact = counts * (n_val / n)
+    per_class = np.floor(exact).astype(int)
+    leftover = n_val - per_class.sum()
+    order = np.argsort(-(exact - per_class), kind="stable")
+    per_class[order[:leftover]] += 1
+    train_parts, val_parts = [], []
+    for cls, k in zip(classes, per_class):
+        idx = rng.permutation(np.flatnonzero(labels == cls))
+        val_parts.append(idx[:k])
+        train_parts.append(idx[k:])
+    train_idx = rng.permutation(np.concatenate(train_parts))
+    val_idx = rng.permutation(np.concatenate(val_parts))
+    return train_idx, val_idx
+
+
+# --------------------------------------------------------------------------
+# Finding the data
+# --------------------------------------------------------------------------
+
+_Arrays = dict  # keys x_train, y_train, x_test, y_test -> (array, source file)
+
+
+def _resolve(name_or_path, path, download) -> tuple[_Arrays, str, str]:
+    if isinstance(name_or_path, Mapping):
+        return _from_mapping(name_or_path), "custom", "<arrays>"
+    if isinstance(name_or_path, (str, os.PathLike)):
+        text = os.fspath(name_or_path)
+        key = text.lower().replace("-", "_")
+        if key in KNOWN_DATASETS and not Path(text).exists():
+            return _find_named(key, path, download)
+        p = Path(text).expanduser()
+        if not p.exists():
+            raise DataNotFoundError(
+                f"Dataset {text!r} is neither a known name ({', '.join(KNOWN_DATASETS)}) "
+                f"nor an existing file or directory. Pass a dataset name, a .npz file, a "
+                f"directory of IDX files, or four IDX paths."
+            )
+        arrays = _from_path(p)
+        if arrays is None:
+            raise DataError(_nothing_in_dir_message(p))
+        return arrays, p.stem if p.is_file() else p.name, str(p)
+    if isinstance(name_or_path, Sequence) and not isinstance(name_or_path, (bytes, bytearray)):
+        paths = [Path(os.fspath(x)).expanduser() for x in name_or_path]
+        if len(paths) != 4:
+            raise DataError(
+                f"Expected four IDX paths (train images, train labels, test images, test "
+                f"labels). Received {len(paths)} path(s)."
+            )
+        keys = ("x_train", "y_train", "x_test", "y_test")
+        return {k: _read_idx_entry(p, k) for k, p in zip(keys, paths)}, "custom", str(paths[0].parent)
+    raise ArgumentTypeError(
+        f"`name_or_path` must be a dataset name, a path, four IDX paths or a mapping of "
+        f"arrays. Received: {name_or_path!r} (type {type(name_or_path).__name__})."
+    )
+
+
+def _find_named(name: str, path, download: bool) -> tuple[_Arrays, str, str]:
+    tried: list[str] = []
+    candidates: list[tuple[str, Path]] = []
+    if path is not None:
+        candidates.append(("path=", Path(os.fspath(path)).expanduser()))
+    env = os.environ.get(ENV_VAR)
+    if env:
+        candidates.append((f"${ENV_VAR}", Path(env).expanduser()))
+    for label, p in candidates:
+        if not p.exists():
+            tried.append(f"{label} {p}: does not exist")
+            continue
+        for sub in _named_locations(p, name):
+            arrays = _from_path(sub)
+            if arrays is not None:
+                return arrays, name, str(sub)
+        tried.append(f"{label} {p}: no {name} files there (" + _expected_files(name) + ")")
+    cache = _keras_cache_dir()
+    cached = cache / "mnist.npz" if name == "mnist" else cache / "fashion-mnist"
+    if cached.exists():
+        arrays = _from_path(cached)
+        if arrays is not None:
+            return arrays, name, str(cached)
+    tried.append(f"Keras cache {cached}: not there")
+    if download:
+        try:
+            arrays = _download(name)
+            return arrays, name, f"keras.datasets.{name} download"
+        except Exception as exc:  # any network/SSL/hash failure: reported below
+            tried.append(f"Keras download: failed ({type(exc).__name__}: {exc})")
+    else:
+        tried.append("Keras download: not attempted (download=False)")
+    raise DataNotFoundError(
+        f"Could not find the {name!r} dataset. Looked in:\n  - "
+        + "\n  - ".join(tried)
+        + f"\nTo fix: pass --data PATH (CLI) or path=PATH, or set {ENV_VAR}=PATH, where PATH "
+        f"is a directory holding {_expected_files(name)}; or connect to the internet once "
+        f"so Keras can download and cache it."
+    )
+
+
+def _named_locations(p: Path, name: str) -> list[Path]:
+    """Where, under a user-given location, a named dataset may be."""
+    if p.is_file():
+        return [p]
+    subdirs = [p / name, p / name.replace("_", "-")]
+    out = [s for s in subdirs if s.is_dir()]
+    if (p / f"{name}.npz").is_file():
+        out.append(p / f"{name}.npz")
+    # Files directly in the directory count as this dataset unless the
+    # directory is named after another known dataset (e.g. asking for
+    # fashion_mnist in a folder called "mnist").
+    folder = p.name.lower().replace("-", "_")
+    if folder not in KNOWN_DATASETS or folder == name:
+        out.append(p)
+    return out
+
+
+def _expected_files(name: str) -> str:
+    return f"{name}.npz, or train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz], " \
+        "t10k-images-idx3-ubyte[.gz], t10k-labels-idx1-ubyte[.gz]"
+
+
+def _keras_cache_dir() -> Path:
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    return Path(home) / "datasets"
+
+
+def _download(name: str) -> _Arrays:
+    import keras  # heavy; only reached when nothing local was found
+
+    loader = keras.datasets.mnist if name == "mnist" else keras.datasets.fashion_mnist
+    (x_train, y_train), (x_test, y_test) = loader.load_data()
+    src = f"keras.datasets.{name}"
+    return {"x_train": (x_train, src), "y_train": (y_train, src), "x_test": (x_test, src), "y_test": (y_test, src)}
+
+
+def _nothing_in_dir_message(p: Path) -> str:
+    return (
+        f"No dataset found in directory {p}: expected a .npz in Keras' mnist.npz layout, "
+        f"or IDX files named like train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, "
+        f"t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz."
+    )
+
+
+def _from_path(p: Path) -> _Arrays | None:
+    """Arrays from a file or directory, or None when a directory holds none."""
+    if p.is_file():
+        if p.suffix == ".npz":
+            return _read_npz(p)
+        raise DataError(
+            f"{p}: a single file must be a .npz in Keras' mnist.npz layout. For IDX "
+            f"files pass their directory or all four paths."
+        )
+    if not p.is_dir():
+        return None
+    for npz in (p / "mnist.npz", p / f"{p.name}.npz"):
+        if npz.is_file():
+            return _read_npz(npz)
+    idx = _idx_files_in(p)
+    if idx is not None:
+        return {k: _read_idx_entry(f, k) for k, f in idx.items()}
+    npzs = sorted(p.glob("*.npz"))
+    if len(npzs) == 1:
+        return _read_npz(npzs[0])
+    return None
+
+
+def _idx_files_in(directory: Path) -> dict[str, Path] | None:
+    """Pair IDX files in a directory by split and tag; None if incomplete."""
+    found: dict[tuple[str, str], list[tuple[str, Path]]] = {}
+    for f in sorted(directory.iterdir()):
+        m = _IDX_NAME.match(f.name)
+        if not m or not f.is_file():
+            continue
+        split = "train" if m["split"] == "train" else "test"
+        found.setdefault((split, m["kind"]), []).append((m["tag"] or "", f))
+    out: dict[str, Path] = {}
+    for split in ("train", "test"):
+        images = found.get((split, "images"), [])
+        labels = dict(found.get((split, "labels"), []))
+        if not images:
+            return None
+        if len(images) > 1:
+            names = ", ".join(f.name for _, f in images)
+            raise DataError(
+                f"{directory}: several {split} image files ({names}); pass the four IDX "
+                f"paths explicitly to choose."
+            )
+        tag, image_file = images[0]
+        label_file = labels.get(tag) or labels.get("")
+        if label_file is None:
+            raise DataError(
+                f"{directory}: found {image_file.name} but no matching {split} labels file "
+                f"(expected a name like {image_file.name.replace('images', 'labels').replace('idx3', 'idx1')})."
+            )
+        out[f"x_{split}"] = image_file
+        out[f"y_{split}"] = label_file
+    return out
+
+
+def _from_mapping(data: Mapping[str, Any]) -> _Arrays:
+    missing = [k for k in ("x_train", "y_train", "x_test", "y_test") if k not in data]
+    if missing:
+        raise DataError(
+            f"The data mapping lacks {missing}; expected keys x_train, y_train, x_test, y_test."
+        )
+    out = {}
+    for key in ("x_train", "y_train", "x_test", "y_test"):
+        value = data[key]
+        if isinstance(value, (str, os.PathLike)):
+            out[key] = _read_idx_entry(Path(value), key)
+        else:
+            out[key] = (np.asarray(value), f"<{key} array>")
+    return out
+
+
+# --------------------------------------------------------------------------
+# Readers
+# --------------------------------------------------------------------------
+
+
+def _read_npz(p: Path) -> _Arrays:
+    try:
+        with np.load(p, allow_pickle=False) as f:
+            missing = [k for k in ("x_train", "y_train", "x_test", "y_test") if k not in f.files]
+            if missing:
+                raise DataError(
+                    f"{p}: missing arrays {missing}; found {sorted(f.files)}. Expected Keras' "
+                    f"mnist.npz layout: x_train, y_train, x_test, y_test."
+                )
+            return {k: (f[k], str(p)) for k in ("x_train", "y_train", "x_test", "y_test")}
+    except DataError:
+        raise
+    except ValueError as exc:
+        if "allow_pickle" in str(exc) or "pickle" in str(exc).lower():
+            raise DataError(
+                f"{p}: holds pickled Python objects, which mnistopt refuses to load (unpickling "
+                f"can run arbitrary code). Save plain numeric arrays with numpy.savez."
+            ) from None
+        raise DataError(f"{p}: not a readable .npz file ({exc}).") from None
+    except Exception as exc:  # zipfile, zlib, OSError...: all mean "unreadable"
+        raise DataError(f"{p}: not a readable .npz file ({type(exc).__name__}: {exc}).") from None
+
+
+def _read_idx_entry(p: Path, key: str) -> tuple[np.ndarray, str]:
+    if not p.is_file():
+        raise DataNotFoundError(f"IDX file for {key} not found: {p}.")
+    expected = _IDX_IMAGES_MAGIC if key.startswith("x") else _IDX_LABELS_MAGIC
+    return read_idx(p, expected_magic=expected), str(p)
+
+
+def read_idx(path: str | os.PathLike, expected_magic: int | None = None) -> np.ndarray:
+    """Read one IDX file (``.gz`` or raw) of unsigned bytes, fully validated.
+
+    Args:
+        path: the file.
+        expected_magic: 2051 for images (3 dimensions), 2049 for labels (1).
+
+    Raises:
+        DataError: bad gzip stream, wrong magic number, unexpected number of
+            dimensions, or a byte count that disagrees with the header.
+
+    Example:
+        >>> import gzip, struct, tempfile, os
+        >>> f = os.path.join(tempfile.mkdtemp(), "labels-idx1-ubyte.gz")
+        >>> with gzip.open(f, "wb") as out:
+        ...     _ = out.write(struct.pack(">II", 2049, 3) + bytes([7, 1, 0]))
+        >>> read_idx(f, expected_magic=2049).tolist()
+        [7, 1, 0]
+    """
+    p = Path(path)
+    try:
+        if p.suffix == ".gz":
+            with gzip.open(p, "rb") as f:
+                raw = f.read()
+        else:
+            raw = p.read_bytes()
+    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        raise DataError(
+            f"{p}: corrupt or truncated gzip data ({type(exc).__name__}: {exc}). "
+            f"Download the file again."
+        ) from None
+    except OSError as exc:
+        raise DataError(f"{p}: cannot be read ({exc}).") from None
+    if len(raw) < 4:
+        raise DataError(f"{p}: only {len(raw)} bytes; an IDX file starts with a 4-byte magic number.")
+    magic = int.from_bytes(raw[:4], "big")
+    zero, dtype_code, ndim = int.from_bytes(raw[:2], "big"), raw[2], raw[3]
+    if zero != 0 or dtype_code != 0x08:
+        raise DataError(
+            f"{p}: wrong IDX magic number {magic} (0x{magic:08x}); expected 2051 for images "
+            f"or 2049 for labels (unsigned-byte IDX). Is this an IDX file?"
+        )
+    if expected_magic is not None and magic != expected_magic:
+        what = "images" if expected_magic == _IDX_IMAGES_MAGIC else "labels"
+        raise DataError(
+            f"{p}: wrong IDX magic number {magic}; expected {expected_magic} for {what}. "
+            f"Were the images and labels files swapped?"
+        )
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise DataError(f"{p}: truncated IDX header ({len(raw)} bytes, need {header}).")
+    dims = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    expected = int(np.prod(dims, dtype=np.int64))
+    got = len(raw) - header
+    if got != expected:
+        raise DataError(
+            f"{p}: header says dimensions {dims} ({expected:,} bytes of data) but the file has "
+            f"{got:,}; the file is {'truncated' if got < expected else 'longer than its header says'}."
+        )
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
+
+
+# --------------------------------------------------------------------------
+# Validation and normalisation
+# --------------------------------------------------------------------------
+
+
+def _validate(arrays: _Arrays, source: str, num_classes: int):
+    images = {}
+    for split in ("train", "test"):
+        x, x_src = arrays[f"x_{split}"]
+        y, y_src = arrays[f"y_{split}"]
+        x = _check_images(x, x_src, split)
+        y = _check_labels(y, y_src, split, num_classes)
+        if len(x) != len(y):
+            raise DataError(
+                f"{split} images and labels disagree in count: {len(x):,} images in {x_src} but "
+                f"{len(y):,} labels in {y_src}. Pair each images file with its own labels file."
+            )
+        images[split] = (x, y)
+    if images["train"][0].shape[1:] != images["test"][0].shape[1:]:
+        raise DataError(
+            f"train images have shape {images['train'][0].shape[1:]} but test images "
+            f"{images['test'][0].shape[1:]} ({source}); both splits need the same image size."
+        )
+    return images["train"], images["test"]
+
+
+def _check_images(x: np.ndarray, src: str, split: str) -> np.ndarray:
+    x = np.asarray(x)
+    if x.ndim == 4 and x.shape[-1] == 1:
+        x = x[..., 0]
+    if x.ndim != 3:
+        raise DataError(
+            f"{src}: {split} images must have shape (N, height, width); got {x.shape}."
+        )
+    if len(x) == 0:
+        raise DataError(f"{src}: the {split} split holds no images.")
+    if x.dtype == np.uint8:
+        return (x.astype(np.float32) / np.float32(255.0))
+    if not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)):
+        raise DataError(f"{src}: {split} images have dtype {x.dtype}; expected uint8 or float.")
+    xf = x.astype(np.float32)
+    if not np.all(np.isfinite(xf)):
+        raise DataError(f"{src}: {split} images contain NaN or infinite values.")
+    lo, hi = float(xf.min()), float(xf.max())
+    if lo < 0 or hi > 255:
+        raise DataError(
+            f"{src}: {split} pixel values span [{lo}, {hi}]; expected [0, 1] or [0, 255]."
+        )
+    return xf / np.float32(255.0) if hi > 1.0 else xf
+
+
+def _check_labels(y: np.ndarray, src: str, split: str, num_classes: int) -> np.ndarray:
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1:
+        raise DataError(f"{src}: {split} labels must be a 1-D array of class ids; got shape {y.shape}.")
+    if len(y) == 0:
+        raise DataError(f"{src}: the {split} split holds no labels.")
+    if np.issubdtype(y.dtype, np.floating):
+        if not np.all(np.isfinite(y)) or not np.all(y == np.round(y)):
+            raise DataError(f"{src}: {split} labels must be whole numbers; found non-integer values.")
+    elif not np.issubdtype(y.dtype, np.integer):
+        raise DataError(f"{src}: {split} labels have dtype {y.dtype}; expected integers.")
+    lo, hi = y.min(), y.max()
+    if lo < 0 or hi >= num_classes:
+        bad = y[(y < 0) | (y >= num_classes)]
+        raise DataError(
+            f"{src}: {split} labels must lie in 0..{num_classes - 1}; found {len(bad):,} out of "
+            f"range (e.g. {bad[0]!r}). Check the labels file, or pass num_classes."
+        )
+    return y.astype(np.int32)

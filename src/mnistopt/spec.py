@@ -1,0 +1,238 @@
+"""`MLPSpec`: a frozen record that fully describes one model and its training.
+
+Pure Python (no TensorFlow): a spec can be created, validated, counted,
+serialised and compared without building anything.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from . import budget as _budget
+from ._checks import check_choice, check_float, check_int
+from .errors import ArgumentTypeError, SpecError
+
+__all__ = [
+    "ACTIVATIONS",
+    "OPTIMIZERS",
+    "MLPSpec",
+    "count_params",
+    "widest_spec",
+]
+
+#: Hidden-layer activations a spec may name (Keras activation names).
+ACTIVATIONS = ("relu", "tanh", "elu", "selu", "gelu", "swish", "sigmoid")
+#: Optimizers a spec may name; ``sgd`` uses ``momentum``.
+OPTIMIZERS = ("adam", "sgd", "rmsprop")
+
+
+@dataclasses.dataclass(frozen=True)
+class MLPSpec:
+    """Everything needed to build and train one MLP.
+
+    The defaults are the reference baseline: 784-128-64-10 with ReLU and a
+    softmax output, Adam at 1e-3, sparse categorical cross-entropy, 10 epochs,
+    batch 32 (109,386 parameters). Fields are validated on creation and the
+    record is immutable; use :func:`dataclasses.replace` to derive variants.
+
+    Args:
+        hidden: widths of the hidden ``Dense`` layers (empty: no hidden layer).
+        crop: border pixels removed from each side of the image first.
+        pool: apply 2x2 average pooling (after cropping) before flattening.
+        activation: hidden-layer activation, one of :data:`ACTIVATIONS`.
+        dropout: dropout rate after each hidden layer, in ``[0, 1)``.
+        l2: L2 weight-decay factor on hidden and output kernels, ``>= 0``.
+        batch_norm: batch normalisation after each hidden ``Dense`` (whose bias
+            is then dropped).
+        optimizer: one of :data:`OPTIMIZERS`.
+        learning_rate: optimizer step size, ``> 0``.
+        momentum: momentum for ``sgd`` (ignored by the other optimizers).
+        batch_size: training batch size.
+        epochs: maximum number of training epochs.
+        input_shape: image height and width.
+        num_classes: number of output classes.
+
+    Example:
+        >>> spec = MLPSpec()
+        >>> spec.hidden, spec.params
+        ((128, 64), 109386)
+        >>> small = MLPSpec(hidden=(16,), crop=4, pool=True)
+        >>> small.in_features, small.params
+        (100, 1786)
+    """
+
+    hidden: tuple[int, ...] = (128, 64)
+    crop: int = 0
+    pool: bool = False
+    activation: str = "relu"
+    dropout: float = 0.0
+    l2: float = 0.0
+    batch_norm: bool = False
+    optimizer: str = "adam"
+    learning_rate: float = 1e-3
+    momentum: float = 0.9
+    batch_size: int = 32
+    epochs: int = 10
+    input_shape: tuple[int, int] = (28, 28)
+    num_classes: int = 10
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        if isinstance(self.hidden, (str, bytes)) or not isinstance(self.hidden, Sequence):
+            raise ArgumentTypeError(
+                f"`hidden` must be a sequence of layer widths such as (128, 64). "
+                f"Received: hidden={self.hidden!r}."
+            )
+        set_(
+            self,
+            "hidden",
+            tuple(
+                check_int(f"hidden[{i}]", w, minimum=1, error=SpecError)
+                for i, w in enumerate(self.hidden)
+            ),
+        )
+        if not isinstance(self.input_shape, Sequence) or len(self.input_shape) != 2:
+            raise SpecError(
+                f"`input_shape` must be (height, width). Received: "
+                f"input_shape={self.input_shape!r}."
+            )
+        set_(
+            self,
+            "input_shape",
+            tuple(check_int("input_shape", s, minimum=1, error=SpecError) for s in self.input_shape),
+        )
+        set_(self, "num_classes", check_int("num_classes", self.num_classes, minimum=2, error=SpecError))
+        set_(self, "crop", check_int("crop", self.crop, minimum=0, error=SpecError))
+        if not isinstance(self.pool, bool):
+            raise ArgumentTypeError(f"`pool` must be True or False. Received: pool={self.pool!r}.")
+        if not isinstance(self.batch_norm, bool):
+            raise ArgumentTypeError(
+                f"`batch_norm` must be True or False. Received: batch_norm={self.batch_norm!r}."
+            )
+        _budget.reduced_shape(self.input_shape, self.crop, self.pool)  # validates crop
+        set_(self, "activation", check_choice("activation", self.activation, ACTIVATIONS, error=SpecError))
+        set_(self, "optimizer", check_choice("optimizer", self.optimizer, OPTIMIZERS, error=SpecError))
+        set_(
+            self,
+            "dropout",
+            check_float("dropout", self.dropout, minimum=0.0, maximum=1.0, max_inclusive=False, error=SpecError),
+        )
+        set_(self, "l2", check_float("l2", self.l2, minimum=0.0, error=SpecError))
+        set_(
+            self,
+            "learning_rate",
+            check_float("learning_rate", self.learning_rate, minimum=0.0, min_inclusive=False, error=SpecError),
+        )
+        set_(
+            self,
+            "momentum",
+            check_float("momentum", self.momentum, minimum=0.0, maximum=1.0, max_inclusive=False, error=SpecError),
+        )
+        set_(self, "batch_size", check_int("batch_size", self.batch_size, minimum=1, error=SpecError))
+        set_(self, "epochs", check_int("epochs", self.epochs, minimum=1, error=SpecError))
+
+    # -- derived quantities -------------------------------------------------
+
+    @property
+    def in_features(self) -> int:
+        """Inputs of the first dense layer after cropping and pooling."""
+        return _budget.input_features(self.input_shape, self.crop, self.pool)
+
+    @property
+    def params(self) -> int:
+        """Exact parameter count, equal to ``build_model(self).count_params()``."""
+        return _budget.mlp_params(self.in_features, self.hidden, self.num_classes, self.batch_norm)
+
+    @property
+    def architecture(self) -> str:
+        """Short human-readable layout, e.g. ``"784-128-64-10"`` or ``"c4p:100-16-10"``."""
+        prefix = ""
+        if self.crop or self.pool:
+            prefix = (f"c{self.crop}" if self.crop else "") + ("p" if self.pool else "") + ":"
+        layers = (self.in_features, *self.hidden, self.num_classes)
+        return prefix + "-".join(str(n) for n in layers)
+
+    # -- presets and serialisation -----------------------------------------
+
+    @classmethod
+    def baseline(cls) -> MLPSpec:
+        """The reference baseline (784-128-64-10, Adam 1e-3, 10 epochs, batch 32).
+
+        Example:
+            >>> MLPSpec.baseline().architecture
+            '784-128-64-10'
+        """
+        return cls()
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready dict; :meth:`from_dict` inverts it.
+
+        Example:
+            >>> MLPSpec.from_dict(MLPSpec().to_dict()) == MLPSpec()
+            True
+        """
+        out = dataclasses.asdict(self)
+        out["hidden"] = list(self.hidden)
+        out["input_shape"] = list(self.input_shape)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> MLPSpec:
+        """Rebuild a spec from :meth:`to_dict` output; unknown keys are an error."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise SpecError(
+                f"Unknown MLPSpec field(s) {unknown}. Expected only {sorted(names)}."
+            )
+        kwargs = dict(data)
+        for key in ("hidden", "input_shape"):
+            if key in kwargs and isinstance(kwargs[key], list):
+                kwargs[key] = tuple(kwargs[key])
+        return cls(**kwargs)
+
+
+def count_params(spec: MLPSpec) -> int:
+    """Exact parameter count of the model ``build_model(spec)`` returns.
+
+    Counts every weight and bias, and batch-norm's four vectors per layer,
+    exactly as ``keras.Model.count_params()`` does, without building anything.
+
+    Example:
+        >>> count_params(MLPSpec())
+        109386
+    """
+    if not isinstance(spec, MLPSpec):
+        raise ArgumentTypeError(
+            f"`spec` must be an MLPSpec. Received: spec={spec!r} (type {type(spec).__name__})."
+        )
+    return spec.params
+
+
+def widest_spec(budget: int, ratios: Sequence[float] = (), base: MLPSpec | None = None, **fields: Any) -> MLPSpec:
+    """The widest spec with ``len(ratios)`` hidden layers that fits ``budget``.
+
+    Hidden widths keep the relative sizes ``ratios`` (see
+    :func:`mnistopt.budget.widths_for_budget`); every other field comes from
+    ``base`` (default: the baseline) updated with ``fields``. The result's
+    :attr:`MLPSpec.params` is at most ``budget`` by construction.
+
+    Raises:
+        BudgetError: if ``budget`` is below the smallest model of that depth
+            and input reduction; the message states the minimum.
+
+    Example:
+        >>> widest_spec(109386, (2, 1)).hidden
+        (128, 64)
+        >>> s = widest_spec(4034, (1,), crop=4, pool=True)
+        >>> s.hidden, s.params
+        (36, 4006)
+    """
+    base = MLPSpec() if base is None else base
+    template = dataclasses.replace(base, hidden=(), **fields)
+    widths = _budget.widths_for_budget(
+        budget, template.in_features, template.num_classes, tuple(ratios), template.batch_norm
+    )
+    return dataclasses.replace(template, hidden=widths)

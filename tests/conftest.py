@@ -1,0 +1,70 @@
+import gzip
+import os
+import struct
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def shared_mnist_dir() -> Path | None:
+    """The real MNIST-10k files: $MNISTOPT_DATA, else ../shared/data/mnist."""
+    for candidate in (os.environ.get("MNISTOPT_DATA"), REPO.parent / "shared" / "data" / "mnist"):
+        if candidate and Path(candidate).is_dir():
+            return Path(candidate).resolve()
+    return None
+
+
+@pytest.fixture(scope="session")
+def mnist_dir() -> Path:
+    path = shared_mnist_dir()
+    if path is None:
+        pytest.skip("real MNIST files not found: set MNISTOPT_DATA (see README)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def mnist_small(mnist_dir):
+    """A small slice of real MNIST: 1,500 train, 300 val, 500 test images."""
+    from mnistopt import load_dataset
+
+    return load_dataset("mnist", path=mnist_dir).subset(train=1500, val=300, test=500)
+
+
+def idx_bytes(array: np.ndarray, magic: int) -> bytes:
+    array = np.asarray(array, dtype=np.uint8)
+    return struct.pack(">I", magic) + b"".join(struct.pack(">I", d) for d in array.shape) + array.tobytes()
+
+
+def write_idx(path: Path, array: np.ndarray, magic: int, gz: bool = True) -> Path:
+    data = idx_bytes(array, magic)
+    if gz:
+        with gzip.open(path, "wb") as f:
+            f.write(data)
+    else:
+        path.write_bytes(data)
+    return path
+
+
+def synthetic_arrays(n_train=200, n_test=50, seed=0, shape=(28, 28)):
+    rng = np.random.default_rng(seed)
+    return {
+        "x_train": rng.integers(0, 256, (n_train, *shape), dtype=np.uint8),
+        "y_train": (np.arange(n_train) % 10).astype(np.uint8),
+        "x_test": rng.integers(0, 256, (n_test, *shape), dtype=np.uint8),
+        "y_test": (np.arange(n_test) % 10).astype(np.uint8),
+    }
+
+
+def write_idx_dir(directory: Path, arrays: dict, gz: bool = True, tag: str = "") -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    ext = ".gz" if gz else ""
+    write_idx(directory / f"train-images{tag}-idx3-ubyte{ext}", arrays["x_train"], 2051, gz)
+    write_idx(directory / f"train-labels{tag}-idx1-ubyte{ext}", arrays["y_train"], 2049, gz)
+    write_idx(directory / f"t10k-images-idx3-ubyte{ext}", arrays["x_test"], 2051, gz)
+    write_idx(directory / f"t10k-labels-idx1-ubyte{ext}", arrays["y_test"], 2049, gz)
+    return directory

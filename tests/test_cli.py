@@ -1,0 +1,67 @@
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from mnistopt.cli import main
+from conftest import synthetic_arrays
+
+
+def _npz(tmp_path, n_train=300):
+    path = tmp_path / "tiny.npz"
+    np.savez(path, **synthetic_arrays(n_train=n_train, n_test=100))
+    return path
+
+
+def test_baseline_writes_every_artifact(tmp_path, capsys):
+    out = tmp_path / "out"
+    status = main(["baseline", "--data", str(_npz(tmp_path)), "--out", str(out), "--epochs", "1"])
+    assert status == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    for key in ("test_accuracy", "test_loss", "train_accuracy", "params", "history", "spec", "dataset"):
+        assert key in metrics
+    assert metrics["params"] == 109_386 and metrics["epochs_run"] == 1
+    assert metrics["dataset"]["sizes"] == {"train": 270, "val": 30, "test": 100}
+    report = json.loads((out / "classification_report.json").read_text())
+    assert np.array(report["confusion_matrix"]).sum() == 100
+    assert "precision" in (out / "classification_report.txt").read_text()
+    for png in ("curves.png", "confusion_matrix.png"):
+        assert (out / png).read_bytes()[:4] == b"\x89PNG"
+    assert (out / "model.keras").stat().st_size > 100_000
+    captured = capsys.readouterr()
+    assert "epoch 1/1" in captured.err  # progress is shown
+    assert "test accuracy" in captured.out
+
+
+def test_saved_model_reloads_and_predicts_like_reported(tmp_path):
+    import keras
+
+    out = tmp_path / "out"
+    assert main(["baseline", "--data", str(_npz(tmp_path)), "--out", str(out), "--epochs", "1", "-q"]) == 0
+    model = keras.models.load_model(out / "model.keras", safe_mode=True)
+    metrics = json.loads((out / "metrics.json").read_text())
+    arrays = synthetic_arrays(n_train=300, n_test=100)
+    predicted = model.predict(arrays["x_test"] / 255.0, verbose=0).argmax(1)
+    assert np.mean(predicted == arrays["y_test"]) == pytest.approx(metrics["test_accuracy"], abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    "args,match",
+    [
+        (["baseline", "--data", "/no/such/dir", "--out", "{tmp}/o"], "Could not find the 'mnist' dataset"),
+        (["baseline", "--data", "{npz}", "--out", "{tmp}/o", "--epochs", "0"], "`epochs` must be an integer >= 1"),
+        (["baseline", "--data", "{npz}", "--out", "{npz}/sub"], "cannot be created"),
+    ],
+)
+def test_errors_exit_2_with_one_line_and_no_traceback(tmp_path, args, match):
+    npz = _npz(tmp_path)
+    argv = [a.format(tmp=tmp_path, npz=npz) for a in args]
+    proc = subprocess.run([sys.executable, "-m", "mnistopt", *argv], capture_output=True, text=True,
+                          env={"PATH": "/usr/bin:/bin", "MNISTOPT_DATA": "", "KERAS_HOME": str(tmp_path / "kh"),
+                               "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert proc.returncode == 2, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("mnistopt: error:")]
+    assert len(lines) == 1 and match in proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -1,0 +1,243 @@
+import gzip
+import os
+import pickle
+
+import numpy as np
+import pytest
+from conftest import idx_bytes, synthetic_arrays, write_idx, write_idx_dir
+
+from mnistopt import DataError, DataNotFoundError, load_dataset
+from mnistopt.data import read_idx, stratified_split
+
+
+# -- the real shared files ---------------------------------------------------
+
+
+def test_shared_mnist_10k_loads_by_name_from_env(mnist_dir, monkeypatch):
+    monkeypatch.setenv("MNISTOPT_DATA", str(mnist_dir))
+    ds = load_dataset("mnist")
+    assert ds.sizes == {"train": 9000, "val": 1000, "test": 10000}
+    assert ds.x_train.dtype == np.float32 and ds.x_train.shape[1:] == (28, 28)
+    assert 0.0 <= ds.x_train.min() and ds.x_train.max() == 1.0
+    assert set(np.unique(ds.y_test)) == set(range(10))
+    assert ds.source.endswith("mnist")
+
+
+def test_shared_npz_and_idx_agree(mnist_dir):
+    from_idx = load_dataset(mnist_dir)
+    from_npz = load_dataset(mnist_dir / "mnist-10k.npz")
+    np.testing.assert_array_equal(from_idx.x_train, from_npz.x_train)
+    np.testing.assert_array_equal(from_idx.y_val, from_npz.y_val)
+    np.testing.assert_array_equal(from_idx.x_test, from_npz.x_test)
+
+
+def test_split_is_stratified_seeded_and_disjoint(mnist_dir):
+    a = load_dataset("mnist", path=mnist_dir, seed=1)
+    b = load_dataset("mnist", path=mnist_dir, seed=1)
+    c = load_dataset("mnist", path=mnist_dir, seed=2)
+    np.testing.assert_array_equal(a.y_train, b.y_train)
+    assert not np.array_equal(a.y_train, c.y_train)
+    # Class shares in validation follow the training data's shares.
+    full = np.concatenate([a.y_train, a.y_val])
+    share_full = np.bincount(full, minlength=10) / len(full)
+    share_val = np.bincount(a.y_val, minlength=10) / len(a.y_val)
+    assert np.abs(share_full - share_val).max() < 0.002
+    # No training image is reused in validation.
+    train_rows = {row.tobytes() for row in (a.x_train * 255).astype(np.uint8)}
+    assert not any(row.tobytes() in train_rows for row in (a.x_val * 255).astype(np.uint8))
+
+
+@pytest.mark.parametrize("fraction", [0.05, 0.1, 0.33])
+def test_stratified_split_sizes_are_exact(fraction):
+    labels = np.random.default_rng(0).integers(0, 10, 997)
+    train_idx, val_idx = stratified_split(labels, fraction, seed=0)
+    assert len(val_idx) == round(fraction * 997)
+    assert sorted(np.concatenate([train_idx, val_idx]).tolist()) == list(range(997))
+
+
+# -- formats -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("gz", [True, False])
+def test_idx_directory(tmp_path, gz):
+    arrays = synthetic_arrays()
+    ds = load_dataset(write_idx_dir(tmp_path / "d", arrays, gz=gz), validation_fraction=0.2)
+    assert ds.sizes == {"train": 160, "val": 40, "test": 50}
+    np.testing.assert_allclose(ds.x_test, arrays["x_test"] / 255.0, rtol=1e-6)
+
+
+def test_explicit_idx_paths(tmp_path):
+    arrays = synthetic_arrays()
+    d = write_idx_dir(tmp_path, arrays, gz=False)
+    ds = load_dataset([d / "train-images-idx3-ubyte", d / "train-labels-idx1-ubyte",
+                       d / "t10k-images-idx3-ubyte", d / "t10k-labels-idx1-ubyte"])
+    assert ds.sizes["test"] == 50
+
+
+def test_full_size_keras_npz(tmp_path):
+    """A 60k mnist.npz in Keras' layout loads (synthetic pixels, real shapes)."""
+    arrays = synthetic_arrays(n_train=60_000, n_test=10_000)
+    np.savez_compressed(tmp_path / "mnist.npz", **arrays)
+    ds = load_dataset("mnist", path=tmp_path)
+    assert ds.sizes == {"train": 54_000, "val": 6_000, "test": 10_000}
+
+
+def test_keras_cache_is_used(tmp_path, monkeypatch):
+    cache = tmp_path / "kh" / "datasets"
+    cache.mkdir(parents=True)
+    np.savez(cache / "mnist.npz", **synthetic_arrays())
+    monkeypatch.delenv("MNISTOPT_DATA", raising=False)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "kh"))
+    ds = load_dataset("mnist", download=False)
+    assert ds.source == str(cache / "mnist.npz")
+
+
+def test_float_images_and_mapping_input():
+    arrays = synthetic_arrays()
+    arrays["x_train"] = arrays["x_train"].astype(np.float64) / 255.0
+    ds = load_dataset(arrays)
+    assert ds.x_train.dtype == np.float32 and ds.x_train.max() <= 1.0
+
+
+def test_not_found_lists_every_place_and_the_fix(tmp_path, monkeypatch):
+    monkeypatch.setenv("MNISTOPT_DATA", str(tmp_path / "nowhere"))
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "kh"))
+    with pytest.raises(DataNotFoundError) as info:
+        load_dataset("fashion_mnist", path=tmp_path, download=False)
+    message = str(info.value)
+    assert f"path= {tmp_path}" in message
+    assert "$MNISTOPT_DATA" in message and "does not exist" in message
+    assert "Keras cache" in message and "download=False" in message
+    assert "--data PATH" in message
+    assert isinstance(info.value, FileNotFoundError)
+
+
+def test_named_lookup_skips_a_folder_of_another_dataset(mnist_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    with pytest.raises(DataNotFoundError, match="no fashion_mnist files"):
+        load_dataset("fashion_mnist", path=mnist_dir, download=False)
+
+
+def test_unknown_name_or_missing_path():
+    with pytest.raises(DataNotFoundError, match="neither a known name"):
+        load_dataset("cifar10")
+
+
+# -- corrupt data: each raises DataError naming the file and the problem --------
+
+
+def _dir_with(tmp_path, name, content: bytes):
+    d = write_idx_dir(tmp_path / "d", synthetic_arrays())
+    (d / name).write_bytes(content)
+    return d
+
+
+def test_truncated_gzip(tmp_path):
+    d = write_idx_dir(tmp_path / "d", synthetic_arrays())
+    f = d / "train-images-idx3-ubyte.gz"
+    f.write_bytes(f.read_bytes()[:-200])
+    with pytest.raises(DataError, match=r"train-images-idx3-ubyte.gz: corrupt or truncated gzip"):
+        load_dataset(d)
+
+
+def test_not_gzip_at_all(tmp_path):
+    d = _dir_with(tmp_path, "t10k-labels-idx1-ubyte.gz", b"this is not gzip data")
+    with pytest.raises(DataError, match=r"t10k-labels-idx1-ubyte.gz: corrupt or truncated gzip"):
+        load_dataset(d)
+
+
+def test_truncated_idx_payload(tmp_path):
+    data = idx_bytes(np.zeros((10, 28, 28)), 2051)[:-100]
+    d = _dir_with(tmp_path, "train-images-idx3-ubyte.gz", gzip.compress(data))
+    with pytest.raises(DataError, match=r"train-images-idx3-ubyte.gz: header says dimensions \(10, 28, 28\).*truncated"):
+        load_dataset(d)
+
+
+def test_wrong_magic(tmp_path):
+    data = b"\x12\x34\x08\x03" + idx_bytes(np.zeros((2, 28, 28)), 2051)[4:]
+    d = _dir_with(tmp_path, "train-images-idx3-ubyte.gz", gzip.compress(data))
+    with pytest.raises(DataError, match=r"train-images-idx3-ubyte.gz: wrong IDX magic number"):
+        load_dataset(d)
+
+
+def test_swapped_images_and_labels(tmp_path):
+    d = write_idx_dir(tmp_path / "d", synthetic_arrays())
+    write_idx(d / "t10k-images-idx3-ubyte.gz", np.zeros(50), 2049)
+    with pytest.raises(DataError, match=r"t10k-images-idx3-ubyte.gz: wrong IDX magic number 2049; expected 2051"):
+        load_dataset(d)
+
+
+def test_label_out_of_range(tmp_path):
+    arrays = synthetic_arrays()
+    arrays["y_train"][7] = 12
+    d = write_idx_dir(tmp_path / "d", arrays)
+    with pytest.raises(DataError, match=r"train-labels-idx1-ubyte.gz: train labels must lie in 0..9; found 1 out of range"):
+        load_dataset(d)
+
+
+def test_count_mismatch(tmp_path):
+    arrays = synthetic_arrays()
+    arrays["y_test"] = arrays["y_test"][:40]
+    d = write_idx_dir(tmp_path / "d", arrays)
+    with pytest.raises(DataError, match=r"test images and labels disagree in count: 50 images .* but 40 labels"):
+        load_dataset(d)
+
+
+def test_pickled_npz_is_refused_and_never_unpickled(tmp_path):
+    marker = tmp_path / "unpickled"
+
+    class Evil:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    arrays = synthetic_arrays()
+    arrays["y_train"] = np.array([Evil()] * 200, dtype=object)
+    np.savez(tmp_path / "evil.npz", **arrays)
+    with pytest.raises(DataError, match=r"evil.npz: holds pickled Python objects, which mnistopt refuses"):
+        load_dataset(tmp_path / "evil.npz")
+    assert not marker.exists()
+
+
+def test_npz_missing_arrays(tmp_path):
+    np.savez(tmp_path / "x.npz", images=np.zeros((3, 28, 28)))
+    with pytest.raises(DataError, match=r"x.npz: missing arrays \['x_train', 'y_train', 'x_test', 'y_test'\]"):
+        load_dataset(tmp_path / "x.npz")
+
+
+@pytest.mark.parametrize(
+    "key,value,match",
+    [
+        ("x_train", np.full((200, 28, 28), np.nan), "NaN or infinite"),
+        ("x_test", np.full((50, 28, 28), np.inf), "NaN or infinite"),
+        ("x_train", np.zeros((200, 784)), r"must have shape \(N, height, width\)"),
+        ("x_test", np.zeros((50, 20, 20)), "both splits need the same image size"),
+        ("y_train", np.arange(200) % 10 + 0.5, "whole numbers"),
+        ("y_train", np.array(["a"] * 200), "expected integers"),
+        ("x_test", np.zeros((0, 28, 28), np.uint8), "holds no images"),
+        ("x_train", np.full((200, 28, 28), 300.0), r"pixel values span"),
+    ],
+)
+def test_bad_arrays(key, value, match):
+    arrays = synthetic_arrays()
+    arrays[key] = value
+    with pytest.raises(DataError, match=match):
+        load_dataset(arrays)
+
+
+def test_read_idx_reports_short_file(tmp_path):
+    f = tmp_path / "x-idx1-ubyte"
+    f.write_bytes(b"\x00\x00")
+    with pytest.raises(DataError, match="only 2 bytes"):
+        read_idx(f)
+
+
+def test_ambiguous_directory(tmp_path):
+    d = write_idx_dir(tmp_path / "d", synthetic_arrays())
+    write_idx_dir(d, synthetic_arrays(), tag="-other")
+    with pytest.raises(DataError, match="several train image files"):
+        load_dataset(d)
+
+
+def test_validation_fraction_checked():
+    with pytest.raises(ValueError, match=r"`validation_fraction` must be a finite number in the range \(0.0, 1.0\)"):
+        load_dataset(synthetic_arrays(), validation_fraction=1.0)

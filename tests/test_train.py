@@ -1,0 +1,60 @@
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+
+from mnistopt import ArgumentError, MLPSpec, TrainingDivergedError, load_dataset, train
+from conftest import synthetic_arrays
+
+SMALL = MLPSpec(hidden=(32,), epochs=1, batch_size=64)
+
+
+def test_one_epoch_learns_real_digits(mnist_small):
+    events = []
+    result = train(dataclasses.replace(SMALL, epochs=2), mnist_small, progress=events.append)
+    assert result.params == SMALL.params == result.model.count_params()
+    assert result.epochs_run == 2 and [e.epoch for e in events] == [1, 2]
+    assert set(result.history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    assert all(len(v) == 2 for v in result.history.values())
+    assert result.history["loss"][1] < result.history["loss"][0]
+    assert result.val_accuracy > 0.75 and result.test_accuracy > 0.75  # chance is 0.1
+    assert 0 < result.train_loss < 2 and math.isfinite(result.test_loss)
+    assert result.wall_time_s > 0
+    assert events[-1].eta_s == 0.0 and "epoch 2/2" in str(events[-1])
+
+
+def test_val_accuracy_is_the_model_on_the_validation_split(mnist_small):
+    result = train(SMALL, mnist_small, evaluate_test=False)
+    assert result.test_accuracy is None and result.test_loss is None
+    predicted = result.model.predict(mnist_small.x_val, verbose=0).argmax(1)
+    assert result.val_accuracy == pytest.approx(np.mean(predicted == mnist_small.y_val), abs=1e-6)
+
+
+def test_same_seed_same_result(mnist_small):
+    a = train(SMALL, mnist_small, seed=3, evaluate_test=False)
+    b = train(SMALL, mnist_small, seed=3, evaluate_test=False)
+    assert a.history["loss"] == pytest.approx(b.history["loss"], rel=1e-5)
+    assert a.val_accuracy == pytest.approx(b.val_accuracy, abs=1e-6)
+
+
+def test_divergence_raises_with_reason(mnist_small):
+    spec = MLPSpec(hidden=(16,), optimizer="sgd", learning_rate=1e20, epochs=2)
+    with pytest.raises(TrainingDivergedError, match=r"diverged: the loss became nan in epoch 1 .*learning_rate=1e\+20"):
+        train(spec, mnist_small)
+
+
+def test_early_stopping_keeps_best_weights(mnist_small):
+    spec = MLPSpec(hidden=(8,), epochs=6, learning_rate=0.3)  # noisy: validation accuracy wanders
+    result = train(spec, mnist_small, early_stopping_patience=0, evaluate_test=False)
+    assert result.epochs_run <= 6
+    assert result.val_accuracy == pytest.approx(max(result.history["val_accuracy"]), abs=1e-6)
+
+
+def test_shape_mismatch_is_a_clear_error():
+    arrays = synthetic_arrays(shape=(20, 20))
+    ds = load_dataset(arrays)
+    with pytest.raises(ArgumentError, match=r"spec expects images \(28, 28\).*dataset has \(20, 20\)"):
+        train(SMALL, ds)
+    result = train(dataclasses.replace(SMALL, input_shape=(20, 20)), ds)
+    assert result.params == 20 * 20 * 32 + 32 + 330
