@@ -20,13 +20,17 @@ from .errors import (
     DataNotFoundError,
     MnistoptError,
     OutputDirError,
+    SearchFailedError,
     SpecError,
     TrainingDivergedError,
 )
 from .spec import MLPSpec, count_params, widest_spec
 
 from .build import build_model
+from .records import SearchResult, SelectedModel, TrialRecord
 from .runs import run_baseline
+from .search import TrialProgress, reference_grid_search, search_under_budget
+from .space import Choice, Range, SearchSpace
 from .training import EpochProgress, TrainResult, train
 
 __all__ = [
@@ -34,6 +38,7 @@ __all__ = [
     "ArgumentError",
     "ArgumentTypeError",
     "BudgetError",
+    "Choice",
     "DataError",
     "DataNotFoundError",
     "Dataset",
@@ -41,16 +46,25 @@ __all__ = [
     "MLPSpec",
     "MnistoptError",
     "OutputDirError",
+    "Range",
+    "SearchFailedError",
+    "SearchResult",
+    "SearchSpace",
+    "SelectedModel",
     "SpecError",
     "TrainResult",
     "TrainingDivergedError",
+    "TrialProgress",
+    "TrialRecord",
     "build_model",
     "count_params",
     "input_features",
     "load_dataset",
     "min_params",
     "mlp_params",
+    "reference_grid_search",
     "run_baseline",
+    "search_under_budget",
     "train",
     "widest_spec",
     "widths_for_budget",

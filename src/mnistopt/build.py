@@ -17,7 +17,7 @@ from typing import Any
 from .errors import ArgumentTypeError
 from .spec import MLPSpec
 
-__all__ = ["build_model", "make_optimizer", "LOSS"]
+__all__ = ["build_model", "make_optimizer", "load_checkpoint", "LOSS"]
 
 #: The loss every model is compiled with (integer labels, softmax outputs).
 LOSS = "sparse_categorical_crossentropy"
@@ -58,6 +58,14 @@ def make_optimizer(spec: MLPSpec, keras_module: ModuleType | None = None) -> Any
     if spec.optimizer == "sgd":
         return opt.SGD(learning_rate=spec.learning_rate, momentum=spec.momentum)
     return opt.RMSprop(learning_rate=spec.learning_rate)
+
+
+def load_checkpoint(model: Any, path: str) -> Any:
+    """Load weights *and* optimizer state saved by ``model.save_weights`` into a built model."""
+    if getattr(model, "optimizer", None) is not None:
+        model.optimizer.build(model.trainable_variables)  # so its saved state has somewhere to go
+    model.load_weights(path)
+    return model
 
 
 def _build(spec: MLPSpec, k: ModuleType, *, compile: bool = True, steps_per_execution: int = 1) -> Any:

@@ -50,6 +50,27 @@ def build_parser() -> argparse.ArgumentParser:
     base.add_argument("--out", metavar="DIR", default="runs/baseline", help="output directory (default: runs/baseline)")
     base.add_argument("--epochs", type=int, default=None, help="override the preset's 10 epochs")
     base.set_defaults(handler=_cmd_baseline)
+
+    srch = sub.add_parser(
+        "search",
+        parents=[common],
+        help="find the most accurate MLP within each parameter budget (KerasTuner)",
+        description="One KerasTuner search per budget; every sampled model fits its budget. Writes "
+        "DIR/result.json (rewritten after every trial), DIR/result.csv and DIR/models/budget-N.keras. "
+        "Rerunning with the same --out resumes.",
+    )
+    srch.add_argument("--budget", type=int, nargs="+", metavar="N", help="parameter budget(s), e.g. 4034 72842 93322")
+    _add_data_args(srch)
+    srch.add_argument("--out", metavar="DIR", default="runs/search", help="output directory (default: runs/search)")
+    srch.add_argument("--tuner", default="hyperband", help="hyperband (default), bayesian, random or grid")
+    srch.add_argument("--max-trials", type=int, default=None, metavar="N", help="trials per budget (default: tuner's)")
+    srch.add_argument("--max-epochs", type=int, default=20, metavar="N", help="epochs of a fully trained trial (default: 20)")
+    srch.add_argument("--overwrite", action="store_true", help="start afresh instead of resuming")
+    srch.add_argument(
+        "--preset", choices=["reference-grid"], default=None,
+        help="reference-grid: the reference notebook's learning-rate x batch-size grid on the baseline MLP",
+    )
+    srch.set_defaults(handler=_cmd_search)
     return parser
 
 
@@ -84,6 +105,88 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_search(args: argparse.Namespace) -> int:
+    from .data import load_dataset
+    from .search import reference_grid_search, search_under_budget
+
+    if args.preset is None and not args.budget:
+        raise _UsageError("search needs --budget N [N ...] (or --preset reference-grid)")
+    dataset = load_dataset(args.dataset, path=args.data, validation_fraction=args.validation_fraction, seed=args.seed)
+    _say(args, f"data: {dataset.name} from {dataset.source}: " + ", ".join(f"{k} {v:,}" for k, v in dataset.sizes.items()))
+    bar = _ProgressBar(args)
+    if args.preset == "reference-grid":
+        result = reference_grid_search(dataset, directory=args.out, overwrite=args.overwrite, seed=args.seed, progress=bar)
+    else:
+        result = search_under_budget(
+            args.budget, dataset, tuner=args.tuner, max_trials=args.max_trials, max_epochs=args.max_epochs,
+            seed=args.seed, directory=args.out, overwrite=args.overwrite, progress=bar,
+        )
+    bar.close()
+    from pathlib import Path
+
+    result.to_csv(Path(args.out) / "result.csv")
+    print(format_search_table(result))
+    print(f"wrote: {Path(args.out) / 'result.json'}, {Path(args.out) / 'result.csv'}, "
+          + ", ".join(s.model_path for s in result.selected.values() if s.model_path))
+    return 0
+
+
+def format_search_table(result) -> str:
+    """Markdown table of the selected model per budget."""
+    lines = [
+        "| budget | selected | params | trials | val accuracy | test accuracy |",
+        "|---:|:---|---:|---:|---:|---:|",
+    ]
+    for budget in result.budgets:
+        sel = result.selected.get(budget)
+        n = len(result.for_budget(budget))
+        if sel is None:
+            lines.append(f"| {budget:,} | (none) | | {n} | | |")
+            continue
+        r = sel.record
+        lines.append(
+            f"| {budget:,} | {r.spec.architecture} {r.spec.optimizer} lr={r.spec.learning_rate:.2g} "
+            f"bs={r.spec.batch_size} | {r.params:,} | {n} | {r.val_accuracy:.4f} | {r.test_accuracy:.4f} |"
+        )
+    return "\n".join(lines)
+
+
+class _ProgressBar:
+    """A one-line bar on a terminal, one line per trial otherwise (logs, CI)."""
+
+    def __init__(self, args: argparse.Namespace, width: int = 24):
+        self.args = args
+        self.width = width
+        self.tty = sys.stderr.isatty()
+        self.open = False
+
+    def __call__(self, event) -> None:
+        if self.args.quiet:
+            return
+        if not self.tty:
+            print(str(event), file=sys.stderr, flush=True)
+            return
+        total = event.total or event.done
+        filled = int(self.width * min(event.done / max(total, 1), 1.0))
+        best = f"{event.best_val_accuracy:.4f}" if event.best_val_accuracy is not None else "-"
+        eta = f"{event.eta_s:.0f}s" if event.eta_s is not None else "?"
+        line = (f"\rbudget {event.budget:,} [{'#' * filled}{'.' * (self.width - filled)}] "
+                f"{event.done}/{total} best val {best} eta {eta}   ")
+        print(line, end="", file=sys.stderr, flush=True)
+        self.open = True
+        if event.done >= total:
+            self.close()
+
+    def close(self) -> None:
+        if self.open:
+            print(file=sys.stderr, flush=True)
+            self.open = False
+
+
+class _UsageError(Exception):
+    pass
+
+
 def _say(args: argparse.Namespace, message: str) -> None:
     if not args.quiet:
         print(message, file=sys.stderr, flush=True)
@@ -97,6 +200,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         return args.handler(args)
+    except _UsageError as exc:
+        parser.error(str(exc))
     except MnistoptError as exc:
         if args.debug:
             traceback.print_exc()

@@ -19,6 +19,7 @@ __all__ = [
     "DataNotFoundError",
     "TrainingDivergedError",
     "OutputDirError",
+    "SearchFailedError",
 ]
 
 
@@ -59,3 +60,7 @@ class TrainingDivergedError(MnistoptError, FloatingPointError):
 
 class OutputDirError(MnistoptError, OSError):
     """An output directory cannot be created or written."""
+
+
+class SearchFailedError(MnistoptError, RuntimeError):
+    """Every trial of a search failed; the message gives the first reasons."""

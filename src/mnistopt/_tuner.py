@@ -1,0 +1,175 @@
+"""KerasTuner glue: a HyperModel over a :class:`ResolvedSpace` and a Tuner that
+trains each trial with mnistopt's fast loop.
+
+KerasTuner keeps the roles apart and so do we: its Oracle proposes values and
+owns trial state, resume and distribution; :class:`SpaceHyperModel` turns
+values into a spec and a Keras 3 model; :class:`BudgetTuner` runs a trial.
+Imported only when a search starts (KerasTuner imports TensorFlow).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+import keras
+import keras_tuner as kt
+
+from ._io import atomic_write_json, atomic_write_with
+from .build import build_model, load_checkpoint
+from .data import Dataset
+from .records import COMPLETED, FAILED, TrialRecord
+from .space import ResolvedSpace
+from .training import divergence_reason, fit_model
+
+logger = logging.getLogger(__name__)
+
+RECORD_FILE = "mnistopt_record.json"
+CHECKPOINT_FILE = "checkpoint.weights.h5"
+
+
+class SpaceHyperModel(kt.HyperModel):
+    """Declares the space's hyperparameters; builds the spec's Keras 3 model.
+
+    Usable with KerasTuner's own tuners too: ``build(hp)`` returns a compiled
+    ``keras.Model`` that fits the budget.
+    """
+
+    def __init__(self, space: ResolvedSpace, epochs: int):
+        super().__init__(name=f"budget_{space.budget}")
+        self.space = space
+        self.epochs = epochs
+
+    def declare_hyperparameters(self, hp: kt.HyperParameters) -> None:
+        for d in self.space.dimensions():
+            if d.kind == "fixed":
+                hp.Fixed(d.name, d.values[0])
+            elif d.kind == "choice":
+                if set(d.values) <= {True, False} and all(isinstance(v, bool) for v in d.values):
+                    hp.Boolean(d.name)
+                else:
+                    hp.Choice(d.name, list(d.values), ordered=False)
+            else:
+                hp.Float(d.name, d.low, d.high, sampling="log" if d.log else "linear")
+
+    def spec(self, hp: kt.HyperParameters):
+        values = {d.name: hp.get(d.name) for d in self.space.dimensions()}
+        return self.space.to_spec(values, epochs=self.epochs)
+
+    def build(self, hp: kt.HyperParameters):
+        self.declare_hyperparameters(hp)
+        return build_model(self.spec(hp))
+
+
+class BudgetTuner(kt.engine.base_tuner.BaseTuner):
+    """Runs one trial: build, (warm-start for Hyperband), fit, checkpoint, record."""
+
+    def __init__(
+        self,
+        oracle: kt.Oracle,
+        hypermodel: SpaceHyperModel,
+        *,
+        dataset: Dataset,
+        seed: int,
+        max_epochs: int,
+        patience: int | None,
+        on_record: Callable[[TrialRecord], None],
+        **kwargs: Any,
+    ):
+        self.dataset = dataset
+        self.seed = seed
+        self.max_epochs = max_epochs
+        self.patience = patience
+        self.on_record = on_record
+        self._pending: dict[str, TrialRecord] = {}
+        super().__init__(oracle, hypermodel, **kwargs)
+
+    # -- files -------------------------------------------------------------
+
+    def checkpoint_path(self, trial_id: str) -> str:
+        return os.path.join(self.get_trial_dir(trial_id), CHECKPOINT_FILE)
+
+    def record_path(self, trial_id: str) -> str:
+        return os.path.join(self.get_trial_dir(trial_id), RECORD_FILE)
+
+    def load_record(self, trial_id: str) -> TrialRecord | None:
+        path = os.path.join(self.project_dir, f"trial_{trial_id}", RECORD_FILE)
+        if not os.path.exists(path):
+            return None
+        with open(path, encoding="utf-8") as f:
+            return TrialRecord.from_dict(json.load(f))
+
+    # -- KerasTuner hooks --------------------------------------------------
+
+    def run_trial(self, trial: kt.engine.trial.Trial, *args: Any, **kwargs: Any) -> dict[str, float]:
+        hp = trial.hyperparameters
+        values = hp.values
+        spec = self.hypermodel.spec(hp)
+        epochs = int(values.get("tuner/epochs", self.max_epochs))
+        initial_epoch = int(values.get("tuner/initial_epoch", 0))
+        parent = values.get("tuner/trial_id")
+        budget = self.hypermodel.space.budget
+        start = time.perf_counter()
+        keras.backend.clear_session()  # no graph or model leaks from trial to trial
+        trial_seed = self.seed * 100_003 + int(trial.trial_id)
+        keras.utils.set_random_seed(trial_seed)
+        model = build_model(spec)
+        if parent is not None:  # Hyperband continuation: the parent's weights and optimizer state
+            load_checkpoint(model, self.checkpoint_path(parent))
+        outcome = fit_model(
+            model, spec, self.dataset, epochs=epochs, initial_epoch=initial_epoch, seed=trial_seed,
+            patience=None if "tuner/epochs" in values else self.patience,  # Hyperband prunes by itself
+        )
+        history = outcome.history
+        base = dict(
+            budget=budget, trial_id=trial.trial_id, spec=spec, params=spec.params,
+            nonzero_params=spec.params, initial_epoch=initial_epoch, parent_trial_id=parent,
+            history=history,
+        )
+        if outcome.diverged is not None:
+            reason = divergence_reason(spec, *outcome.diverged)
+            record = TrialRecord(status=FAILED, reason=reason, epochs=initial_epoch + len(history.get("loss", [])),
+                                 epochs_run=len(history.get("loss", [])), wall_time_s=time.perf_counter() - start, **base)
+            self._stash(record)
+            raise kt.errors.FailedTrialError(reason)
+        val_accuracy = history["val_accuracy"][outcome.final_index]
+        val_loss = history["val_loss"][outcome.final_index]
+        atomic_write_with(self.checkpoint_path(trial.trial_id), lambda tmp: model.save_weights(tmp), ".weights.h5")
+        record = TrialRecord(
+            status=COMPLETED, val_accuracy=val_accuracy, val_loss=val_loss,
+            epochs=initial_epoch + len(history["loss"]), epochs_run=len(history["loss"]),
+            wall_time_s=time.perf_counter() - start, **base,
+        )
+        self._stash(record)
+        return {"val_accuracy": val_accuracy, "val_loss": val_loss}
+
+    def _stash(self, record: TrialRecord) -> None:
+        atomic_write_json(self.record_path(record.trial_id), record.to_dict())
+        self._pending[record.trial_id] = record
+
+    def on_trial_end(self, trial: kt.engine.trial.Trial) -> None:
+        try:
+            super().on_trial_end(trial)  # KerasTuner saves the trial's final state first
+        finally:  # ... or raises after too many consecutive failures: record the trial anyway
+            self._report(trial)
+
+    def _report(self, trial: kt.engine.trial.Trial) -> None:
+        record = self._pending.pop(trial.trial_id, None)
+        if record is None:  # failed before any training (e.g. an error in build)
+            record = TrialRecord(
+                budget=self.hypermodel.space.budget, trial_id=trial.trial_id, status=FAILED,
+                spec=None, params=0, reason=(trial.message or "unknown error").strip().splitlines()[-1],
+            )
+            atomic_write_json(self.record_path(record.trial_id), record.to_dict())
+        self.on_record(record)
+
+    def save_model(self, trial_id, model, step=0):  # checkpoints are written in run_trial
+        pass
+
+    def load_model(self, trial: kt.engine.trial.Trial):
+        model = self.hypermodel.build(trial.hyperparameters.copy())
+        return load_checkpoint(model, self.checkpoint_path(trial.trial_id))

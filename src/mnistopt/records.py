@@ -1,0 +1,229 @@
+"""Plain result records: one per evaluated model and stage, never mutated.
+
+A later step (selection, compression) makes a new record with
+:func:`dataclasses.replace` instead of changing an old one. Records turn into
+JSON and CSV rows and back without loss.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ._io import atomic_write_json, atomic_write_text
+from .errors import DataError
+from .spec import MLPSpec
+
+__all__ = ["TrialRecord", "SelectedModel", "SearchResult", "COMPLETED", "FAILED"]
+
+COMPLETED = "completed"
+FAILED = "failed"
+
+
+@dataclasses.dataclass(frozen=True)
+class TrialRecord:
+    """One trained (or failed) model of a search.
+
+    Attributes:
+        budget: the parameter budget the trial was sampled for.
+        trial_id: KerasTuner's trial id (unique within a budget).
+        stage: what produced the model (``"dense"`` for search trials).
+        status: ``"completed"`` or ``"failed"`` (see ``reason``).
+        spec: the full model and training description.
+        params: exact parameter count (``count_params()``).
+        nonzero_params: parameters that are not zero (equal to ``params``
+            for dense models).
+        val_accuracy, val_loss: on the validation split, after the trial.
+        epochs: total epochs the weights have seen (including a parent
+            trial's, for Hyperband continuations); ``epochs_run`` of them in
+            this trial, starting at ``initial_epoch`` from ``parent_trial_id``.
+        wall_time_s: seconds this trial took.
+        history: per-epoch metrics of this trial.
+        selected: chosen as the budget's best model (on validation accuracy).
+        train_accuracy, test_accuracy, test_loss: only for selected models,
+            computed once after the search.
+    """
+
+    budget: int
+    trial_id: str
+    status: str
+    spec: MLPSpec | None
+    params: int
+    stage: str = "dense"
+    nonzero_params: int | None = None
+    reason: str | None = None
+    val_accuracy: float | None = None
+    val_loss: float | None = None
+    epochs: int = 0
+    epochs_run: int = 0
+    initial_epoch: int = 0
+    parent_trial_id: str | None = None
+    wall_time_s: float = 0.0
+    history: dict[str, list[float]] = dataclasses.field(default_factory=dict)
+    selected: bool = False
+    train_accuracy: float | None = None
+    test_accuracy: float | None = None
+    test_loss: float | None = None
+
+    @property
+    def key(self) -> tuple[int, str, str]:
+        """``(budget, stage, trial_id)``: unique within a result."""
+        return (self.budget, self.stage, self.trial_id)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["spec"] = self.spec.to_dict() if self.spec is not None else None
+        out["architecture"] = self.spec.architecture if self.spec is not None else None
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TrialRecord:
+        names = {f.name for f in dataclasses.fields(cls)}
+        kwargs = {k: v for k, v in data.items() if k in names}
+        if kwargs.get("spec") is not None:
+            kwargs["spec"] = MLPSpec.from_dict(kwargs["spec"])
+        return cls(**kwargs)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class SelectedModel:
+    """The model chosen for one budget: its record, trained model and curves."""
+
+    record: TrialRecord
+    model: Any = dataclasses.field(repr=False, default=None)
+    history: dict[str, list[float]] = dataclasses.field(default_factory=dict)
+    model_path: str | None = None
+
+    @property
+    def spec(self) -> MLPSpec:
+        return self.record.spec
+
+
+_CSV_FIELDS = (
+    "budget", "stage", "trial_id", "status", "architecture", "params", "nonzero_params",
+    "val_accuracy", "val_loss", "epochs", "epochs_run", "wall_time_s", "selected",
+    "train_accuracy", "test_accuracy", "test_loss", "reason",
+)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class SearchResult:
+    """Everything a budget search produced.
+
+    ``records`` holds one record per trial (and per later stage), in the order
+    they finished; ``selected`` maps each budget to its chosen model. Only the
+    selected models carry a test accuracy, computed once after their search.
+
+    Example:
+        >>> from mnistopt import MLPSpec
+        >>> from mnistopt.records import SearchResult, TrialRecord
+        >>> r = TrialRecord(budget=5000, trial_id="0", status="completed",
+        ...                 spec=MLPSpec(hidden=(6,)), params=4780, val_accuracy=0.9)
+        >>> result = SearchResult(records=(r,), selected={})
+        >>> result.to_rows()[0]["architecture"]
+        '784-6-10'
+    """
+
+    records: tuple[TrialRecord, ...]
+    selected: dict[int, SelectedModel]
+    info: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    @property
+    def budgets(self) -> list[int]:
+        seen: dict[int, None] = {}
+        for r in self.records:
+            seen.setdefault(r.budget, None)
+        return list(seen)
+
+    def best(self, budget: int) -> SelectedModel:
+        """The selected model for ``budget``."""
+        try:
+            return self.selected[budget]
+        except KeyError:
+            raise KeyError(f"No selected model for budget={budget}; budgets: {sorted(self.selected)}.") from None
+
+    def for_budget(self, budget: int) -> list[TrialRecord]:
+        return [r for r in self.records if r.budget == budget]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "records": [r.to_dict() for r in self.records],
+            "selected": {
+                str(b): {
+                    "trial_id": s.record.trial_id,
+                    "stage": s.record.stage,
+                    "model_path": s.model_path,
+                    "history": s.history,
+                }
+                for b, s in self.selected.items()
+            },
+            **self.info,
+        }
+
+    def to_rows(self) -> list[dict[str, Any]]:
+        """One flat dict per record (the CSV columns)."""
+        rows = []
+        for r in self.records:
+            d = r.to_dict()
+            rows.append({k: d.get(k) for k in _CSV_FIELDS})
+        return rows
+
+    def to_json(self, path: str | os.PathLike) -> Path:
+        """Write the whole result as JSON, atomically."""
+        return atomic_write_json(path, self.to_dict())
+
+    def to_csv(self, path: str | os.PathLike) -> Path:
+        """Write one row per record, atomically."""
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=_CSV_FIELDS)
+        writer.writeheader()
+        writer.writerows(self.to_rows())
+        return atomic_write_text(path, buf.getvalue())
+
+    @classmethod
+    def from_json(cls, path: str | os.PathLike) -> SearchResult:
+        """Read a result written by :meth:`to_json` (models are not loaded)."""
+        p = Path(path)
+        try:
+            data = json.loads(p.read_text(encoding="utf-8"))
+            records = tuple(TrialRecord.from_dict(r) for r in data["records"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise DataError(f"{p}: not a readable mnistopt result file ({type(exc).__name__}: {exc}).") from None
+        by_key = {(r.budget, r.stage, r.trial_id): r for r in records}
+        selected = {}
+        for b, s in data.get("selected", {}).items():
+            rec = by_key.get((int(b), s.get("stage", "dense"), s["trial_id"]))
+            if rec is not None:
+                selected[int(b)] = SelectedModel(rec, None, s.get("history", {}), s.get("model_path"))
+        info = {k: v for k, v in data.items() if k not in ("records", "selected")}
+        return cls(records=records, selected=selected, info=info)
+
+
+def select_best(records: Iterable[TrialRecord]) -> TrialRecord | None:
+    """Highest validation accuracy among completed records; ties go to fewer params.
+
+    The test set plays no part.
+    """
+    done = [r for r in records if r.status == COMPLETED and r.val_accuracy is not None]
+    if not done:
+        return None
+    return max(done, key=lambda r: (r.val_accuracy, -r.params, -int(r.trial_id) if r.trial_id.isdigit() else 0))
+
+
+def chain_history(record: TrialRecord, records: Sequence[TrialRecord]) -> dict[str, list[float]]:
+    """A record's curves with its Hyperband ancestors' epochs prepended."""
+    by_id = {r.trial_id: r for r in records if r.budget == record.budget and r.stage == record.stage}
+    chain = [record]
+    while chain[-1].parent_trial_id is not None and chain[-1].parent_trial_id in by_id and len(chain) < 100:
+        chain.append(by_id[chain[-1].parent_trial_id])
+    merged: dict[str, list[float]] = {}
+    for r in reversed(chain):
+        for k, v in r.history.items():
+            merged.setdefault(k, []).extend(v)
+    return merged

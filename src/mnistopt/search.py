@@ -1,0 +1,373 @@
+"""``search_under_budget``: the most accurate MLP with at most N parameters.
+
+KerasTuner runs the search (its oracles propose, own trial state, resume and
+distribution); every sampled model fits the budget by construction
+(:mod:`mnistopt.space`); each trial trains with mnistopt's fast loop; the
+selected model per budget is the best on *validation* accuracy, and only it
+is evaluated on the test set, once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import io
+import logging
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from ._checks import check_choice, check_int
+from ._io import atomic_write_with, ensure_dir
+from .data import Dataset, load_dataset
+from .errors import ArgumentError, ArgumentTypeError, BudgetError, SearchFailedError
+from .records import COMPLETED, SearchResult, SelectedModel, TrialRecord, chain_history, select_best
+from .space import SearchSpace
+
+__all__ = ["search_under_budget", "TrialProgress", "TUNERS", "reference_grid_search"]
+
+logger = logging.getLogger(__name__)
+
+#: Tuners a search can use (KerasTuner oracles).
+TUNERS = ("hyperband", "bayesian", "random", "grid")
+_MAX_BUDGET = 10**9
+#: A search stops after this many failed trials in a row (e.g. a space that always diverges).
+MAX_CONSECUTIVE_FAILURES = 10
+
+
+@dataclasses.dataclass(frozen=True)
+class TrialProgress:
+    """What a search's ``progress`` callback receives after each finished trial."""
+
+    budget: int
+    done: int
+    total: int | None
+    record: TrialRecord
+    best_val_accuracy: float | None
+    elapsed_s: float
+
+    @property
+    def eta_s(self) -> float | None:
+        """Rough seconds left for this budget (assumes equal trial lengths)."""
+        if not self.total or self.done == 0:
+            return None
+        return self.elapsed_s / self.done * max(self.total - self.done, 0)
+
+    def __str__(self) -> str:
+        r = self.record
+        total = f"/{self.total}" if self.total else ""
+        val = f"{r.val_accuracy:.4f}" if r.val_accuracy is not None else "failed"
+        best = f"{self.best_val_accuracy:.4f}" if self.best_val_accuracy is not None else "-"
+        eta = f"{self.eta_s:.0f}s" if self.eta_s is not None else "?"
+        return (
+            f"budget {self.budget:,}: trial {self.done}{total}  params {r.params:,}  val_acc {val}  "
+            f"best {best}  elapsed {self.elapsed_s:.0f}s  eta {eta}"
+        )
+
+
+def _check_budgets(budget: Any) -> list[int]:
+    items = list(budget) if isinstance(budget, (list, tuple)) else [budget]
+    if not items:
+        raise BudgetError("`budget` is an empty list. Pass a positive integer or a list of them, e.g. [4034, 72842].")
+    out: list[int] = []
+    for b in items:
+        value = check_int("budget", b, minimum=1, maximum=_MAX_BUDGET, error=BudgetError)
+        if value not in out:
+            out.append(value)
+    return out
+
+
+def search_under_budget(
+    budget: int | Sequence[int],
+    dataset: str | os.PathLike | Dataset = "mnist",
+    *,
+    tuner: str = "hyperband",
+    max_trials: int | None = None,
+    max_epochs: int = 20,
+    seed: int = 0,
+    directory: str | os.PathLike | None = None,
+    overwrite: bool = False,
+    space: SearchSpace | None = None,
+    patience: int | None | str = "auto",
+    data_path: str | os.PathLike | None = None,
+    hyperband_factor: int = 3,
+    progress: Callable[[TrialProgress], None] | None = None,
+) -> SearchResult:
+    """Find the most accurate MLP with at most ``budget`` parameters.
+
+    One KerasTuner search per budget (the data is loaded once). Every sampled
+    model fits its budget by construction. The best trial on validation
+    accuracy is selected; its test accuracy is computed once, after its search.
+
+    Args:
+        budget: a positive int, or a list of them (one search each).
+        dataset: a name (``"mnist"``, ``"fashion_mnist"``), a path, or a
+            :class:`~mnistopt.Dataset`.
+        tuner: ``"hyperband"`` (multi-fidelity, default), ``"bayesian"``,
+            ``"random"`` or ``"grid"``.
+        max_trials: stop after this many trials per budget (default: the whole
+            Hyperband schedule; 20 for random/bayesian; the whole grid).
+        max_epochs: epochs of a fully trained trial.
+        seed: seeds the sampler and each trial's training.
+        directory: where the search state, checkpoints, models and
+            ``result.json`` live; rerunning with the same directory resumes.
+            ``None`` uses a new temporary directory.
+        overwrite: start afresh, deleting the previous state in ``directory``.
+        space: a :class:`~mnistopt.space.SearchSpace` to fix or narrow
+            dimensions (default: the full space).
+        patience: early-stopping patience for non-Hyperband trials
+            (``"auto"``: 3 for random/bayesian, none for hyperband and grid).
+        data_path: where to look for a named dataset (see
+            :func:`~mnistopt.load_dataset`).
+        hyperband_factor: Hyperband's reduction factor.
+        progress: called with a :class:`TrialProgress` after every trial.
+
+    Returns:
+        A :class:`~mnistopt.records.SearchResult`; ``result.best(budget)``
+        gives the selected model.
+
+    Raises:
+        BudgetError: a budget is not a positive integer or no model fits it.
+        SearchFailedError: every trial of a budget failed.
+
+    Example:
+        >>> from mnistopt import search_under_budget
+        >>> result = search_under_budget([4034, 72842], "mnist", directory="runs/search")  # doctest: +SKIP
+        >>> result.best(4034).record.test_accuracy  # doctest: +SKIP
+        0.94...
+    """
+    budgets = _check_budgets(budget)
+    tuner = check_choice("tuner", tuner, TUNERS)
+    max_epochs = check_int("max_epochs", max_epochs, minimum=1, maximum=10_000)
+    seed = check_int("seed", seed, minimum=0)
+    hyperband_factor = check_int("hyperband_factor", hyperband_factor, minimum=2)
+    if max_trials is not None:
+        max_trials = check_int("max_trials", max_trials, minimum=1)
+    if patience == "auto":
+        patience = 3 if tuner in ("random", "bayesian") else None
+    elif patience is not None:
+        patience = check_int("patience", patience, minimum=0)
+    space = SearchSpace() if space is None else space
+    if not isinstance(space, SearchSpace):
+        raise ArgumentTypeError(f"`space` must be a SearchSpace. Received: {type(space).__name__}.")
+    if not isinstance(overwrite, bool):
+        raise ArgumentTypeError(f"`overwrite` must be True or False. Received: overwrite={overwrite!r}.")
+
+    data = dataset if isinstance(dataset, Dataset) else load_dataset(dataset, path=data_path, seed=seed)
+    # Resolve every budget before any training, so a bad budget fails fast.
+    resolved = {b: space.resolve(b, data.image_shape, data.num_classes) for b in budgets}
+
+    if directory is None:
+        root = Path(tempfile.mkdtemp(prefix="mnistopt-search-"))
+        logger.info("search state in %s", root)
+    else:
+        root = ensure_dir(directory, "directory")
+    if overwrite:
+        for sub in ("tuner", "models"):
+            shutil.rmtree(root / sub, ignore_errors=True)
+        (root / "result.json").unlink(missing_ok=True)
+
+    settings = {
+        "tuner": tuner, "max_trials": max_trials, "max_epochs": max_epochs, "seed": seed,
+        "patience": patience, "hyperband_factor": hyperband_factor, "space": space.to_dict(),
+    }
+    run = _Run(root, data, settings)
+    for b in budgets:
+        run.search_one(resolved[b], tuner, max_trials, max_epochs, seed, patience, hyperband_factor, progress)
+    return run.result()
+
+
+class _Run:
+    """The state of one ``search_under_budget`` call: records, selection, files."""
+
+    def __init__(self, root: Path, data: Dataset, settings: dict[str, Any]):
+        self.root = root
+        self.data = data
+        self.settings = settings
+        self.records: dict[tuple[int, str, str], TrialRecord] = {}
+        self.selected: dict[int, SelectedModel] = {}
+        self.start = time.perf_counter()
+
+    def result(self) -> SearchResult:
+        from .runs import environment
+
+        info = {
+            "dataset": self.data.describe(),
+            "settings": self.settings,
+            "environment": environment(),
+            "wall_time_s": time.perf_counter() - self.start,
+            "note": "Models are selected on validation accuracy; test accuracy is reported for "
+            "selected models only and chose nothing.",
+        }
+        return SearchResult(records=tuple(self.records.values()), selected=dict(self.selected), info=info)
+
+    def flush(self) -> None:
+        self.result().to_json(self.root / "result.json")
+
+    def add(self, record: TrialRecord) -> None:
+        self.records.pop(record.key, None)  # a re-run trial replaces its earlier record
+        self.records[record.key] = record
+        self.flush()
+
+    def search_one(self, space, tuner_name, max_trials, max_epochs, seed, patience, factor, progress) -> None:
+        from ._tuner import BudgetTuner, SpaceHyperModel  # imports KerasTuner / TensorFlow
+
+        budget = space.budget
+        started = time.perf_counter()
+        count = {"done": 0}
+        streams = (sys.stdout, sys.stderr)  # KerasTuner's prints are silenced; the user's are not
+
+        def on_record(record: TrialRecord) -> None:
+            self.add(record)
+            count["done"] += 1
+            best = select_best(r for r in self.records.values() if r.budget == budget)
+            event = TrialProgress(
+                budget, count["done"], total, record,
+                best.val_accuracy if best else None, time.perf_counter() - started,
+            )
+            logger.info("%s", event)
+            if progress is not None:
+                with contextlib.redirect_stdout(streams[0]), contextlib.redirect_stderr(streams[1]):
+                    progress(event)
+
+        hypermodel = SpaceHyperModel(space, epochs=max_epochs)
+        oracle = _make_oracle(tuner_name, max_trials, max_epochs, seed, factor)
+        with _kerastuner_output():
+            tuner = BudgetTuner(
+                oracle, hypermodel, dataset=self.data, seed=seed, max_epochs=max_epochs,
+                patience=patience, on_record=on_record,
+                directory=str(self.root / "tuner"), project_name=f"budget-{budget}",
+            )
+        # Records of trials finished in an earlier run (resume).
+        for trial_id in list(tuner.oracle.end_order):
+            trial = tuner.oracle.trials.get(trial_id)
+            if trial is not None and trial.status in ("COMPLETED", "FAILED"):
+                record = tuner.load_record(trial_id)
+                if record is not None and record.key not in self.records:
+                    self.records[record.key] = record
+                    count["done"] += 1
+        total = _planned_trials(tuner.oracle, tuner_name, max_trials)
+        if count["done"]:
+            logger.info("budget %s: resuming after %d finished trials", budget, count["done"])
+        try:
+            with _kerastuner_output():
+                tuner.search(verbose=0)
+        except RuntimeError as exc:  # KerasTuner stops after too many consecutive failed trials
+            if "consecutive failures" not in str(exc):
+                raise
+            logger.warning("budget %s: search stopped after %d consecutive failed trials", budget, MAX_CONSECUTIVE_FAILURES)
+        self._select(budget, tuner)
+
+    def _select(self, budget: int, tuner) -> None:
+        from .build import build_model, load_checkpoint
+        from .training import evaluate_arrays
+
+        mine = [r for r in self.records.values() if r.budget == budget]
+        best = select_best(mine)
+        if best is None:
+            reasons = sorted({r.reason for r in mine if r.reason})[:3]
+            self.flush()
+            raise SearchFailedError(
+                f"Every trial of the search at budget={budget:,} failed ({len(mine)} trials). "
+                f"Reasons: {'; '.join(reasons) or 'unknown'}. Narrow the search space (e.g. lower "
+                f"learning rates) and rerun with overwrite=True."
+            )
+        model = load_checkpoint(build_model(best.spec), tuner.checkpoint_path(best.trial_id))
+        train_loss, train_acc = evaluate_arrays(model, self.data.x_train, self.data.y_train)
+        test_loss, test_acc = evaluate_arrays(model, self.data.x_test, self.data.y_test)
+        chosen = dataclasses.replace(
+            best, selected=True, train_accuracy=train_acc, test_accuracy=test_acc, test_loss=test_loss
+        )
+        self.records[best.key] = chosen  # same position; the old record object is untouched
+        models = ensure_dir(self.root / "models", "directory")
+        path = atomic_write_with(models / f"budget-{budget}.keras", lambda tmp: model.save(tmp), ".keras")
+        self.selected[budget] = SelectedModel(chosen, model, chain_history(chosen, mine), str(path))
+        logger.info(
+            "budget %s: selected trial %s (%s, %s params): val %.4f, test %.4f",
+            budget, chosen.trial_id, chosen.spec.architecture, f"{chosen.params:,}",
+            chosen.val_accuracy, test_acc,
+        )
+        self.flush()
+
+
+def _make_oracle(name: str, max_trials: int | None, max_epochs: int, seed: int, factor: int):
+    import keras_tuner as kt
+
+    objective = kt.Objective("val_accuracy", direction="max")
+    common = dict(objective=objective, seed=seed, max_consecutive_failed_trials=MAX_CONSECUTIVE_FAILURES)
+    if name == "hyperband":
+        oracle = kt.oracles.HyperbandOracle(max_epochs=max_epochs, factor=factor, **common)
+        oracle.max_trials = max_trials  # Oracle.create_trial stops once this many exist
+        return oracle
+    if name == "bayesian":
+        return kt.oracles.BayesianOptimizationOracle(max_trials=max_trials or 20, **common)
+    if name == "random":
+        return kt.oracles.RandomSearchOracle(max_trials=max_trials or 20, **common)
+    return kt.oracles.GridSearchOracle(max_trials=max_trials, **common)
+
+
+def _planned_trials(oracle, name: str, max_trials: int | None) -> int | None:
+    """How many trials the search will run (for progress and ETA)."""
+    if name == "hyperband":
+        brackets = oracle._get_num_brackets()
+        total = sum(
+            oracle._get_size(b, r) for b in range(brackets) for r in range(oracle._get_num_rounds(b))
+        ) * int(oracle.hyperband_iterations)
+        return min(total, max_trials) if max_trials else total
+    if name == "grid":
+        import math
+
+        sizes = [len(hp.values) for hp in oracle.hyperparameters.space if hasattr(hp, "values") and hp.values]
+        grid = math.prod(sizes) if sizes else 1
+        return min(grid, max_trials) if max_trials else grid
+    return oracle.max_trials
+
+
+class _LogWriter(io.TextIOBase):
+    """A stdout/stderr stand-in that sends KerasTuner's prints (and the
+    tracebacks it prints for failed trials) to the debug log."""
+
+    def write(self, text: str) -> int:
+        if text.strip():
+            logger.debug("keras_tuner: %s", text.rstrip())
+        return len(text)
+
+
+@contextlib.contextmanager
+def _kerastuner_output():
+    with contextlib.redirect_stdout(_LogWriter()), contextlib.redirect_stderr(_LogWriter()):
+        yield
+
+
+def reference_grid_search(
+    dataset: str | os.PathLike | Dataset = "mnist",
+    *,
+    directory: str | os.PathLike | None = None,
+    overwrite: bool = False,
+    seed: int = 0,
+    epochs: int = 10,
+    data_path: str | os.PathLike | None = None,
+    progress: Callable[[TrialProgress], None] | None = None,
+) -> SearchResult:
+    """The reference notebook's experiment: lr {1e-4, 1e-3, 1e-2} x batch {32, 64, 128}.
+
+    Runs KerasTuner's grid tuner over the baseline 784-128-64-10 MLP,
+    ``epochs`` (10) epochs per combination, no early stopping. Each record's
+    ``spec.learning_rate``/``spec.batch_size`` and ``val_accuracy`` give the
+    table; ``result.best(109386)`` the best combination.
+
+    Example:
+        >>> result = reference_grid_search("mnist")  # doctest: +SKIP
+        >>> len(result.records)  # doctest: +SKIP
+        9
+    """
+    return search_under_budget(
+        109_386, dataset, tuner="grid", max_epochs=epochs, seed=seed, directory=directory,
+        overwrite=overwrite, space=SearchSpace.reference_grid(), patience=None, data_path=data_path,
+        progress=progress,
+    )

@@ -1,0 +1,319 @@
+"""Search spaces whose every point fits the parameter budget.
+
+A :class:`SearchSpace` names, for each dimension, a fixed value, a
+:class:`Choice` or a :class:`Range`. Hidden widths are never sampled
+directly: the space samples depth and *relative* widths (each layer's width
+as a fraction of the previous one), and the widths are then the widest that
+fit the budget (:func:`mnistopt.budget.widths_for_budget`). So no trial is
+ever spent on an oversized model.
+
+Pure Python: no TensorFlow or KerasTuner import. :meth:`ResolvedSpace.dimensions`
+lists the hyperparameters for any tuner; :meth:`ResolvedSpace.to_spec` turns
+sampled values into an :class:`~mnistopt.MLPSpec`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any, Union
+
+from . import budget as _budget
+from ._checks import check_int
+from .errors import ArgumentError, ArgumentTypeError, BudgetError
+from .spec import ACTIVATIONS, OPTIMIZERS, MLPSpec
+
+__all__ = ["Choice", "Range", "SearchSpace", "ResolvedSpace", "Dimension"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Choice:
+    """One of a fixed set of values, e.g. ``Choice(32, 64, 128)``."""
+
+    values: tuple
+
+    def __init__(self, *values: Any):
+        if len(values) == 1 and isinstance(values[0], (list, tuple)):
+            values = tuple(values[0])
+        if not values:
+            raise ArgumentError("Choice() needs at least one value. Received: no values.")
+        object.__setattr__(self, "values", tuple(values))
+
+
+@dataclasses.dataclass(frozen=True)
+class Range:
+    """A continuous interval ``[low, high]``, sampled on a log scale if ``log``."""
+
+    low: float
+    high: float
+    log: bool = False
+
+    def __post_init__(self):
+        if not (math.isfinite(self.low) and math.isfinite(self.high)) or self.low > self.high:
+            raise ArgumentError(f"Range needs finite low <= high. Received: Range({self.low}, {self.high}).")
+        if self.log and self.low <= 0:
+            raise ArgumentError(f"A log-scale Range needs low > 0. Received: low={self.low}.")
+
+
+Value = Union[Any, Choice, Range]
+
+
+@dataclasses.dataclass(frozen=True)
+class Dimension:
+    """One hyperparameter as a tuner sees it: ``kind`` is fixed, choice or range."""
+
+    name: str
+    kind: str  # "fixed" | "choice" | "range"
+    values: tuple = ()
+    low: float = 0.0
+    high: float = 0.0
+    log: bool = False
+
+
+_INPUTS = {  # input reduction name -> (crop, pool)
+    "none": (0, False),
+    "crop2": (2, False),
+    "crop4": (4, False),
+    "pool": (0, True),
+    "crop2+pool": (2, True),
+    "crop4+pool": (4, True),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchSpace:
+    """What a budget search may vary; fix a dimension by giving a plain value.
+
+    Every field takes a plain value (fixed), a :class:`Choice` or, for the
+    continuous ones, a :class:`Range`.
+
+    Args:
+        depth: number of hidden layers (1-3 by default).
+        taper: width of each hidden layer relative to the previous one.
+        inputs: input reduction, names among ``"none"``, ``"crop2"``,
+            ``"crop4"``, ``"pool"``, ``"crop2+pool"``, ``"crop4+pool"``.
+            Reductions whose widest one-layer model would be narrower than
+            ``min_width`` at the budget are dropped (unless no other fits).
+        activation, dropout, l2, batch_norm, optimizer, learning_rate,
+        batch_size, momentum: as in :class:`~mnistopt.MLPSpec`.
+        sgd_lr_factor: plain SGD needs larger steps than Adam or RMSProp, so
+            for ``sgd`` the sampled learning rate is multiplied by this factor
+            (the spec records the rate actually used).
+        hidden: fixed hidden widths; replaces ``depth``/``taper`` (the model
+            must then fit the budget).
+        min_width: see ``inputs``.
+
+    Example:
+        >>> space = SearchSpace(optimizer="adam", batch_size=Choice(64, 128))
+        >>> resolved = space.resolve(4034)
+        >>> [d.name for d in resolved.dimensions() if d.kind != "fixed"][:3]
+        ['depth', 'taper_2', 'taper_3']
+        >>> spec = resolved.to_spec(resolved.defaults())
+        >>> spec.params <= 4034
+        True
+    """
+
+    depth: Value = Choice(1, 2, 3)
+    taper: Value = Range(0.4, 1.0)
+    inputs: Value = Choice(*_INPUTS)
+    activation: Value = Choice("relu", "gelu")
+    dropout: Value = Range(0.0, 0.4)
+    l2: Value = Choice(0.0, 1e-5, 1e-4)
+    batch_norm: Value = Choice(False, True)
+    optimizer: Value = Choice("adam", "sgd", "rmsprop")
+    learning_rate: Value = Range(3e-4, 1e-2, log=True)
+    batch_size: Value = Choice(64, 128, 256)
+    momentum: Value = 0.9
+    hidden: tuple[int, ...] | None = None
+    min_width: int = 8
+    sgd_lr_factor: float = 10.0
+
+    @classmethod
+    def reference_grid(cls) -> SearchSpace:
+        """The reference notebook's grid: learning rate x batch size on the baseline MLP.
+
+        Learning rates {1e-4, 1e-3, 1e-2} x batch sizes {32, 64, 128}; the
+        784-128-64-10 ReLU MLP with Adam, no regularisation. Use with
+        ``tuner="grid"`` and ``max_epochs=10``.
+
+        Example:
+            >>> space = SearchSpace.reference_grid().resolve(109386)
+            >>> [(d.name, d.values) for d in space.dimensions() if d.kind == "choice"]
+            [('learning_rate', (0.0001, 0.001, 0.01)), ('batch_size', (32, 64, 128))]
+        """
+        return cls(
+            hidden=(128, 64),
+            inputs="none",
+            activation="relu",
+            dropout=0.0,
+            l2=0.0,
+            batch_norm=False,
+            optimizer="adam",
+            learning_rate=Choice(1e-4, 1e-3, 1e-2),
+            batch_size=Choice(32, 64, 128),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready description (for result files)."""
+        out = {}
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, Choice):
+                out[f.name] = {"choice": list(v.values)}
+            elif isinstance(v, Range):
+                out[f.name] = {"range": [v.low, v.high], "log": v.log}
+            else:
+                out[f.name] = list(v) if isinstance(v, tuple) else v
+        return out
+
+    def resolve(
+        self, budget: int, input_shape: Sequence[int] = (28, 28), num_classes: int = 10
+    ) -> ResolvedSpace:
+        """The space for one budget: infeasible input reductions removed.
+
+        Raises:
+            BudgetError: no model in this space fits ``budget``; the message
+                gives the smallest budget that would.
+        """
+        budget = check_int("budget", budget, minimum=1, error=BudgetError)
+        input_shape = tuple(input_shape)
+        inputs = _as_choice(self.inputs, "inputs")
+        unknown = [v for v in inputs if v not in _INPUTS]
+        if unknown:
+            raise ArgumentError(
+                f"`inputs` must be among {list(_INPUTS)}. Received: {unknown}."
+            )
+        depths = (len(self.hidden),) if self.hidden is not None else tuple(
+            check_int("depth", d, minimum=1, maximum=8) for d in _as_choice(self.depth, "depth")
+        )
+        batch_norms = _as_choice(self.batch_norm, "batch_norm")
+        for name, allowed in (("activation", ACTIVATIONS), ("optimizer", OPTIMIZERS)):
+            bad = [v for v in _as_choice(getattr(self, name), name) if v not in allowed]
+            if bad:
+                raise ArgumentError(f"`{name}` must be among {list(allowed)}. Received: {bad}.")
+
+        def features(name):
+            crop, pool = _INPUTS[name]
+            try:
+                return _budget.input_features(input_shape, crop, pool)
+            except ArgumentError:
+                return None
+
+        def worst_minimum(name, depth_set):
+            """The smallest model of the costliest (depth, batch-norm) combination."""
+            n = features(name)
+            if n is None:
+                return None
+            if self.hidden is not None:
+                return max(_budget.mlp_params(n, self.hidden, num_classes, bn) for bn in batch_norms)
+            return max(_budget.min_params(n, num_classes, d, bn) for d in depth_set for bn in batch_norms)
+
+        # Every combination of the sampled values must fit, so keep the largest
+        # set of depths (shallowest first) for which some input reduction fits.
+        ordered = sorted(depths)
+        for k in range(len(ordered), 0, -1):
+            depth_set = tuple(ordered[:k])
+            feasible = [v for v in inputs if (m := worst_minimum(v, depth_set)) is not None and m <= budget]
+            if feasible:
+                break
+        if not feasible:
+            sizes = [m for v in inputs if (m := worst_minimum(v, ordered[:1])) is not None]
+            raise BudgetError(
+                f"budget={budget:,} is below the minimum of this search space: {min(sizes):,} "
+                f"parameters (one hidden unit per layer, with every allowed batch-norm choice, for "
+                f"inputs {list(inputs)}). Raise the budget, fix batch_norm=False, or allow more "
+                f"input reduction, e.g. SearchSpace(inputs=Choice('crop4+pool'))."
+            )
+        if self.hidden is None:
+            useful = [
+                v for v in feasible
+                if _budget.mlp_params(features(v), (self.min_width,), num_classes) <= budget
+            ]
+            feasible = useful or feasible
+        return ResolvedSpace(self, budget, input_shape, num_classes, tuple(feasible), depth_set)
+
+
+def _as_choice(value: Value, name: str) -> tuple:
+    if isinstance(value, Choice):
+        return value.values
+    if isinstance(value, Range):
+        raise ArgumentTypeError(f"`{name}` takes a value or a Choice, not a Range. Received: {value}.")
+    return (value,)
+
+
+@dataclasses.dataclass(frozen=True)
+class ResolvedSpace:
+    """A :class:`SearchSpace` bound to one budget and input shape."""
+
+    space: SearchSpace
+    budget: int
+    input_shape: tuple[int, int]
+    num_classes: int
+    inputs: tuple[str, ...]
+    depths: tuple[int, ...]
+
+    def dimensions(self) -> list[Dimension]:
+        """The hyperparameters, in a stable order, for a tuner to declare."""
+        s = self.space
+        dims = []
+        if s.hidden is None:
+            dims.append(_dim("depth", Choice(*self.depths)))
+            max_depth = max(self.depths)
+            dims.extend(_dim(f"taper_{i}", s.taper) for i in range(2, max_depth + 1))
+        dims.append(_dim("inputs", Choice(*self.inputs)))
+        for name in ("activation", "dropout", "l2", "batch_norm", "optimizer", "learning_rate",
+                     "batch_size", "momentum"):
+            dims.append(_dim(name, getattr(s, name)))
+        return dims
+
+    def defaults(self) -> dict[str, Any]:
+        """One valid point: the first choice or the low end of each dimension."""
+        out = {}
+        for d in self.dimensions():
+            out[d.name] = d.values[0] if d.kind in ("fixed", "choice") else d.low
+        return out
+
+    def to_spec(self, values: Mapping[str, Any], epochs: int = 10) -> MLPSpec:
+        """The spec for sampled ``values``; its ``params`` never exceed the budget."""
+        s = self.space
+        crop, pool = _INPUTS[values["inputs"]]
+        fields = dict(
+            crop=crop,
+            pool=pool,
+            activation=values["activation"],
+            dropout=float(values["dropout"]),
+            l2=float(values["l2"]),
+            batch_norm=bool(values["batch_norm"]),
+            optimizer=values["optimizer"],
+            learning_rate=float(values["learning_rate"])
+            * (self.space.sgd_lr_factor if values["optimizer"] == "sgd" else 1.0),
+            batch_size=int(values["batch_size"]),
+            momentum=float(values["momentum"]),
+            epochs=int(epochs),
+            input_shape=self.input_shape,
+            num_classes=self.num_classes,
+        )
+        if s.hidden is not None:
+            return MLPSpec(hidden=tuple(s.hidden), **fields)  # resolve() checked it fits
+        depth = int(values["depth"])
+        ratios = [1.0]
+        for i in range(2, depth + 1):
+            ratios.append(ratios[-1] * float(values[f"taper_{i}"]))
+        base = MLPSpec(hidden=(), **fields)
+        widths = _budget.widths_for_budget(
+            self.budget, base.in_features, self.num_classes, ratios, base.batch_norm
+        )
+        return dataclasses.replace(base, hidden=widths)
+
+
+def _dim(name: str, value: Value) -> Dimension:
+    if isinstance(value, Range):
+        if value.low == value.high:
+            return Dimension(name, "fixed", (value.low,))
+        return Dimension(name, "range", low=value.low, high=value.high, log=value.log)
+    if isinstance(value, Choice):
+        if len(value.values) == 1:
+            return Dimension(name, "fixed", value.values)
+        return Dimension(name, "choice", value.values)
+    return Dimension(name, "fixed", (value,))

@@ -1,0 +1,205 @@
+"""Budget searches on a small slice of real MNIST (seconds per trial)."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from mnistopt import BudgetError, Choice, SearchFailedError, SearchResult, SearchSpace, search_under_budget
+from mnistopt.cli import main
+
+FAST = SearchSpace(depth=Choice(1, 2), batch_size=256, optimizer="adam", batch_norm=False)
+REQUIRED = {"trial_id", "budget", "params", "stage", "status", "val_accuracy", "selected", "test_accuracy"}
+
+
+def test_random_search_records_and_selection(mnist_small, tmp_path):
+    events = []
+    result = search_under_budget(
+        [3000, 20000], mnist_small, tuner="random", max_trials=3, max_epochs=1, seed=1,
+        directory=tmp_path, space=FAST, progress=events.append,
+    )
+    assert [e.done for e in events] == [1, 2, 3, 1, 2, 3]
+    assert all(e.total == 3 for e in events)
+    for budget in (3000, 20000):
+        records = result.for_budget(budget)
+        assert len(records) == 3 and len({r.trial_id for r in records}) == 3
+        assert all(r.status == "completed" and r.params <= budget for r in records)
+        assert all(r.params == r.spec.params for r in records)
+        chosen = result.best(budget).record
+        assert chosen.selected and chosen.test_accuracy is not None
+        assert chosen.val_accuracy == max(r.val_accuracy for r in records)
+        assert [r for r in records if r.selected] == [chosen]
+        assert all(r.test_accuracy is None for r in records if not r.selected)
+        model = result.best(budget).model
+        assert model.count_params() == chosen.params
+    # result.json is the same data, readable on its own.
+    data = json.loads((tmp_path / "result.json").read_text())
+    assert len(data["records"]) == 6 and REQUIRED <= set(data["records"][0])
+    assert data["dataset"]["sizes"]["train"] == 1500
+    again = SearchResult.from_json(tmp_path / "result.json")
+    assert again.best(3000).record == result.best(3000).record
+    assert (tmp_path / "models" / "budget-3000.keras").is_file()
+    result.to_csv(tmp_path / "r.csv")
+    assert (tmp_path / "r.csv").read_text().count("\n") == 7
+
+
+def test_rerun_resumes_without_repeating_trials(mnist_small, tmp_path):
+    first = search_under_budget(3000, mnist_small, tuner="random", max_trials=2, max_epochs=1,
+                                directory=tmp_path, space=FAST)
+    second = search_under_budget(3000, mnist_small, tuner="random", max_trials=4, max_epochs=1,
+                                 directory=tmp_path, space=FAST)
+    before = {r.trial_id: r for r in first.records}
+    after = {r.trial_id: r for r in second.records}
+    assert len(after) == 4
+    for trial_id, record in before.items():  # kept as they were, not retrained
+        assert after[trial_id].wall_time_s == record.wall_time_s
+        assert after[trial_id].val_accuracy == record.val_accuracy
+    fresh = search_under_budget(3000, mnist_small, tuner="random", max_trials=1, max_epochs=1,
+                                directory=tmp_path, space=FAST, overwrite=True)
+    assert len(fresh.records) == 1
+
+
+def test_same_seed_samples_the_same_specs(mnist_small, tmp_path):
+    runs = [
+        search_under_budget(5000, mnist_small, tuner="random", max_trials=3, max_epochs=1, seed=7,
+                            directory=tmp_path / str(i), space=FAST)
+        for i in range(2)
+    ]
+    specs = [[r.spec for r in run.records] for run in runs]
+    assert specs[0] == specs[1]
+    assert len(set(specs[0])) > 1
+
+
+def test_hyperband_continues_from_parent_checkpoints(mnist_small, tmp_path):
+    result = search_under_budget(8000, mnist_small, max_epochs=3, directory=tmp_path, space=FAST, seed=2)
+    records = result.records
+    assert len(records) == 6  # max_epochs=3, factor 3: brackets of 3+1 and 2 trials
+    children = [r for r in records if r.parent_trial_id is not None]
+    assert children, "Hyperband should promote at least one trial"
+    by_id = {r.trial_id: r for r in records}
+    for child in children:
+        parent = by_id[child.parent_trial_id]
+        assert child.spec == parent.spec
+        assert child.initial_epoch == parent.epochs and child.epochs == 3
+    chosen = result.best(8000)
+    assert len(chosen.history["val_accuracy"]) == chosen.record.epochs
+
+
+def test_diverging_trial_is_recorded_as_failed_and_search_goes_on(mnist_small, tmp_path):
+    space = SearchSpace(depth=1, inputs="pool", optimizer="sgd", batch_size=256, batch_norm=False,
+                        activation="relu", dropout=0.0, l2=0.0, learning_rate=Choice(1e-3, 1e19))
+    result = search_under_budget(3000, mnist_small, tuner="grid", max_epochs=1, directory=tmp_path, space=space)
+    assert len(result.records) == 2
+    status = {r.spec.learning_rate: r for r in result.records}
+    assert status[1e20].status == "failed" and "diverged" in status[1e20].reason
+    assert status[1e-2].status == "completed"
+    assert result.best(3000).record.spec.learning_rate == pytest.approx(1e-2)
+
+
+def test_every_trial_failing_is_one_clear_error(mnist_small, tmp_path):
+    space = SearchSpace(depth=1, inputs="pool", optimizer="sgd", batch_size=256, batch_norm=False,
+                        activation="relu", dropout=0.0, l2=0.0, learning_rate=Choice(1e19, 1e20))
+    with pytest.raises(SearchFailedError, match=r"Every trial of the search at budget=3,000 failed \(2 trials\)"):
+        search_under_budget(3000, mnist_small, tuner="grid", max_epochs=1, directory=tmp_path, space=space)
+    data = json.loads((tmp_path / "result.json").read_text())
+    assert [r["status"] for r in data["records"]] == ["failed", "failed"]
+
+
+def test_reference_grid_runs_its_nine_combinations(mnist_small, tmp_path):
+    from mnistopt import reference_grid_search
+
+    result = reference_grid_search(mnist_small.subset(train=300), directory=tmp_path, epochs=1)
+    combos = {(r.spec.learning_rate, r.spec.batch_size) for r in result.records}
+    assert combos == {(lr, bs) for lr in (1e-4, 1e-3, 1e-2) for bs in (32, 64, 128)}
+    assert all(r.params == 109_386 and r.spec.hidden == (128, 64) for r in result.records)
+    assert result.best(109_386).record.val_accuracy == max(r.val_accuracy for r in result.records)
+
+
+@pytest.mark.parametrize(
+    "budget,error,match",
+    [
+        (0, BudgetError, r"`budget` must be an integer in \[1, 1000000000\]. Received: budget=0"),
+        (-3, BudgetError, "Received: budget=-3"),
+        (10**12, BudgetError, "Received: budget=1000000000000"),
+        (4.5, TypeError, r"`budget` must be an integer. Received: budget=4.5"),
+        (True, TypeError, r"`budget` must be an integer"),
+        ("4034", TypeError, r"`budget` must be an integer"),
+        ([], BudgetError, "empty list"),
+        (50, BudgetError, r"budget=50 is below the minimum of this search space"),
+    ],
+)
+def test_bad_budgets_fail_before_training(mnist_small, tmp_path, budget, error, match):
+    with pytest.raises(error, match=match):
+        search_under_budget(budget, mnist_small, directory=tmp_path)
+    assert not (tmp_path / "result.json").exists()
+
+
+def test_unknown_tuner(mnist_small):
+    with pytest.raises(ValueError, match=r"`tuner` must be one of \['hyperband', 'bayesian', 'random', 'grid'\]"):
+        search_under_budget(5000, mnist_small, tuner="evolution")
+
+
+KILL_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    from mnistopt import Choice, SearchSpace, load_dataset, search_under_budget
+    data = load_dataset("mnist", path=sys.argv[1]).subset(train=1500, val=300, test=500)
+    space = SearchSpace(depth=Choice(1, 2), batch_size=256, optimizer="adam", batch_norm=False)
+    search_under_budget(3000, data, tuner="random", max_trials=5, max_epochs=2, directory=sys.argv[2], space=space)
+    """
+)
+
+
+def test_sigkill_then_rerun_keeps_completed_trials(mnist_dir, tmp_path):
+    script = tmp_path / "search.py"
+    script.write_text(KILL_SCRIPT)
+    out = tmp_path / "out"
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    proc = subprocess.Popen([sys.executable, str(script), str(mnist_dir), str(out)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    finished: list = []
+    while time.time() < deadline and proc.poll() is None:
+        try:
+            finished = json.loads((out / "result.json").read_text())["records"]
+        except (OSError, ValueError):
+            finished = []  # not written yet (never half-written: writes are atomic)
+        if len(finished) >= 2:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the search ended before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert len(finished) >= 2
+    kept = {r["trial_id"]: r for r in json.loads((out / "result.json").read_text())["records"]}
+
+    subprocess.run([sys.executable, str(script), str(mnist_dir), str(out)], env=env, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=300)
+    final = json.loads((out / "result.json").read_text())["records"]
+    ids = [r["trial_id"] for r in final]
+    assert len(ids) == 5 and len(set(ids)) == 5
+    by_id = {r["trial_id"]: r for r in final}
+    for trial_id, record in kept.items():  # completed before the kill: kept, not retrained
+        assert by_id[trial_id]["wall_time_s"] == record["wall_time_s"]
+        assert by_id[trial_id]["val_accuracy"] == record["val_accuracy"]
+    assert sum(r["selected"] for r in final) == 1
+
+
+def test_cli_search_writes_result_json(mnist_dir, tmp_path, capsys):
+    out = tmp_path / "out"
+    status = main(["search", "--budget", "3000", "--data", str(mnist_dir), "--out", str(out),
+                   "--tuner", "random", "--max-trials", "2", "--max-epochs", "1"])
+    assert status == 0
+    data = json.loads((out / "result.json").read_text())
+    assert len(data["records"]) == 2 and REQUIRED <= set(data["records"][0])
+    assert all(r["stage"] == "dense" and r["params"] <= 3000 for r in data["records"])
+    assert (out / "result.csv").is_file()
+    captured = capsys.readouterr()
+    assert "| 3,000 |" in captured.out
+    assert "budget 3,000: trial 2/2" in captured.err
