@@ -65,19 +65,22 @@ def test_rerun_resumes_without_repeating_trials(mnist_small, tmp_path):
     assert len(fresh.records) == 1
 
 
-def test_same_seed_samples_the_same_specs(mnist_small, tmp_path):
+@pytest.mark.parametrize("seed", [0, 7])  # 0 included: KerasTuner reads seed=0 as "unseeded"
+def test_same_seed_samples_the_same_specs(mnist_small, tmp_path, seed):
     runs = [
-        search_under_budget(5000, mnist_small, tuner="random", max_trials=3, max_epochs=1, seed=7,
+        search_under_budget(5000, mnist_small, tuner="random", max_trials=3, max_epochs=1, seed=s,
                             directory=tmp_path / str(i), space=FAST)
-        for i in range(2)
+        for i, s in enumerate((seed, seed, seed + 1))
     ]
     specs = [[r.spec for r in run.records] for run in runs]
     assert specs[0] == specs[1]
+    assert specs[0] != specs[2]
     assert len(set(specs[0])) > 1
 
 
 def test_hyperband_continues_from_parent_checkpoints(mnist_small, tmp_path):
-    result = search_under_budget(8000, mnist_small, max_epochs=3, directory=tmp_path, space=FAST, seed=2)
+    result = search_under_budget(8000, mnist_small, max_epochs=3, hyperband_factor=3, directory=tmp_path,
+                                 space=FAST, seed=2)
     records = result.records
     assert len(records) == 6  # max_epochs=3, factor 3: brackets of 3+1 and 2 trials
     children = [r for r in records if r.parent_trial_id is not None]
@@ -93,7 +96,7 @@ def test_hyperband_continues_from_parent_checkpoints(mnist_small, tmp_path):
 
 def test_diverging_trial_is_recorded_as_failed_and_search_goes_on(mnist_small, tmp_path):
     space = SearchSpace(depth=1, inputs="pool", optimizer="sgd", batch_size=256, batch_norm=False,
-                        activation="relu", dropout=0.0, l2=0.0, learning_rate=Choice(1e-3, 1e19))
+                        activation="relu", dropout=0.0, l2=0.0, lr_schedule="constant", learning_rate=Choice(1e-3, 1e19))
     result = search_under_budget(3000, mnist_small, tuner="grid", max_epochs=1, directory=tmp_path, space=space)
     assert len(result.records) == 2
     status = {r.spec.learning_rate: r for r in result.records}
@@ -104,7 +107,7 @@ def test_diverging_trial_is_recorded_as_failed_and_search_goes_on(mnist_small, t
 
 def test_every_trial_failing_is_one_clear_error(mnist_small, tmp_path):
     space = SearchSpace(depth=1, inputs="pool", optimizer="sgd", batch_size=256, batch_norm=False,
-                        activation="relu", dropout=0.0, l2=0.0, learning_rate=Choice(1e19, 1e20))
+                        activation="relu", dropout=0.0, l2=0.0, lr_schedule="constant", learning_rate=Choice(1e19, 1e20))
     with pytest.raises(SearchFailedError, match=r"Every trial of the search at budget=3,000 failed \(2 trials\)"):
         search_under_budget(3000, mnist_small, tuner="grid", max_epochs=1, directory=tmp_path, space=space)
     data = json.loads((tmp_path / "result.json").read_text())

@@ -54,6 +54,7 @@ def test_from_dict_rejects_unknown_fields():
         (dict(crop=-1), SpecError, r"`crop` must be an integer >= 0"),
         (dict(pool="yes"), ArgumentTypeError, r"`pool` must be True or False"),
         (dict(num_classes=1), SpecError, r"`num_classes` must be an integer >= 2"),
+        (dict(lr_schedule="step"), SpecError, r"`lr_schedule` must be one of \['constant', 'cosine'\]"),
     ],
 )
 def test_invalid_fields_raise_clear_errors(kwargs, error, match):
@@ -64,3 +65,12 @@ def test_invalid_fields_raise_clear_errors(kwargs, error, match):
 def test_spec_errors_are_value_errors():
     with pytest.raises(ValueError):
         MLPSpec(dropout=2.0)
+
+
+def test_cosine_schedule_decays_to_zero():
+    spec = MLPSpec(lr_schedule="cosine", epochs=10, learning_rate=0.2)
+    rates = [spec.learning_rate_at(e) for e in range(10)]
+    assert rates[0] == pytest.approx(0.2)
+    assert all(a > b for a, b in zip(rates, rates[1:]))
+    assert spec.learning_rate_at(10) == pytest.approx(0.0, abs=1e-12)
+    assert MLPSpec().learning_rate_at(7) == MLPSpec().learning_rate

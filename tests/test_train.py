@@ -58,3 +58,9 @@ def test_shape_mismatch_is_a_clear_error():
         train(SMALL, ds)
     result = train(dataclasses.replace(SMALL, input_shape=(20, 20)), ds)
     assert result.params == 20 * 20 * 32 + 32 + 330
+
+
+def test_cosine_schedule_is_applied_each_epoch(mnist_small):
+    spec = MLPSpec(hidden=(8,), epochs=3, learning_rate=0.01, lr_schedule="cosine", batch_size=256)
+    result = train(spec, mnist_small, evaluate_test=False)
+    assert float(result.model.optimizer.learning_rate) == pytest.approx(spec.learning_rate_at(2), rel=1e-6)

@@ -64,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     srch.add_argument("--out", metavar="DIR", default="runs/search", help="output directory (default: runs/search)")
     srch.add_argument("--tuner", default="hyperband", help="hyperband (default), bayesian, random or grid")
     srch.add_argument("--max-trials", type=int, default=None, metavar="N", help="trials per budget (default: tuner's)")
-    srch.add_argument("--max-epochs", type=int, default=20, metavar="N", help="epochs of a fully trained trial (default: 20)")
+    srch.add_argument("--max-epochs", type=int, default=25, metavar="N", help="epochs of a fully trained trial (default: 25)")
     srch.add_argument("--overwrite", action="store_true", help="start afresh instead of resuming")
     srch.add_argument(
         "--preset", choices=["reference-grid"], default=None,

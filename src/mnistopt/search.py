@@ -88,14 +88,14 @@ def search_under_budget(
     *,
     tuner: str = "hyperband",
     max_trials: int | None = None,
-    max_epochs: int = 20,
+    max_epochs: int = 25,
     seed: int = 0,
     directory: str | os.PathLike | None = None,
     overwrite: bool = False,
     space: SearchSpace | None = None,
     patience: int | None | str = "auto",
     data_path: str | os.PathLike | None = None,
-    hyperband_factor: int = 3,
+    hyperband_factor: int = 5,
     progress: Callable[[TrialProgress], None] | None = None,
 ) -> SearchResult:
     """Find the most accurate MLP with at most ``budget`` parameters.
@@ -270,7 +270,7 @@ class _Run:
         mine = [r for r in self.records.values() if r.budget == budget]
         best = select_best(mine)
         if best is None:
-            reasons = sorted({r.reason for r in mine if r.reason})[:3]
+            reasons = sorted({r.reason.rstrip(".") for r in mine if r.reason})[:3]
             self.flush()
             raise SearchFailedError(
                 f"Every trial of the search at budget={budget:,} failed ({len(mine)} trials). "
@@ -299,7 +299,8 @@ def _make_oracle(name: str, max_trials: int | None, max_epochs: int, seed: int, 
     import keras_tuner as kt
 
     objective = kt.Objective("val_accuracy", direction="max")
-    common = dict(objective=objective, seed=seed, max_consecutive_failed_trials=MAX_CONSECUTIVE_FAILURES)
+    # KerasTuner treats seed=0 as "no seed" (``seed or random.randint(...)``): shift by one.
+    common = dict(objective=objective, seed=seed + 1, max_consecutive_failed_trials=MAX_CONSECUTIVE_FAILURES)
     if name == "hyperband":
         oracle = kt.oracles.HyperbandOracle(max_epochs=max_epochs, factor=factor, **common)
         oracle.max_trials = max_trials  # Oracle.create_trial stops once this many exist

@@ -22,7 +22,7 @@ from typing import Any, Union
 from . import budget as _budget
 from ._checks import check_int
 from .errors import ArgumentError, ArgumentTypeError, BudgetError
-from .spec import ACTIVATIONS, OPTIMIZERS, MLPSpec
+from .spec import ACTIVATIONS, LR_SCHEDULES, OPTIMIZERS, MLPSpec
 
 __all__ = ["Choice", "Range", "SearchSpace", "ResolvedSpace", "Dimension"]
 
@@ -96,7 +96,7 @@ class SearchSpace:
             Reductions whose widest one-layer model would be narrower than
             ``min_width`` at the budget are dropped (unless no other fits).
         activation, dropout, l2, batch_norm, optimizer, learning_rate,
-        batch_size, momentum: as in :class:`~mnistopt.MLPSpec`.
+        lr_schedule, batch_size, momentum: as in :class:`~mnistopt.MLPSpec`.
         sgd_lr_factor: plain SGD needs larger steps than Adam or RMSProp, so
             for ``sgd`` the sampled learning rate is multiplied by this factor
             (the spec records the rate actually used).
@@ -123,7 +123,8 @@ class SearchSpace:
     batch_norm: Value = Choice(False, True)
     optimizer: Value = Choice("adam", "sgd", "rmsprop")
     learning_rate: Value = Range(3e-4, 1e-2, log=True)
-    batch_size: Value = Choice(64, 128, 256)
+    lr_schedule: Value = Choice("constant", "cosine")
+    batch_size: Value = Choice(32, 64, 128)
     momentum: Value = 0.9
     hidden: tuple[int, ...] | None = None
     min_width: int = 8
@@ -150,6 +151,7 @@ class SearchSpace:
             l2=0.0,
             batch_norm=False,
             optimizer="adam",
+            lr_schedule="constant",
             learning_rate=Choice(1e-4, 1e-3, 1e-2),
             batch_size=Choice(32, 64, 128),
         )
@@ -188,7 +190,8 @@ class SearchSpace:
             check_int("depth", d, minimum=1, maximum=8) for d in _as_choice(self.depth, "depth")
         )
         batch_norms = _as_choice(self.batch_norm, "batch_norm")
-        for name, allowed in (("activation", ACTIVATIONS), ("optimizer", OPTIMIZERS)):
+        for name, allowed in (("activation", ACTIVATIONS), ("optimizer", OPTIMIZERS),
+                              ("lr_schedule", LR_SCHEDULES)):
             bad = [v for v in _as_choice(getattr(self, name), name) if v not in allowed]
             if bad:
                 raise ArgumentError(f"`{name}` must be among {list(allowed)}. Received: {bad}.")
@@ -263,7 +266,7 @@ class ResolvedSpace:
             dims.extend(_dim(f"taper_{i}", s.taper) for i in range(2, max_depth + 1))
         dims.append(_dim("inputs", Choice(*self.inputs)))
         for name in ("activation", "dropout", "l2", "batch_norm", "optimizer", "learning_rate",
-                     "batch_size", "momentum"):
+                     "lr_schedule", "batch_size", "momentum"):
             dims.append(_dim(name, getattr(s, name)))
         return dims
 
@@ -288,6 +291,7 @@ class ResolvedSpace:
             optimizer=values["optimizer"],
             learning_rate=float(values["learning_rate"])
             * (self.space.sgd_lr_factor if values["optimizer"] == "sgd" else 1.0),
+            lr_schedule=values["lr_schedule"],
             batch_size=int(values["batch_size"]),
             momentum=float(values["momentum"]),
             epochs=int(epochs),

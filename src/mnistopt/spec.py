@@ -7,6 +7,7 @@ serialised and compared without building anything.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -16,6 +17,7 @@ from .errors import ArgumentTypeError, SpecError
 
 __all__ = [
     "ACTIVATIONS",
+    "LR_SCHEDULES",
     "OPTIMIZERS",
     "MLPSpec",
     "count_params",
@@ -26,6 +28,8 @@ __all__ = [
 ACTIVATIONS = ("relu", "tanh", "elu", "selu", "gelu", "swish", "sigmoid")
 #: Optimizers a spec may name; ``sgd`` uses ``momentum``.
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
+#: Learning-rate schedules: constant, or cosine decay to zero over ``epochs``.
+LR_SCHEDULES = ("constant", "cosine")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,7 +51,9 @@ class MLPSpec:
         batch_norm: batch normalisation after each hidden ``Dense`` (whose bias
             is then dropped).
         optimizer: one of :data:`OPTIMIZERS`.
-        learning_rate: optimizer step size, ``> 0``.
+        learning_rate: optimizer step size, ``> 0`` (the initial one under a schedule).
+        lr_schedule: ``"constant"``, or ``"cosine"``: the rate at epoch ``e``
+            (0-based) is ``learning_rate * (1 + cos(pi * e / epochs)) / 2``.
         momentum: momentum for ``sgd`` (ignored by the other optimizers).
         batch_size: training batch size.
         epochs: maximum number of training epochs.
@@ -72,6 +78,7 @@ class MLPSpec:
     batch_norm: bool = False
     optimizer: str = "adam"
     learning_rate: float = 1e-3
+    lr_schedule: str = "constant"
     momentum: float = 0.9
     batch_size: int = 32
     epochs: int = 10
@@ -114,6 +121,7 @@ class MLPSpec:
         _budget.reduced_shape(self.input_shape, self.crop, self.pool)  # validates crop
         set_(self, "activation", check_choice("activation", self.activation, ACTIVATIONS, error=SpecError))
         set_(self, "optimizer", check_choice("optimizer", self.optimizer, OPTIMIZERS, error=SpecError))
+        set_(self, "lr_schedule", check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES, error=SpecError))
         set_(
             self,
             "dropout",
@@ -134,6 +142,17 @@ class MLPSpec:
         set_(self, "epochs", check_int("epochs", self.epochs, minimum=1, error=SpecError))
 
     # -- derived quantities -------------------------------------------------
+
+    def learning_rate_at(self, epoch: int) -> float:
+        """The learning rate used in (0-based) ``epoch``.
+
+        Example:
+            >>> MLPSpec(lr_schedule="cosine", epochs=4, learning_rate=0.1).learning_rate_at(2)
+            0.05
+        """
+        if self.lr_schedule == "constant":
+            return self.learning_rate
+        return self.learning_rate * 0.5 * (1.0 + math.cos(math.pi * epoch / self.epochs))
 
     @property
     def in_features(self) -> int:

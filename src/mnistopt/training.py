@@ -304,6 +304,7 @@ def fit_model(
     best, best_weights, waited = -1.0, None, 0
     start = time.perf_counter()
     for epoch in range(initial_epoch, epochs):
+        optimizer.learning_rate.assign(spec.learning_rate_at(epoch))
         loss, acc = run_epoch(tf.constant(rng.permutation(n).astype(np.int32)))
         logs = {"loss": float(loss), "accuracy": float(acc)}
         if not math.isfinite(logs["loss"]):
