@@ -182,8 +182,9 @@ def test_sigkill_then_rerun_keeps_completed_trials(mnist_dir, tmp_path):
     assert len(finished) >= 2
     kept = {r["trial_id"]: r for r in json.loads((out / "result.json").read_text())["records"]}
 
-    subprocess.run([sys.executable, str(script), str(mnist_dir), str(out)], env=env, check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=300)
+    rerun = subprocess.run([sys.executable, str(script), str(mnist_dir), str(out)], env=env,
+                           capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
     final = json.loads((out / "result.json").read_text())["records"]
     ids = [r["trial_id"] for r in final]
     assert len(ids) == 5 and len(set(ids)) == 5
@@ -206,3 +207,19 @@ def test_cli_search_writes_result_json(mnist_dir, tmp_path, capsys):
     captured = capsys.readouterr()
     assert "| 3,000 |" in captured.out
     assert "budget 3,000: trial 2/2" in captured.err
+
+
+def test_kerastuner_state_files_are_written_atomically(tmp_path):
+    from keras_tuner.src import utils as kt_utils
+
+    from mnistopt._tuner import atomic_kerastuner_state
+
+    original = kt_utils.save_json
+    target = tmp_path / "oracle.json"
+    with atomic_kerastuner_state():
+        assert kt_utils.save_json is not original
+        kt_utils.save_json(str(target), {"a": 1})
+        kt_utils.save_json(str(target), {"a": 2})
+    assert kt_utils.save_json is original
+    assert json.loads(target.read_text()) == {"a": 2}
+    assert os.listdir(tmp_path) == ["oracle.json"]

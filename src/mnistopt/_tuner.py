@@ -9,27 +9,58 @@ Imported only when a search starts (KerasTuner imports TensorFlow).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import keras
 import keras_tuner as kt
 
-from ._io import atomic_write_json, atomic_write_with
+from ._io import atomic_write_json, atomic_write_text, atomic_write_with
 from .build import build_model, load_checkpoint
 from .data import Dataset
 from .records import COMPLETED, FAILED, TrialRecord
 from .space import ResolvedSpace
-from .training import divergence_reason, fit_model
+from .training import divergence_reason, fit_model, train_tensors
 
 logger = logging.getLogger(__name__)
 
 RECORD_FILE = "mnistopt_record.json"
 CHECKPOINT_FILE = "checkpoint.weights.h5"
+
+
+@contextlib.contextmanager
+def atomic_kerastuner_state() -> Iterator[None]:
+    """Make KerasTuner write its state files (oracle, tuner, trial JSON) atomically.
+
+    KerasTuner writes them in place, so a process killed mid-write leaves a
+    truncated JSON file that the next run cannot reload. Within this context
+    its ``save_json`` writes a temporary file and renames it over the target.
+    Remote paths (``gs://...``) keep KerasTuner's own writer.
+    """
+    from keras_tuner.src import utils as kt_utils
+
+    original = getattr(kt_utils, "save_json", None)
+    if original is None:  # a KerasTuner without this helper: nothing to patch
+        yield
+        return
+
+    def save_json(path, obj):
+        if "://" in str(path):
+            return original(path, obj)
+        text = json.dumps(obj)
+        atomic_write_text(path, text)
+        return text
+
+    kt_utils.save_json = save_json
+    try:
+        yield
+    finally:
+        kt_utils.save_json = original
 
 
 class SpaceHyperModel(kt.HyperModel):
@@ -81,6 +112,7 @@ class BudgetTuner(kt.engine.base_tuner.BaseTuner):
         **kwargs: Any,
     ):
         self.dataset = dataset
+        self.tensors = train_tensors(dataset)  # once per search, not per trial
         self.seed = seed
         self.max_epochs = max_epochs
         self.patience = patience
@@ -122,6 +154,7 @@ class BudgetTuner(kt.engine.base_tuner.BaseTuner):
             load_checkpoint(model, self.checkpoint_path(parent))
         outcome = fit_model(
             model, spec, self.dataset, epochs=epochs, initial_epoch=initial_epoch, seed=trial_seed,
+            tensors=self.tensors,
             patience=None if "tuner/epochs" in values else self.patience,  # Hyperband prunes by itself
         )
         history = outcome.history

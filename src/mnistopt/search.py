@@ -215,7 +215,7 @@ class _Run:
         self.flush()
 
     def search_one(self, space, tuner_name, max_trials, max_epochs, seed, patience, factor, progress) -> None:
-        from ._tuner import BudgetTuner, SpaceHyperModel  # imports KerasTuner / TensorFlow
+        from ._tuner import BudgetTuner, SpaceHyperModel, atomic_kerastuner_state  # imports KerasTuner
 
         budget = space.budget
         started = time.perf_counter()
@@ -237,7 +237,7 @@ class _Run:
 
         hypermodel = SpaceHyperModel(space, epochs=max_epochs)
         oracle = _make_oracle(tuner_name, max_trials, max_epochs, seed, factor)
-        with _kerastuner_output():
+        with _kerastuner_output(), atomic_kerastuner_state():
             tuner = BudgetTuner(
                 oracle, hypermodel, dataset=self.data, seed=seed, max_epochs=max_epochs,
                 patience=patience, on_record=on_record,
@@ -255,7 +255,7 @@ class _Run:
         if count["done"]:
             logger.info("budget %s: resuming after %d finished trials", budget, count["done"])
         try:
-            with _kerastuner_output():
+            with _kerastuner_output(), atomic_kerastuner_state():
                 tuner.search(verbose=0)
         except RuntimeError as exc:  # KerasTuner stops after too many consecutive failed trials
             if "consecutive failures" not in str(exc):

@@ -27,6 +27,7 @@ __all__ = [
     "TrainResult",
     "train",
     "fit_model",
+    "train_tensors",
     "evaluate_arrays",
     "predict_proba",
     "predict_classes",
@@ -241,6 +242,13 @@ class FitOutcome:
         return values.index(max(values)) if self.restored_best else len(values) - 1
 
 
+def train_tensors(dataset: Dataset) -> tuple[Any, Any]:
+    """The train split as TensorFlow tensors; make once, pass to every :func:`fit_model`."""
+    import tensorflow as tf
+
+    return tf.constant(dataset.x_train), tf.constant(dataset.y_train)
+
+
 def fit_model(
     model: Any,
     spec: MLPSpec,
@@ -251,6 +259,7 @@ def fit_model(
     seed: int = 0,
     patience: int | None = None,
     progress: Callable[[EpochProgress], None] | None = None,
+    tensors: tuple[Any, Any] | None = None,
 ) -> FitOutcome:
     """Fit a compiled model from ``initial_epoch`` up to ``epochs`` (the fast path).
 
@@ -264,14 +273,15 @@ def fit_model(
     forward pass. Training stops at the first non-finite epoch loss (reported
     in the outcome, not raised). With ``patience``, it stops after that many
     epochs without a better validation accuracy and restores the best weights.
+    ``tensors`` (from :func:`train_tensors`) saves converting the train split
+    again when many models train on the same data.
     """
     import tensorflow as tf
 
     n = len(dataset.y_train)
     batch = spec.batch_size
     steps = -(-n // batch)
-    x_all = tf.constant(dataset.x_train)
-    y_all = tf.constant(dataset.y_train)
+    x_all, y_all = tensors if tensors is not None else train_tensors(dataset)
     variables = model.trainable_variables
     optimizer = model.optimizer
     optimizer.build(variables)
