@@ -1,0 +1,48 @@
+"""TFLite export and evaluation of the exported file itself."""
+
+import numpy as np
+import pytest
+
+from mnistopt import ArgumentError, MLPSpec, train
+from mnistopt.compress.artifact import QUANTIZATIONS, evaluate_tflite, export_tflite, tflite_predict
+from mnistopt.training import predict_proba
+
+
+@pytest.fixture(scope="module")
+def trained(mnist_small):
+    return train(MLPSpec(hidden=(32,), epochs=2, batch_size=64), mnist_small)
+
+
+def test_float32_artifact_predicts_like_the_keras_model(trained, mnist_small, tmp_path):
+    path = export_tflite(trained.model, tmp_path / "m.tflite")
+    keras_probs = predict_proba(trained.model, mnist_small.x_test)
+    tflite_probs = tflite_predict(path, mnist_small.x_test, batch_size=128)  # several batches, ragged end
+    assert tflite_probs.shape == keras_probs.shape
+    np.testing.assert_allclose(tflite_probs, keras_probs, atol=1e-5)
+    assert evaluate_tflite(path, mnist_small.x_test, mnist_small.y_test) == pytest.approx(trained.test_accuracy)
+    # float32 weights dominate the file: 4 bytes per parameter plus a small header.
+    assert 4 * trained.params < path.stat().st_size < 4 * trained.params + 20_000
+
+
+def test_quantized_artifacts_shrink_and_keep_accuracy(trained, mnist_small, tmp_path):
+    sizes, accuracy = {}, {}
+    for mode in QUANTIZATIONS:
+        path = export_tflite(trained.model, tmp_path / f"{mode}.tflite", mode, representative=mnist_small.x_train)
+        sizes[mode] = path.stat().st_size
+        accuracy[mode] = evaluate_tflite(path, mnist_small.x_test, mnist_small.y_test)
+    assert sizes["dynamic"] < 0.35 * sizes["float32"]
+    assert sizes["int8"] < 0.35 * sizes["float32"]
+    assert sizes["float16"] < 0.6 * sizes["float32"]
+    for mode in ("dynamic", "float16", "int8"):
+        assert abs(accuracy[mode] - accuracy["float32"]) <= 0.02, (mode, accuracy)
+
+
+def test_int8_needs_representative_data(trained, tmp_path):
+    with pytest.raises(ArgumentError, match=r"quantize='int8' needs `representative` images"):
+        export_tflite(trained.model, tmp_path / "m.tflite", "int8")
+    assert not (tmp_path / "m.tflite").exists()
+
+
+def test_unknown_quantization_mode(trained, tmp_path):
+    with pytest.raises(ValueError, match=r"`quantize` must be one of \['float32', 'dynamic', 'float16', 'int8'\]"):
+        export_tflite(trained.model, tmp_path / "m.tflite", "int4")
