@@ -25,7 +25,7 @@ from .build import build_model, load_checkpoint
 from .data import Dataset
 from .records import COMPLETED, FAILED, TrialRecord
 from .space import ResolvedSpace
-from .training import divergence_reason, fit_model, train_tensors
+from .training import divergence_reason, fit_model
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +105,7 @@ class BudgetTuner(kt.engine.base_tuner.BaseTuner):
         hypermodel: SpaceHyperModel,
         *,
         dataset: Dataset,
+        tensors: tuple[Any, Any],
         seed: int,
         max_epochs: int,
         patience: int | None,
@@ -112,7 +113,7 @@ class BudgetTuner(kt.engine.base_tuner.BaseTuner):
         **kwargs: Any,
     ):
         self.dataset = dataset
-        self.tensors = train_tensors(dataset)  # once per search, not per trial
+        self.tensors = tensors  # the train split as tensors, converted once per search
         self.seed = seed
         self.max_epochs = max_epochs
         self.patience = patience

@@ -192,6 +192,7 @@ class _Run:
         self.records: dict[tuple[int, str, str], TrialRecord] = {}
         self.selected: dict[int, SelectedModel] = {}
         self.start = time.perf_counter()
+        self._tensors = None  # the train split as tensors, shared by every budget's trials
 
     def result(self) -> SearchResult:
         from .runs import environment
@@ -235,11 +236,15 @@ class _Run:
                 with contextlib.redirect_stdout(streams[0]), contextlib.redirect_stderr(streams[1]):
                     progress(event)
 
+        if self._tensors is None:
+            from .training import train_tensors
+
+            self._tensors = train_tensors(self.data)
         hypermodel = SpaceHyperModel(space, epochs=max_epochs)
         oracle = _make_oracle(tuner_name, max_trials, max_epochs, seed, factor)
         with _kerastuner_output(), atomic_kerastuner_state():
             tuner = BudgetTuner(
-                oracle, hypermodel, dataset=self.data, seed=seed, max_epochs=max_epochs,
+                oracle, hypermodel, dataset=self.data, tensors=self._tensors, seed=seed, max_epochs=max_epochs,
                 patience=patience, on_record=on_record,
                 directory=str(self.root / "tuner"), project_name=f"budget-{budget}",
             )

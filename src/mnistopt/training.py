@@ -276,6 +276,7 @@ def fit_model(
     ``tensors`` (from :func:`train_tensors`) saves converting the train split
     again when many models train on the same data.
     """
+    import keras
     import tensorflow as tf
 
     n = len(dataset.y_train)
@@ -285,8 +286,6 @@ def fit_model(
     variables = model.trainable_variables
     optimizer = model.optimizer
     optimizer.build(variables)
-    import keras
-
     loss_fn = keras.losses.SparseCategoricalCrossentropy()
 
     @tf.function
