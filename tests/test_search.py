@@ -65,6 +65,37 @@ def test_rerun_resumes_without_repeating_trials(mnist_small, tmp_path):
     assert len(fresh.records) == 1
 
 
+def test_rerun_repairs_state_left_by_a_kill_between_kerastuner_writes(mnist_small, tmp_path):
+    """KerasTuner writes a trial's file and the oracle's file separately; a kill between them
+    must neither lose a trial (CI once saw trial 2 vanish) nor retrain a finished one."""
+    kwargs = dict(tuner="random", max_trials=3, max_epochs=1, directory=tmp_path, space=FAST)
+    first = {r.trial_id: r for r in search_under_budget(3000, mnist_small, **kwargs).records}
+    project = tmp_path / "tuner" / "budget-3000"
+    oracle_file = project / "oracle.json"
+    state = json.loads(oracle_file.read_text())
+    # (a) killed after trial 2's file said RUNNING, before the oracle knew it was running
+    trial_file = project / "trial_2" / "trial.json"
+    trial = json.loads(trial_file.read_text())
+    trial["status"] = "RUNNING"
+    trial_file.write_text(json.dumps(trial))
+    (project / "trial_2" / "mnistopt_record.json").unlink()
+    state["end_order"].remove("2")
+    # (b) killed after trial 1 ended, before the oracle dropped it from the ongoing trials
+    state["ongoing_trials"] = {"tuner0": "1"}
+    oracle_file.write_text(json.dumps(state))
+    result = json.loads((tmp_path / "result.json").read_text())
+    result["records"] = [r for r in result["records"] if r["trial_id"] != "2"]
+    (tmp_path / "result.json").write_text(json.dumps(result))
+
+    second = {r.trial_id: r for r in search_under_budget(3000, mnist_small, **kwargs).records}
+    assert sorted(second) == ["0", "1", "2"]
+    for trial_id in ("0", "1"):  # finished before the kill: kept, not retrained
+        assert second[trial_id].wall_time_s == first[trial_id].wall_time_s
+    assert second["2"].status == "completed" and second["2"].wall_time_s != first["2"].wall_time_s
+    assert second["2"].spec == first["2"].spec  # the same trial, run again
+    assert json.loads(trial_file.read_text())["status"] == "COMPLETED"
+
+
 @pytest.mark.parametrize("seed", [0, 7])  # 0 included: KerasTuner reads seed=0 as "unseeded"
 def test_same_seed_samples_the_same_specs(mnist_small, tmp_path, seed):
     runs = [

@@ -63,6 +63,26 @@ def atomic_kerastuner_state() -> Iterator[None]:
         kt_utils.save_json = original
 
 
+def reconcile_interrupted(oracle: kt.Oracle) -> list[str]:
+    """Repair an oracle reloaded after its process was killed; return the trials queued again.
+
+    KerasTuner saves a new trial's own file before the oracle's state, and an
+    ended trial's state before dropping it from the ongoing trials. A kill
+    between the two writes leaves (a) a ``RUNNING`` trial the oracle does not
+    know is running, which would never be run again yet counts towards
+    ``max_trials``, or (b) a finished trial queued for a retry, which would be
+    trained again. Queue (a) and unqueue (b).
+    """
+    queue = getattr(oracle, "_retry_queue", None)
+    if queue is None:  # an oracle client (distributed worker): the chief owns the state
+        return []
+    ended = {"COMPLETED", "FAILED", "STOPPED"}
+    queue[:] = [t for t in queue if t in oracle.trials and oracle.trials[t].status not in ended]
+    orphans = [t for t, trial in sorted(oracle.trials.items()) if trial.status == "RUNNING" and t not in queue]
+    queue.extend(reversed(orphans))  # the queue is popped from its end: oldest first
+    return list(queue)
+
+
 class SpaceHyperModel(kt.HyperModel):
     """Declares the space's hyperparameters; builds the spec's Keras 3 model.
 
@@ -137,6 +157,11 @@ class BudgetTuner(kt.engine.base_tuner.BaseTuner):
             return TrialRecord.from_dict(json.load(f))
 
     # -- KerasTuner hooks --------------------------------------------------
+
+    def reload(self) -> None:
+        super().reload()
+        if not self._is_worker():
+            reconcile_interrupted(self.oracle)
 
     def run_trial(self, trial: kt.engine.trial.Trial, *args: Any, **kwargs: Any) -> dict[str, float]:
         hp = trial.hyperparameters
