@@ -26,7 +26,8 @@ from .errors import (
 )
 from .spec import MLPSpec, count_params, widest_spec
 
-from .build import build_model
+from .build import build_model, spec_from_model
+from .compress import compress_model, export_tflite, prune_magnitude, prune_units, quantization_aware_training
 from .records import SearchResult, SelectedModel, TrialRecord
 from .runs import run_baseline
 from .search import TrialProgress, reference_grid_search, search_under_budget
@@ -57,14 +58,20 @@ __all__ = [
     "TrialProgress",
     "TrialRecord",
     "build_model",
+    "compress_model",
+    "export_tflite",
     "count_params",
     "input_features",
     "load_dataset",
     "min_params",
     "mlp_params",
+    "prune_magnitude",
+    "prune_units",
+    "quantization_aware_training",
     "reference_grid_search",
     "run_baseline",
     "search_under_budget",
+    "spec_from_model",
     "train",
     "widest_spec",
     "widths_for_budget",

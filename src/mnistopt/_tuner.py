@@ -19,6 +19,7 @@ from typing import Any
 
 import keras
 import keras_tuner as kt
+import numpy as np
 
 from ._io import atomic_write_json, atomic_write_text, atomic_write_with
 from .build import build_model, load_checkpoint
@@ -83,6 +84,43 @@ def reconcile_interrupted(oracle: kt.Oracle) -> list[str]:
     return list(queue)
 
 
+def fit_file_budget(spec: Any, quantize: str, budget: int, dataset: Dataset) -> Any:
+    """``spec`` narrowed until its ``quantize`` TFLite file has at most ``budget`` bytes.
+
+    A file's size depends only on the architecture and the format, so an
+    untrained model is exported and measured; the widths shrink in proportion
+    to the excess until the file fits.
+    """
+    import dataclasses
+    import tempfile
+
+    from .budget import widths_for_budget
+    from .compress.artifact import export_tflite
+    from .errors import BudgetError
+
+    with tempfile.TemporaryDirectory() as tmp:
+        rng = np.random.default_rng(0)
+        for _ in range(20):
+            probe = build_model(spec, compile=False)
+            # Random values everywhere: the converter shares identical buffers (such as all-zero
+            # initial biases), which would make an untrained file smaller than a trained one.
+            probe.set_weights([rng.standard_normal(w.shape).astype(w.dtype) for w in probe.get_weights()])
+            size = os.path.getsize(export_tflite(probe, os.path.join(tmp, "m.tflite"), quantize,
+                                                 representative=dataset.x_train[:8]))
+            if size <= budget:
+                return spec
+            if not spec.hidden or max(spec.hidden) <= 1:
+                break
+            target = int(spec.params * min(0.98, budget / size))
+            try:
+                widths = widths_for_budget(target, spec.in_features, spec.num_classes, spec.hidden, spec.batch_norm)
+            except BudgetError:
+                break
+            spec = dataclasses.replace(spec, hidden=widths)
+    raise BudgetError(f"No {quantize} file of {spec.architecture} or narrower fits budget={budget:,} bytes "
+                      f"(the smallest was {size:,} bytes).")
+
+
 class SpaceHyperModel(kt.HyperModel):
     """Declares the space's hyperparameters; builds the spec's Keras 3 model.
 
@@ -130,8 +168,10 @@ class BudgetTuner(kt.engine.base_tuner.BaseTuner):
         max_epochs: int,
         patience: int | None,
         on_record: Callable[[TrialRecord], None],
+        prune_epochs: int = 4,
         **kwargs: Any,
     ):
+        self.prune_epochs = prune_epochs
         self.dataset = dataset
         self.tensors = tensors  # the train split as tensors, converted once per search
         self.seed = seed
@@ -166,7 +206,10 @@ class BudgetTuner(kt.engine.base_tuner.BaseTuner):
     def run_trial(self, trial: kt.engine.trial.Trial, *args: Any, **kwargs: Any) -> dict[str, float]:
         hp = trial.hyperparameters
         values = hp.values
+        space = self.hypermodel.space
         spec = self.hypermodel.spec(hp)
+        if space.kind == "bytes":  # narrow the model until its file fits, before any training
+            spec = fit_file_budget(spec, values["quantize"], space.budget, self.dataset)
         epochs = int(values.get("tuner/epochs", self.max_epochs))
         initial_epoch = int(values.get("tuner/initial_epoch", 0))
         parent = values.get("tuner/trial_id")
@@ -198,6 +241,10 @@ class BudgetTuner(kt.engine.base_tuner.BaseTuner):
         val_accuracy = history["val_accuracy"][outcome.final_index]
         val_loss = history["val_loss"][outcome.final_index]
         atomic_write_with(self.checkpoint_path(trial.trial_id), lambda tmp: model.save_weights(tmp), ".weights.h5")
+        if space.kind != "params":  # the candidate is the compressed model, judged as such
+            final = self.finish(trial.trial_id, model, spec, values, trial_seed)
+            val_accuracy, val_loss = final.pop("val_accuracy"), final.pop("val_loss")
+            base.update(final)
         record = TrialRecord(
             status=COMPLETED, val_accuracy=val_accuracy, val_loss=val_loss,
             epochs=initial_epoch + len(history["loss"]), epochs_run=len(history["loss"]),
@@ -205,6 +252,43 @@ class BudgetTuner(kt.engine.base_tuner.BaseTuner):
         )
         self._stash(record)
         return {"val_accuracy": val_accuracy, "val_loss": val_loss}
+
+    def final_model_path(self, trial_id: str) -> str:
+        """The compressed candidate of a ``nonzero``/``bytes`` trial (``.keras`` or ``.tflite``)."""
+        kind = self.hypermodel.space.kind
+        return os.path.join(self.get_trial_dir(trial_id), "final.tflite" if kind == "bytes" else "final.weights.h5")
+
+    def finish(self, trial_id: str, model: Any, spec: Any, values: dict, seed: int) -> dict[str, Any]:
+        """Compress a trained trial model to its budget kind; its record fields and validation figures.
+
+        Every pruned trial fine-tunes ``prune_epochs`` epochs, short trials
+        included: fewer epochs for Hyperband's one-epoch trials (tried) made
+        their ranking noisier and the selected model worse (test 0.9490
+        instead of 0.9589 at 4,034 non-zero weights) while saving only 10%.
+        """
+        from .compress.artifact import evaluate_tflite, export_tflite
+        from .compress.pipeline import gzip_size, stage_name
+        from .compress.sparsity import count_nonzero, prune_magnitude
+        from .training import evaluate_arrays
+
+        space = self.hypermodel.space
+        path = self.final_model_path(trial_id)
+        if space.kind == "nonzero":
+            if count_nonzero(model) > space.budget:
+                outcome = prune_magnitude(model, spec, self.dataset, nonzero_budget=space.budget,
+                                          epochs=self.prune_epochs, seed=seed)
+                model, stage = outcome.model, stage_name(sparsity=round(outcome.sparsity, 3))
+            else:
+                stage = "dense"
+            atomic_write_with(path, lambda tmp: model.save_weights(tmp), ".weights.h5")
+            val_loss, val_accuracy = evaluate_arrays(model, self.dataset.x_val, self.dataset.y_val)
+            return dict(stage=stage, nonzero_params=count_nonzero(model), val_accuracy=val_accuracy,
+                        val_loss=val_loss)
+        quantize = values["quantize"]
+        export_tflite(model, path, quantize, representative=self.dataset.x_train)
+        return dict(stage=quantize, nonzero_params=count_nonzero(model), bytes=os.path.getsize(path),
+                    gzip_bytes=gzip_size(path), artifact=path,
+                    val_accuracy=evaluate_tflite(path, self.dataset.x_val, self.dataset.y_val), val_loss=None)
 
     def _stash(self, record: TrialRecord) -> None:
         atomic_write_json(self.record_path(record.trial_id), record.to_dict())

@@ -110,3 +110,81 @@ def _build(spec: MLPSpec, k: ModuleType, *, compile: bool = True, steps_per_exec
             steps_per_execution=steps_per_execution,
         )
     return model
+
+
+def spec_from_model(model: Any, **training: Any) -> MLPSpec:
+    """The :class:`MLPSpec` of a model that :func:`build_model` built (e.g. a saved ``.keras`` file).
+
+    The architecture (input, crop, pooling, widths, activation, batch norm,
+    dropout, L2) is read from the layers; the optimizer and learning rate from
+    the compiled optimizer when there is one. Settings a model does not record
+    (batch size, epochs, schedule) take ``training``'s values or the defaults.
+
+    Raises:
+        SpecError: the model is not an mnistopt MLP.
+
+    Example:
+        >>> from mnistopt import MLPSpec, build_model
+        >>> from mnistopt.build import spec_from_model
+        >>> spec = MLPSpec(hidden=(20, 10), crop=2, pool=True, dropout=0.1)
+        >>> spec_from_model(build_model(spec)) == spec
+        True
+    """
+    from .errors import SpecError
+
+    def fail(why: str) -> SpecError:
+        return SpecError(
+            f"Cannot read an MLPSpec from model {getattr(model, 'name', model)!r}: {why}. "
+            "mnistopt compresses models that mnistopt built (mnistopt baseline, search or build_model)."
+        )
+
+    layers = {layer.name: layer for layer in getattr(model, "layers", [])}
+    if "output" not in layers or "flatten" not in layers:
+        raise fail("no 'flatten' and 'output' layers")
+    shape = tuple(model.inputs[0].shape[1:]) if getattr(model, "inputs", None) else ()
+    if len(shape) != 2 or None in shape:
+        raise fail(f"its input shape {shape} is not (height, width)")
+    fields: dict[str, Any] = {"input_shape": tuple(int(s) for s in shape)}
+    if "crop" in layers:
+        fields["crop"] = int(layers["crop"].cropping[0][0])
+    fields["pool"] = "pool" in layers
+    hidden, i = [], 1
+    while f"dense_{i}" in layers:
+        hidden.append(int(layers[f"dense_{i}"].units))
+        i += 1
+    fields["hidden"] = tuple(hidden)
+    fields["num_classes"] = int(layers["output"].units)
+    fields["batch_norm"] = "bn_1" in layers
+    if hidden:
+        if fields["batch_norm"]:
+            fields["activation"] = layers["act_1"].get_config()["activation"]
+        else:
+            fields["activation"] = layers["dense_1"].get_config()["activation"]
+        if "dropout_1" in layers:
+            fields["dropout"] = _short(layers["dropout_1"].rate)
+    reg = getattr(layers["output"], "kernel_regularizer", None)
+    if reg is not None:
+        fields["l2"] = _short(reg.get_config().get("l2", 0.0))
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is not None:
+        name = type(optimizer).__name__.lower()
+        if name in ("adam", "sgd", "rmsprop"):
+            fields["optimizer"] = name
+            config = optimizer.get_config()
+            if isinstance(config.get("learning_rate"), (int, float)):
+                fields["learning_rate"] = _short(config["learning_rate"])
+            if name == "sgd":
+                fields["momentum"] = _short(config.get("momentum", 0.0))
+    fields.update(training)
+    try:
+        spec = MLPSpec(**fields)
+    except (TypeError, ValueError) as exc:
+        raise fail(str(exc)) from exc
+    if spec.params != model.count_params():
+        raise fail(f"the layers read give {spec.params:,} parameters but the model has {model.count_params():,}")
+    return spec
+
+
+def _short(value: float) -> float:
+    """A float32 setting back as the decimal it was written as (0.0010000000474974513 -> 0.001)."""
+    return float(f"{float(value):.7g}")

@@ -67,10 +67,43 @@ def build_parser() -> argparse.ArgumentParser:
     srch.add_argument("--max-epochs", type=int, default=25, metavar="N", help="epochs of a fully trained trial (default: 25)")
     srch.add_argument("--overwrite", action="store_true", help="start afresh instead of resuming")
     srch.add_argument(
+        "--budget-kind", choices=["params", "nonzero", "bytes"], default="params",
+        help="what --budget counts: parameters (default), non-zero weights after magnitude pruning, "
+        "or bytes of the exported .tflite file",
+    )
+    srch.add_argument(
         "--preset", choices=["reference-grid"], default=None,
         help="reference-grid: the reference notebook's learning-rate x batch-size grid on the baseline MLP",
     )
     srch.set_defaults(handler=_cmd_search)
+
+    comp = sub.add_parser(
+        "compress",
+        parents=[common],
+        help="prune and quantize a trained model; measure every exported .tflite file",
+        description="Compression stages of MODEL.keras (a model mnistopt built): the float32 .tflite, "
+        "post-training quantization, magnitude pruning (tfmot) to each sparsity, structured unit pruning "
+        "to each budget, and quantization-aware training. Each stage's accuracy is measured on its own "
+        ".tflite file. Writes DIR/STAGE.tflite and DIR/result.json (rewritten after every stage; a rerun "
+        "with the same DIR keeps finished stages).",
+    )
+    comp.add_argument("model", metavar="MODEL.keras", help="the trained model to compress")
+    _add_data_args(comp)
+    comp.add_argument("--out", metavar="DIR", default="runs/compress", help="output directory (default: runs/compress)")
+    comp.add_argument("--sparsity", type=float, nargs="*", default=[], metavar="S",
+                      help="kernel sparsities for magnitude pruning, e.g. 0.5 0.75 0.9")
+    comp.add_argument("--quantize", nargs="*", default=["dynamic", "float16", "int8"], metavar="MODE",
+                      help="post-training quantization modes: dynamic, float16, int8 (default: all three)")
+    comp.add_argument("--qat", action="store_true", help="also run quantization-aware training (int8)")
+    comp.add_argument("--units", type=int, nargs="*", default=[], metavar="BUDGET",
+                      help="parameter budgets for structured pruning (whole hidden units removed)")
+    comp.add_argument("--fine-tune-epochs", type=int, default=4, metavar="N",
+                      help="fine-tuning epochs per pruning stage (default: 4)")
+    comp.add_argument("--units-epochs", type=int, default=10, metavar="N",
+                      help="fine-tuning epochs per structured-pruning stage (default: 10)")
+    comp.add_argument("--batch-size", type=int, default=None, metavar="N",
+                      help="fine-tuning batch size (default: 32, the model file does not record it)")
+    comp.set_defaults(handler=_cmd_compress)
     return parser
 
 
@@ -120,6 +153,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
         result = search_under_budget(
             args.budget, dataset, tuner=args.tuner, max_trials=args.max_trials, max_epochs=args.max_epochs,
             seed=args.seed, directory=args.out, overwrite=args.overwrite, progress=bar,
+            budget_kind=args.budget_kind,
         )
     bar.close()
     from pathlib import Path
@@ -131,22 +165,71 @@ def _cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_compress(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .build import spec_from_model
+    from .compress.pipeline import compress_model
+    from .data import load_dataset
+    from .errors import DataNotFoundError, SpecError
+
+    path = Path(args.model)
+    if not path.is_file():
+        raise DataNotFoundError(f"No model file at {path}. Pass a .keras file written by mnistopt baseline or search.")
+    if path.suffix != ".keras":
+        raise SpecError(f"{path} is not a .keras file. Pass a model saved by mnistopt (model.keras, models/budget-N.keras).")
+    dataset = load_dataset(args.dataset, path=args.data, validation_fraction=args.validation_fraction, seed=args.seed)
+    _say(args, f"data: {dataset.name} from {dataset.source}: " + ", ".join(f"{k} {v:,}" for k, v in dataset.sizes.items()))
+    import keras
+
+    try:
+        model = keras.saving.load_model(path, safe_mode=True)
+    except Exception as exc:  # a corrupt or foreign file: say so, not a Keras traceback
+        raise SpecError(f"Cannot load {path} as a Keras model: {exc}") from exc
+    training = {"batch_size": args.batch_size} if args.batch_size is not None else {}
+    spec = spec_from_model(model, **training)
+    _say(args, f"model: {spec.architecture} ({spec.params:,} params)")
+    result = compress_model(
+        model, dataset, args.out, spec=spec, quantize=args.quantize, sparsity=args.sparsity, units=args.units,
+        qat=args.qat, fine_tune_epochs=args.fine_tune_epochs, units_epochs=args.units_epochs, seed=args.seed,
+        progress=None if args.quiet else (lambda event: _say(args, str(event))),
+    )
+    print(format_compress_table(result))
+    print(f"wrote: {Path(args.out) / 'result.json'} and {len(result.records)} .tflite files in {args.out}")
+    return 0
+
+
+def format_compress_table(result) -> str:
+    """Markdown table of compression stages (figures measured on each artifact)."""
+    lines = [
+        "| stage | params | nonzero | bytes | gzip bytes | val accuracy | test accuracy |",
+        "|:---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in result.records:
+        lines.append(
+            f"| {r.stage} | {r.params:,} | {r.nonzero_params:,} | {r.bytes:,} | {r.gzip_bytes:,} | "
+            f"{r.val_accuracy:.4f} | {r.test_accuracy:.4f} |"
+        )
+    return "\n".join(lines)
+
+
 def format_search_table(result) -> str:
     """Markdown table of the selected model per budget."""
     lines = [
-        "| budget | selected | params | trials | val accuracy | test accuracy |",
-        "|---:|:---|---:|---:|---:|---:|",
+        "| budget | selected | stage | params | nonzero | trials | val accuracy | test accuracy |",
+        "|---:|:---|:---|---:|---:|---:|---:|---:|",
     ]
     for budget in result.budgets:
         sel = result.selected.get(budget)
         n = len(result.for_budget(budget))
         if sel is None:
-            lines.append(f"| {budget:,} | (none) | | {n} | | |")
+            lines.append(f"| {budget:,} | (none) | | | | {n} | | |")
             continue
         r = sel.record
         lines.append(
             f"| {budget:,} | {r.spec.architecture} {r.spec.optimizer} lr={r.spec.learning_rate:.2g} "
-            f"bs={r.spec.batch_size} | {r.params:,} | {n} | {r.val_accuracy:.4f} | {r.test_accuracy:.4f} |"
+            f"bs={r.spec.batch_size} | {r.stage} | {r.params:,} | {r.nonzero_params or r.params:,} | {n} | "
+            f"{r.val_accuracy:.4f} | {r.test_accuracy:.4f} |"
         )
     return "\n".join(lines)
 

@@ -47,7 +47,14 @@ class TrialRecord:
         history: per-epoch metrics of this trial.
         selected: chosen as the budget's best model (on validation accuracy).
         train_accuracy, test_accuracy, test_loss: only for selected models,
-            computed once after the search.
+            computed once after the search (and for every compression
+            stage, where nothing is chosen).
+        bytes, gzip_bytes: size of the stage's exported ``.tflite`` file,
+            and of that file gzipped (level 9): zeros pay off only compressed.
+        artifact: the path of that file; the stage's accuracies are the
+            file's own, measured with the TFLite interpreter.
+        source_stage: the stage this one was made from (``None`` for a
+            trained model).
     """
 
     budget: int
@@ -70,6 +77,10 @@ class TrialRecord:
     train_accuracy: float | None = None
     test_accuracy: float | None = None
     test_loss: float | None = None
+    bytes: int | None = None
+    gzip_bytes: int | None = None
+    artifact: str | None = None
+    source_stage: str | None = None
 
     @property
     def key(self) -> tuple[int, str, str]:
@@ -108,7 +119,7 @@ class SelectedModel:
 _CSV_FIELDS = (
     "budget", "stage", "trial_id", "status", "architecture", "params", "nonzero_params",
     "val_accuracy", "val_loss", "epochs", "epochs_run", "wall_time_s", "selected",
-    "train_accuracy", "test_accuracy", "test_loss", "reason",
+    "train_accuracy", "test_accuracy", "test_loss", "bytes", "gzip_bytes", "source_stage", "artifact", "reason",
 )
 
 

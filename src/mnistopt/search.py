@@ -27,7 +27,7 @@ from ._io import atomic_write_with, ensure_dir
 from .data import Dataset, load_dataset
 from .errors import ArgumentError, ArgumentTypeError, BudgetError, SearchFailedError
 from .records import COMPLETED, SearchResult, SelectedModel, TrialRecord, chain_history, select_best
-from .space import SearchSpace
+from .space import BUDGET_KINDS, SearchSpace
 
 __all__ = ["search_under_budget", "TrialProgress", "TUNERS", "reference_grid_search"]
 
@@ -64,8 +64,13 @@ class TrialProgress:
         val = f"{r.val_accuracy:.4f}" if r.val_accuracy is not None else "failed"
         best = f"{self.best_val_accuracy:.4f}" if self.best_val_accuracy is not None else "-"
         eta = f"{self.eta_s:.0f}s" if self.eta_s is not None else "?"
+        size = f"params {r.params:,}"
+        if r.nonzero_params is not None and r.nonzero_params != r.params:
+            size += f"  nonzero {r.nonzero_params:,}"
+        if r.bytes is not None:
+            size += f"  bytes {r.bytes:,}"
         return (
-            f"budget {self.budget:,}: trial {self.done}{total}  params {r.params:,}  val_acc {val}  "
+            f"budget {self.budget:,}: trial {self.done}{total}  {size}  val_acc {val}  "
             f"best {best}  elapsed {self.elapsed_s:.0f}s  eta {eta}"
         )
 
@@ -97,6 +102,7 @@ def search_under_budget(
     data_path: str | os.PathLike | None = None,
     hyperband_factor: int = 5,
     progress: Callable[[TrialProgress], None] | None = None,
+    budget_kind: str = "params",
 ) -> SearchResult:
     """Find the most accurate MLP with at most ``budget`` parameters.
 
@@ -126,6 +132,16 @@ def search_under_budget(
             :func:`~mnistopt.load_dataset`).
         hyperband_factor: Hyperband's reduction factor.
         progress: called with a :class:`TrialProgress` after every trial.
+        budget_kind: what ``budget`` counts. ``"params"``: every parameter of
+            a dense model. ``"nonzero"``: non-zero weights; each trial samples
+            a sparsity (``space.sparsity``), trains a dense model about
+            ``budget / (1 - sparsity)`` parameters large and magnitude-prunes
+            it (tfmot) to at most ``budget`` non-zero weights; the pruned
+            model is the candidate. ``"bytes"``: size of the ``.tflite`` file;
+            each trial samples a format (``space.quantize``), narrows its model
+            until the file fits, trains it, exports it and is judged on the
+            file's own validation accuracy. Selection is always on validation
+            accuracy.
 
     Returns:
         A :class:`~mnistopt.records.SearchResult`; ``result.best(budget)``
@@ -142,6 +158,7 @@ def search_under_budget(
         0.94...
     """
     budgets = _check_budgets(budget)
+    budget_kind = check_choice("budget_kind", budget_kind, BUDGET_KINDS)
     tuner = check_choice("tuner", tuner, TUNERS)
     max_epochs = check_int("max_epochs", max_epochs, minimum=1, maximum=10_000)
     seed = check_int("seed", seed, minimum=0)
@@ -160,7 +177,7 @@ def search_under_budget(
 
     data = dataset if isinstance(dataset, Dataset) else load_dataset(dataset, path=data_path, seed=seed)
     # Resolve every budget before any training, so a bad budget fails fast.
-    resolved = {b: space.resolve(b, data.image_shape, data.num_classes) for b in budgets}
+    resolved = {b: space.resolve(b, data.image_shape, data.num_classes, kind=budget_kind) for b in budgets}
 
     if directory is None:
         root = Path(tempfile.mkdtemp(prefix="mnistopt-search-"))
@@ -173,7 +190,7 @@ def search_under_budget(
         (root / "result.json").unlink(missing_ok=True)
 
     settings = {
-        "tuner": tuner, "max_trials": max_trials, "max_epochs": max_epochs, "seed": seed,
+        "budget_kind": budget_kind, "tuner": tuner, "max_trials": max_trials, "max_epochs": max_epochs, "seed": seed,
         "patience": patience, "hyperband_factor": hyperband_factor, "space": space.to_dict(),
     }
     run = _Run(root, data, settings)
@@ -246,7 +263,8 @@ class _Run:
             tuner = BudgetTuner(
                 oracle, hypermodel, dataset=self.data, tensors=self._tensors, seed=seed, max_epochs=max_epochs,
                 patience=patience, on_record=on_record,
-                directory=str(self.root / "tuner"), project_name=f"budget-{budget}",
+                directory=str(self.root / "tuner"),
+                project_name=f"budget-{budget}" if space.kind == "params" else f"{space.kind}-{budget}",
             )
         # Records of trials finished in an earlier run (resume).
         for trial_id in list(tuner.oracle.end_order):
@@ -282,15 +300,31 @@ class _Run:
                 f"Reasons: {'; '.join(reasons) or 'unknown'}. Narrow the search space (e.g. lower "
                 f"learning rates) and rerun with overwrite=True."
             )
-        model = load_checkpoint(build_model(best.spec), tuner.checkpoint_path(best.trial_id))
-        train_loss, train_acc = evaluate_arrays(model, self.data.x_train, self.data.y_train)
-        test_loss, test_acc = evaluate_arrays(model, self.data.x_test, self.data.y_test)
+        kind = tuner.hypermodel.space.kind
+        models = ensure_dir(self.root / "models", "directory")
+        if kind == "nonzero":  # the pruned model
+            model = build_model(best.spec)
+            model.load_weights(tuner.final_model_path(best.trial_id))
+        else:
+            model = load_checkpoint(build_model(best.spec), tuner.checkpoint_path(best.trial_id))
+        if kind == "bytes":  # the file is the model: its own accuracy
+            from .compress.artifact import evaluate_tflite
+
+            artifact = Path(tuner.final_model_path(best.trial_id))
+            path = atomic_write_with(models / f"budget-{budget}.tflite",
+                                     lambda tmp: Path(tmp).write_bytes(artifact.read_bytes()), ".tflite")
+            train_acc = evaluate_tflite(path, self.data.x_train, self.data.y_train)
+            test_acc, test_loss = evaluate_tflite(path, self.data.x_test, self.data.y_test), None
+            extra = {"artifact": str(path)}
+        else:
+            train_loss, train_acc = evaluate_arrays(model, self.data.x_train, self.data.y_train)
+            test_loss, test_acc = evaluate_arrays(model, self.data.x_test, self.data.y_test)
+            path = atomic_write_with(models / f"budget-{budget}.keras", lambda tmp: model.save(tmp), ".keras")
+            extra = {}
         chosen = dataclasses.replace(
-            best, selected=True, train_accuracy=train_acc, test_accuracy=test_acc, test_loss=test_loss
+            best, selected=True, train_accuracy=train_acc, test_accuracy=test_acc, test_loss=test_loss, **extra
         )
         self.records[best.key] = chosen  # same position; the old record object is untouched
-        models = ensure_dir(self.root / "models", "directory")
-        path = atomic_write_with(models / f"budget-{budget}.keras", lambda tmp: model.save(tmp), ".keras")
         self.selected[budget] = SelectedModel(chosen, model, chain_history(chosen, mine), str(path))
         logger.info(
             "budget %s: selected trial %s (%s, %s params): val %.4f, test %.4f",

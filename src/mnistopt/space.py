@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Union
 
 from . import budget as _budget
-from ._checks import check_int
+from ._checks import check_choice, check_int
 from .errors import ArgumentError, ArgumentTypeError, BudgetError
 from .spec import ACTIVATIONS, LR_SCHEDULES, OPTIMIZERS, MLPSpec
 
@@ -103,6 +103,13 @@ class SearchSpace:
         hidden: fixed hidden widths; replaces ``depth``/``taper`` (the model
             must then fit the budget).
         min_width: see ``inputs``.
+        sparsity: for ``budget_kind="nonzero"`` searches only: the kernel
+            sparsity a trial's model is magnitude-pruned to. A trial with
+            sparsity ``s`` trains a dense model of about ``budget / (1 - s)``
+            parameters, then prunes it to at most ``budget`` non-zero weights.
+        quantize: for ``budget_kind="bytes"`` searches only: the TFLite
+            export of a trial's model (``"float32"``, ``"float16"``,
+            ``"dynamic"``, ``"int8"``); the model is as wide as its file allows.
 
     Example:
         >>> space = SearchSpace(optimizer="adam", batch_size=Choice(64, 128))
@@ -129,6 +136,8 @@ class SearchSpace:
     hidden: tuple[int, ...] | None = None
     min_width: int = 8
     sgd_lr_factor: float = 10.0
+    sparsity: Value = Choice(0.0, 0.5, 0.75, 0.9)
+    quantize: Value = Choice("float32", "float16", "dynamic", "int8")
 
     @classmethod
     def reference_grid(cls) -> SearchSpace:
@@ -170,15 +179,26 @@ class SearchSpace:
         return out
 
     def resolve(
-        self, budget: int, input_shape: Sequence[int] = (28, 28), num_classes: int = 10
+        self, budget: int, input_shape: Sequence[int] = (28, 28), num_classes: int = 10, kind: str = "params"
     ) -> ResolvedSpace:
         """The space for one budget: infeasible input reductions removed.
+
+        ``kind`` says what the budget counts: ``"params"`` (every parameter),
+        ``"nonzero"`` (non-zero weights after pruning) or ``"bytes"`` (size of
+        the exported ``.tflite`` file).
 
         Raises:
             BudgetError: no model in this space fits ``budget``; the message
                 gives the smallest budget that would.
         """
         budget = check_int("budget", budget, minimum=1, error=BudgetError)
+        kind = check_choice("budget_kind", kind, BUDGET_KINDS)
+        extra = _extra_dims(self, kind)
+        if kind != "params":  # feasibility is judged on the least generous dense size
+            probe = ResolvedSpace(self, budget, tuple(input_shape), num_classes, (), (), kind)
+            smallest = min(probe.param_budget({d.name: v}) for d in extra for v in d.values)
+            resolved = self.resolve(smallest, input_shape, num_classes)
+            return dataclasses.replace(resolved, budget=budget, kind=kind)
         input_shape = tuple(input_shape)
         inputs = _as_choice(self.inputs, "inputs")
         unknown = [v for v in inputs if v not in _INPUTS]
@@ -255,6 +275,23 @@ class ResolvedSpace:
     num_classes: int
     inputs: tuple[str, ...]
     depths: tuple[int, ...]
+    kind: str = "params"
+
+    def param_budget(self, values: Mapping[str, Any]) -> int:
+        """The dense parameter budget of a sampled point (see ``kind``).
+
+        ``"nonzero"``: ``budget / (1 - sparsity)`` (pruning brings it back
+        under ``budget``); ``"bytes"``: what the file format's bytes per weight
+        allow after a fixed allowance for the file's own structure (the search
+        checks the real file size before training, and narrows the model if
+        needed).
+        """
+        if self.kind == "nonzero":
+            return int(self.budget / (1.0 - float(values.get("sparsity", 0.0))))
+        if self.kind == "bytes":
+            per_weight = _BYTES_PER_WEIGHT[values.get("quantize", "float32")]
+            return max(1, int((self.budget - _TFLITE_OVERHEAD) / per_weight))
+        return self.budget
 
     def dimensions(self) -> list[Dimension]:
         """The hyperparameters, in a stable order, for a tuner to declare."""
@@ -268,7 +305,7 @@ class ResolvedSpace:
         for name in ("activation", "dropout", "l2", "batch_norm", "optimizer", "learning_rate",
                      "lr_schedule", "batch_size", "momentum"):
             dims.append(_dim(name, getattr(s, name)))
-        return dims
+        return dims + _extra_dims(s, self.kind)
 
     def defaults(self) -> dict[str, Any]:
         """One valid point: the first choice or the low end of each dimension."""
@@ -299,16 +336,39 @@ class ResolvedSpace:
             num_classes=self.num_classes,
         )
         if s.hidden is not None:
-            return MLPSpec(hidden=tuple(s.hidden), **fields)  # resolve() checked it fits
+            return MLPSpec(hidden=tuple(s.hidden), **fields)  # resolve() checked it fits (params kind)
         depth = int(values["depth"])
         ratios = [1.0]
         for i in range(2, depth + 1):
             ratios.append(ratios[-1] * float(values[f"taper_{i}"]))
         base = MLPSpec(hidden=(), **fields)
         widths = _budget.widths_for_budget(
-            self.budget, base.in_features, self.num_classes, ratios, base.batch_norm
+            self.param_budget(values), base.in_features, self.num_classes, ratios, base.batch_norm
         )
         return dataclasses.replace(base, hidden=widths)
+
+
+#: What a search's budget counts.
+BUDGET_KINDS = ("params", "nonzero", "bytes")
+_BYTES_PER_WEIGHT = {"float32": 4.0, "float16": 2.0, "dynamic": 1.0, "int8": 1.0}
+_TFLITE_OVERHEAD = 2048  # a first guess at a small file's structure; checked on the real file
+_MAX_SPARSITY = 0.98
+
+
+def _extra_dims(space: SearchSpace, kind: str) -> list[Dimension]:
+    if kind == "nonzero":
+        dim = _dim("sparsity", space.sparsity)
+        bad = [v for v in dim.values if not isinstance(v, (int, float)) or not 0.0 <= v <= _MAX_SPARSITY]
+        if bad or dim.kind == "range":
+            raise ArgumentError(f"`sparsity` choices must be numbers in [0, {_MAX_SPARSITY}]. Received: {space.sparsity}.")
+        return [dim]
+    if kind == "bytes":
+        dim = _dim("quantize", space.quantize)
+        bad = [v for v in dim.values if v not in _BYTES_PER_WEIGHT]
+        if bad or dim.kind == "range":
+            raise ArgumentError(f"`quantize` choices must be among {list(_BYTES_PER_WEIGHT)}. Received: {bad}.")
+        return [dim]
+    return []
 
 
 def _dim(name: str, value: Value) -> Dimension:

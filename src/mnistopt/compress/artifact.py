@@ -111,6 +111,26 @@ def evaluate_tflite(path: str | os.PathLike, x: np.ndarray, y: np.ndarray, batch
 
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
-    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+    """Silence the converter: Python prints, warnings, and the C++ lines it writes to
+    file descriptor 2 (e.g. ``fully_quantize: 0, inference_type: 6, ...``)."""
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings(), _silence_fd(2):
         warnings.simplefilter("ignore")
         yield
+
+
+@contextlib.contextmanager
+def _silence_fd(fd: int) -> Iterator[None]:
+    try:
+        saved = os.dup(fd)
+    except OSError:  # no such descriptor (e.g. an embedded interpreter): nothing to silence
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), fd)
+            try:
+                yield
+            finally:
+                os.dup2(saved, fd)
+    finally:
+        os.close(saved)

@@ -1,0 +1,270 @@
+"""``compress_model``: every compression stage of one trained model, measured on its artifact.
+
+Stages, each a new :class:`~mnistopt.records.TrialRecord` (nothing is
+mutated) and a ``.tflite`` file in ``out_dir``:
+
+- ``float32``: the input model, unquantized;
+- ``dynamic`` / ``float16`` / ``int8``: post-training quantization;
+- ``sparse-S``: magnitude pruning to kernel sparsity ``S`` (tfmot), then
+  ``sparse-S+Q`` for each quantization ``Q``;
+- ``units-B``: structured pruning to at most ``B`` parameters, then ``units-B+Q``;
+- ``qat-int8``: quantization-aware training.
+
+Accuracies are the artifact's own (TFLite interpreter, whole validation and
+test splits). ``out_dir/result.json`` is rewritten after every stage; a rerun
+with the same directory keeps the stages whose files exist.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import logging
+import os
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from .._checks import check_float, check_int
+from .._io import atomic_write_with, ensure_dir
+from ..data import Dataset
+from ..errors import ArgumentError, ArgumentTypeError
+from ..records import COMPLETED, SearchResult, TrialRecord
+from ..spec import MLPSpec
+from .artifact import QUANTIZATIONS, evaluate_tflite, export_tflite
+
+__all__ = ["compress_model", "gzip_size", "stage_name", "StageProgress"]
+
+logger = logging.getLogger(__name__)
+
+
+def gzip_size(path: str | os.PathLike) -> int:
+    """Bytes of the file at ``path`` after gzip (level 9): what zeros save in transit or storage."""
+    return len(gzip.compress(Path(path).read_bytes(), compresslevel=9, mtime=0))
+
+
+def stage_name(*, sparsity: float | None = None, units: int | None = None, quantize: str | None = None) -> str:
+    """The ``stage`` label of a record, e.g. ``"sparse-0.9+int8"``.
+
+    Example:
+        >>> stage_name(sparsity=0.9, quantize="int8"), stage_name(units=4034), stage_name(quantize="float32")
+        ('sparse-0.9+int8', 'units-4034', 'float32')
+    """
+    base = f"sparse-{sparsity:g}" if sparsity is not None else f"units-{units}" if units is not None else None
+    if base is None:
+        return quantize or "float32"
+    return base if quantize in (None, "float32") else f"{base}+{quantize}"
+
+
+@dataclasses.dataclass(frozen=True)
+class StageProgress:
+    """What ``compress_model``'s ``progress`` callback receives after each stage."""
+
+    done: int
+    total: int
+    record: TrialRecord
+
+    def __str__(self) -> str:
+        r = self.record
+        return (
+            f"stage {self.done}/{self.total} {r.stage:<18} params {r.params:>8,}  nonzero {r.nonzero_params:>8,}  "
+            f"bytes {r.bytes:>8,}  gzip {r.gzip_bytes:>8,}  val {r.val_accuracy:.4f}  test {r.test_accuracy:.4f}"
+        )
+
+
+def compress_model(
+    model: Any,
+    dataset: Dataset,
+    out_dir: str | os.PathLike,
+    *,
+    spec: MLPSpec | None = None,
+    quantize: Sequence[str] = ("dynamic", "float16", "int8"),
+    sparsity: Sequence[float] = (),
+    units: Sequence[int] = (),
+    qat: bool = False,
+    fine_tune_epochs: int = 4,
+    units_epochs: int = 10,
+    budget: int | None = None,
+    trial_id: str = "model",
+    seed: int = 0,
+    progress: Callable[[StageProgress], None] | None = None,
+) -> SearchResult:
+    """Run every requested compression stage on ``model`` and measure each artifact.
+
+    Args:
+        model: a trained Keras 3 model built by mnistopt (not changed).
+        dataset: fine-tuning uses its train split (and int8 calibration images
+            come from it); accuracies are reported on validation and test.
+        out_dir: where the ``.tflite`` files, pruned ``.keras`` models and
+            ``result.json`` go.
+        spec: the model's spec (default: read from the model's layers).
+        quantize: post-training modes applied to the input model and to each
+            pruned model (any of ``"dynamic"``, ``"float16"``, ``"int8"``).
+        sparsity: kernel sparsities for magnitude pruning, each in ``(0, 1)``.
+        units: parameter budgets for structured unit pruning.
+        qat: also run quantization-aware training to int8.
+        fine_tune_epochs: epochs of fine-tuning for each magnitude-pruning
+            stage (QAT: half as many, at least one).
+        units_epochs: epochs of fine-tuning for each structured-pruning stage
+            (a narrower network relearns more, and trains faster).
+        budget: the ``budget`` written in the records (default: the model's
+            parameter count; ``units-B`` stages use ``B``).
+        trial_id: the ``trial_id`` written in the records.
+        seed: seeds fine-tuning.
+        progress: called with a :class:`StageProgress` after each stage.
+
+    Returns:
+        A :class:`~mnistopt.records.SearchResult` holding one record per stage
+        (``selected`` is empty: compression chooses nothing).
+    """
+    from ..build import spec_from_model
+    from ..runs import environment
+
+    if not isinstance(dataset, Dataset):
+        raise ArgumentTypeError(f"`dataset` must be a mnistopt Dataset. Received: {type(dataset).__name__}.")
+    if spec is None:
+        spec = spec_from_model(model)
+    if isinstance(quantize, str):
+        quantize = (quantize,)
+    modes = []
+    for q in quantize:
+        if q not in QUANTIZATIONS or q == "float32":
+            raise ArgumentError(
+                f"`quantize` entries must be among {list(QUANTIZATIONS[1:])}. Received: {q!r}."
+            )
+        if q not in modes:
+            modes.append(q)
+    sparsities = sorted({check_float("sparsity", s, minimum=0.01, maximum=0.99) for s in sparsity})
+    cuts = sorted({check_int("units", b, minimum=1) for b in units}, reverse=True)
+    for b in cuts:
+        if b >= spec.params:
+            raise ArgumentError(f"`units` budget {b:,} is not below the model's {spec.params:,} parameters.")
+    fine_tune_epochs = check_int("fine_tune_epochs", fine_tune_epochs, minimum=1, maximum=1000)
+    units_epochs = check_int("units_epochs", units_epochs, minimum=1, maximum=1000)
+    if not isinstance(qat, bool):
+        raise ArgumentTypeError(f"`qat` must be True or False. Received: qat={qat!r}.")
+    out = ensure_dir(out_dir, "out_dir")
+    base_budget = spec.params if budget is None else check_int("budget", budget, minimum=1)
+
+    total = (1 + len(modes)) * (1 + len(sparsities) + len(cuts)) + int(qat)
+    records: dict[str, TrialRecord] = {}
+    source = {"spec": spec.to_dict(), "trial_id": trial_id, "fine_tune_epochs": fine_tune_epochs,
+              "units_epochs": units_epochs, "seed": seed}
+    previous = _previous_records(out / "result.json", source)
+    start = time.perf_counter()
+    info = {"dataset": dataset.describe(), "source": source,
+            "environment": environment(),
+            "note": "Accuracies are measured on each exported .tflite file with the TFLite interpreter."}
+
+    def save() -> None:
+        SearchResult(records=tuple(records.values()), selected={},
+                     info={**info, "wall_time_s": time.perf_counter() - start}).to_json(out / "result.json")
+
+    def add(record: TrialRecord) -> None:
+        records[record.stage] = record
+        save()
+        logger.info("%s", StageProgress(len(records), total, record))
+        if progress is not None:
+            progress(StageProgress(len(records), total, record))
+
+    def measure(stage: str, keras_model: Any, stage_spec: MLPSpec, quant: str, source: str | None,
+                history: dict[str, list[float]] | None, began: float, stage_budget: int) -> None:
+        from .sparsity import count_nonzero
+
+        old = previous.get(stage)
+        if old is not None:  # finished in an earlier run
+            add(old)
+            return
+        path = out / f"{stage}.tflite"
+        export_tflite(keras_model, path, quant, representative=dataset.x_train)
+        _record(stage, path, keras_model.count_params(), count_nonzero(keras_model), stage_spec, source,
+                history, began, stage_budget)
+
+    def _record(stage, path, params, nonzero, stage_spec, source, history, began, stage_budget):
+        add(TrialRecord(
+            budget=stage_budget, trial_id=trial_id, status=COMPLETED, spec=stage_spec, params=int(params),
+            stage=stage, nonzero_params=int(nonzero),
+            val_accuracy=evaluate_tflite(path, dataset.x_val, dataset.y_val),
+            test_accuracy=evaluate_tflite(path, dataset.x_test, dataset.y_test),
+            bytes=path.stat().st_size, gzip_bytes=gzip_size(path), artifact=str(path), source_stage=source,
+            history=history or {}, wall_time_s=time.perf_counter() - began,
+        ))
+
+    def family(base_stage: str, keras_model: Any, stage_spec: MLPSpec, source: str | None,
+               history: dict[str, list[float]] | None, began: float, stage_budget: int) -> None:
+        measure(base_stage, keras_model, stage_spec, "float32", source, history, began, stage_budget)
+        for q in modes:
+            name = q if base_stage == "float32" else f"{base_stage}+{q}"
+            measure(name, keras_model, stage_spec, q, base_stage, None, time.perf_counter(), stage_budget)
+
+    family("float32", model, spec, None, None, start, base_budget)
+    for s in sparsities:
+        stage = stage_name(sparsity=s)
+        began = time.perf_counter()
+        pruned, history = _load_or_make(out / f"{stage}.keras", previous.get(stage), lambda s=s: _sparse(
+            model, spec, dataset, s, fine_tune_epochs, seed))
+        family(stage, pruned, spec, "float32", history, began, base_budget)
+    for b in cuts:
+        stage = stage_name(units=b)
+        began = time.perf_counter()
+        cut, history = _load_or_make(out / f"{stage}.keras", previous.get(stage), lambda b=b: _units(
+            model, spec, dataset, b, units_epochs, seed))
+        family(stage, cut, spec_from_model(cut), "float32", history, began, b)
+    if qat:
+        from .qat import quantization_aware_training
+        from .sparsity import count_nonzero
+
+        stage = "qat-int8"
+        if stage in previous:
+            add(previous[stage])
+        else:
+            began = time.perf_counter()
+            path, history = quantization_aware_training(
+                model, spec, dataset, out / f"{stage}.tflite", epochs=max(1, fine_tune_epochs // 2), seed=seed)
+            _record(stage, path, spec.params, count_nonzero(model), spec, "float32", history, began, base_budget)
+    return SearchResult(records=tuple(records.values()), selected={},
+                        info={**info, "wall_time_s": time.perf_counter() - start})
+
+
+def _sparse(model, spec, dataset, s, epochs, seed):
+    from .sparsity import prune_magnitude
+
+    outcome = prune_magnitude(model, spec, dataset, s, epochs=epochs, seed=seed)
+    return outcome.model, outcome.history
+
+
+def _units(model, spec, dataset, budget, epochs, seed):
+    from .units import prune_units
+
+    outcome = prune_units(model, spec, budget, dataset, epochs=epochs, seed=seed)
+    return outcome.model, outcome.history
+
+
+def _load_or_make(path: Path, old: TrialRecord | None, make: Callable[[], tuple[Any, dict]]) -> tuple[Any, dict]:
+    """The pruned model of a stage: from its ``.keras`` file when an earlier run made it."""
+    if old is not None and path.is_file():
+        import warnings
+
+        import keras
+
+        with warnings.catch_warnings():  # "Skipping variable loading for optimizer": it was never used
+            warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+            return keras.saving.load_model(path, safe_mode=True), old.history
+    model, history = make()
+    atomic_write_with(path, lambda tmp: model.save(tmp), ".keras")
+    return model, history
+
+
+def _previous_records(path: Path, source: dict[str, Any]) -> dict[str, TrialRecord]:
+    """Stages an earlier run on the same model and settings finished (their artifact still there)."""
+    if not path.is_file():
+        return {}
+    try:
+        old = SearchResult.from_json(path)
+    except Exception:  # an unreadable result is redone, not trusted
+        return {}
+    if old.info.get("source") != source:
+        logger.warning("%s holds results for another model or settings; redoing every stage", path)
+        return {}
+    return {r.stage: r for r in old.records if r.artifact and Path(r.artifact).is_file()}

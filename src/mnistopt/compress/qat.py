@@ -1,0 +1,72 @@
+"""Quantization-aware training (int8) with tensorflow-model-optimization.
+
+The Keras 3 model is copied into tf_keras, wrapped with ``quantize_model``
+(fake-quantization of weights and activations in training), fine-tuned, and
+converted to a full int8 ``.tflite`` file. The fake-quantized model exists
+only inside this function: the result is the file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any
+
+from .._checks import check_int
+from .._io import atomic_write_with
+from ..data import Dataset
+from ..spec import MLPSpec
+
+__all__ = ["quantization_aware_training"]
+
+
+def quantization_aware_training(
+    model: Any,
+    spec: MLPSpec,
+    dataset: Dataset,
+    path: str | os.PathLike,
+    *,
+    epochs: int = 2,
+    learning_rate: float | None = None,
+    seed: int = 0,
+) -> tuple[Path, dict[str, list[float]]]:
+    """Fine-tune ``model`` with fake int8 quantization and export it to ``path``.
+
+    Args:
+        model: a trained Keras 3 model built from ``spec`` (not changed).
+        spec: its description (for the tf_keras copy and the batch size).
+        dataset: fine-tunes on its train split, reports its validation split.
+        path: where the ``.tflite`` file goes (written atomically).
+        epochs: fine-tuning epochs.
+        learning_rate: fine-tuning rate (default: a tenth of the spec's; the
+            weights are already trained and only adapt to the rounding).
+        seed: seeds the shuffling.
+
+    Returns:
+        ``(path, history)``: the int8 file (float32 input and output, like
+        every mnistopt artifact) and the fine-tuning curves.
+    """
+    import tensorflow as tf
+
+    from ..build import make_optimizer
+    from ._legacy import load_tfmot, to_tf_keras
+    from .artifact import _quiet
+
+    epochs = check_int("epochs", epochs, minimum=1, maximum=1000)
+    tfmot, tf_keras = load_tfmot()
+    tf_keras.utils.set_random_seed(seed)
+    legacy = to_tf_keras(model, spec)
+    with _quiet():
+        aware = tfmot.quantization.keras.quantize_model(legacy)
+    rate = learning_rate if learning_rate is not None else spec.learning_rate / 10
+    aware.compile(optimizer=make_optimizer(dataclasses.replace(spec, learning_rate=rate), tf_keras),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    fit = aware.fit(dataset.x_train, dataset.y_train, batch_size=spec.batch_size, epochs=epochs, verbose=0,
+                    validation_data=(dataset.x_val, dataset.y_val), shuffle=True)
+    converter = tf.lite.TFLiteConverter.from_keras_model(aware)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    with _quiet():
+        flatbuffer = converter.convert()
+    written = atomic_write_with(path, lambda tmp: Path(tmp).write_bytes(flatbuffer), ".tflite")
+    return written, {k: [float(v) for v in vals] for k, vals in fit.history.items()}

@@ -1,0 +1,193 @@
+"""Magnitude pruning with tensorflow-model-optimization (unstructured sparsity).
+
+The Keras 3 model is copied into tf_keras, wrapped with
+``prune_low_magnitude`` (a ``PolynomialDecay`` schedule from 0 to the target
+sparsity), fine-tuned with ``UpdatePruningStep``, stripped with
+``strip_pruning`` and copied back into a Keras 3 model. Zeros do not shrink
+``count_params()`` or a ``.tflite`` file; they show up in
+:func:`count_nonzero` and in the gzipped size of the exported file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import numpy as np
+
+from .._checks import check_float, check_int
+from ..data import Dataset
+from ..errors import ArgumentError, BudgetError
+from ..spec import MLPSpec
+
+__all__ = ["count_nonzero", "kernel_sparsity_for", "prune_magnitude", "PruningOutcome"]
+
+
+def count_nonzero(model: Any) -> int:
+    """Non-zero entries over all of ``model``'s weights (kernels, biases, normalisation)."""
+    return int(sum(np.count_nonzero(w) for w in model.get_weights()))
+
+
+def _kernel_shapes(spec: MLPSpec) -> list[tuple[int, int]]:
+    widths = [spec.in_features, *spec.hidden, spec.num_classes]
+    return list(zip(widths[:-1], widths[1:]))
+
+
+def layer_densities(spec: MLPSpec, kept: int) -> list[float]:
+    """Per-layer kernel densities keeping ``kept`` kernel weights in all, Erdos-Renyi style.
+
+    A layer keeps weights in proportion to ``fan_in + fan_out`` (Mocanu et al.
+    2018; Evci et al. 2020), so the small output layer stays (nearly) dense
+    while the wide first layer, which holds most weights and sees many
+    uninformative border pixels, is pruned hardest. Uniform per-layer sparsity
+    instead cuts a 10-way output layer to a handful of weights: at 4,034
+    non-zero weights it cost 784-50-10 eleven points of accuracy.
+    """
+    shapes = _kernel_shapes(spec)
+    sizes = [a * b for a, b in shapes]
+    kept = min(max(kept, 0), sum(sizes))
+    dense: set[int] = set()
+    while True:
+        room = kept - sum(sizes[i] for i in dense)
+        free = [i for i in range(len(shapes)) if i not in dense]
+        scale = room / sum(a + b for i, (a, b) in enumerate(shapes) if i in free) if free else 0.0
+        over = [i for i in free if scale * (shapes[i][0] + shapes[i][1]) >= sizes[i]]
+        if not over:
+            break
+        dense.update(over)
+    return [1.0 if i in dense else scale * (a + b) / (a * b) for i, (a, b) in enumerate(shapes)]
+
+
+def kernel_sparsity_for(spec: MLPSpec, nonzero_budget: int) -> float:
+    """The overall kernel sparsity that leaves at most ``nonzero_budget`` non-zero weights.
+
+    Only ``Dense`` kernels are pruned; biases and batch-norm vectors are kept
+    and counted. Raises :class:`~mnistopt.BudgetError` when even an empty
+    kernel set would not fit.
+    """
+    nonzero_budget = check_int("nonzero_budget", nonzero_budget, minimum=1, error=BudgetError)
+    sizes = [a * b for a, b in _kernel_shapes(spec)]
+    kept_vectors = spec.params - sum(sizes)
+    room = nonzero_budget - kept_vectors
+    if room < 10 * len(sizes):  # a few weights per layer at least
+        raise BudgetError(
+            f"{spec.architecture} has {kept_vectors:,} bias and normalisation weights, so no pruning of its "
+            f"kernels fits nonzero_budget={nonzero_budget:,}. Use a narrower model."
+        )
+    return max(0.0, 1.0 - room / sum(sizes))
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class PruningOutcome:
+    """A pruned Keras 3 model and what pruning did."""
+
+    model: Any
+    sparsity: float  # the kernels' target sparsity
+    nonzero_params: int
+    history: dict[str, list[float]]
+
+
+def prune_magnitude(
+    model: Any,
+    spec: MLPSpec,
+    dataset: Dataset,
+    sparsity: float | None = None,
+    *,
+    nonzero_budget: int | None = None,
+    epochs: int = 4,
+    ramp: float = 0.5,
+    learning_rate: float | None = None,
+    seed: int = 0,
+) -> PruningOutcome:
+    """Prune ``model``'s kernels to ``sparsity`` by magnitude, fine-tuning as it goes.
+
+    Sparsity grows along tfmot's ``PolynomialDecay`` (cubic) from 0 to the
+    target over the first ``ramp`` fraction of the ``epochs`` fine-tuning
+    epochs; the rest fine-tune at the final sparsity. The input model is not
+    changed.
+
+    Args:
+        model: a trained Keras 3 model built from ``spec``.
+        spec: its description (for the tf_keras copy and the training settings).
+        dataset: fine-tunes on its train split; reports its validation split.
+        sparsity: fraction of each kernel to zero, in ``(0, 1)``.
+        nonzero_budget: instead of ``sparsity``: prune so that at most this many
+            weights (counting biases and batch-norm vectors) are non-zero. The
+            budget holds exactly: after tfmot's per-layer rounding, any excess
+            is removed by zeroing the smallest remaining kernel weights.
+        epochs: fine-tuning epochs.
+        ramp: fraction of the fine-tuning over which sparsity ramps up.
+        learning_rate: fine-tuning rate (default: the spec's).
+        seed: seeds the shuffling and the tf_keras copy.
+
+    Returns:
+        A :class:`PruningOutcome` with a compiled Keras 3 model.
+    """
+    if (sparsity is None) == (nonzero_budget is None):
+        raise ArgumentError("Pass exactly one of `sparsity` and `nonzero_budget`.")
+    if nonzero_budget is not None:
+        sparsity = kernel_sparsity_for(spec, nonzero_budget)
+    sparsity = check_float("sparsity", sparsity, minimum=0.0, maximum=0.999)
+    epochs = check_int("epochs", epochs, minimum=1, maximum=1000)
+    ramp = check_float("ramp", ramp, minimum=0.0, maximum=1.0)
+    from ._legacy import load_tfmot, to_keras3, to_tf_keras
+    from ..build import make_optimizer
+    import tensorflow as tf
+
+    tfmot, tf_keras = load_tfmot()
+    tf_keras.utils.set_random_seed(seed)
+    legacy = to_tf_keras(model, spec)
+    steps_per_epoch = math.ceil(len(dataset.y_train) / spec.batch_size)
+    end_step = max(1, round(steps_per_epoch * epochs * ramp))
+    sizes = [a * b for a, b in _kernel_shapes(spec)]
+    densities = layer_densities(spec, round(sum(sizes) * (1.0 - sparsity)))
+    targets = {f"dense_{i}": 1.0 - d for i, d in enumerate(densities[:-1], start=1)}
+    targets["output"] = 1.0 - densities[-1]
+
+    def wrap(layer):
+        target = targets.get(layer.name, 0.0)
+        if target <= 0.0:
+            return layer
+        schedule = tfmot.sparsity.keras.PolynomialDecay(
+            initial_sparsity=0.0, final_sparsity=target, begin_step=0, end_step=end_step,
+            frequency=max(1, min(100, end_step // 10)),
+        )
+        return tfmot.sparsity.keras.prune_low_magnitude(layer, pruning_schedule=schedule)
+
+    pruned = tf_keras.models.clone_model(legacy, clone_function=wrap)
+    rate = learning_rate if learning_rate is not None else spec.learning_rate
+    tuned_spec = dataclasses.replace(spec, learning_rate=rate)
+    pruned.compile(optimizer=make_optimizer(tuned_spec, tf_keras), loss="sparse_categorical_crossentropy",
+                   metrics=["accuracy"])
+    fit = pruned.fit(
+        dataset.x_train, dataset.y_train, batch_size=spec.batch_size, epochs=epochs, verbose=0,
+        validation_data=(dataset.x_val, dataset.y_val), shuffle=True,
+        callbacks=[tfmot.sparsity.keras.UpdatePruningStep()],
+    )
+    stripped = tfmot.sparsity.keras.strip_pruning(pruned)
+    result = to_keras3(stripped, spec)
+    if nonzero_budget is not None:
+        _enforce_nonzero(result, nonzero_budget)
+    del tf
+    history = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
+    return PruningOutcome(result, sparsity, count_nonzero(result), history)
+
+
+def _enforce_nonzero(model: Any, budget: int) -> None:
+    """Zero the smallest non-zero kernel weights until at most ``budget`` weights are non-zero."""
+    excess = count_nonzero(model) - budget
+    if excess <= 0:
+        return
+    kernels = [layer.kernel for layer in model.layers if hasattr(layer, "kernel")]
+    values = [np.asarray(k) for k in kernels]
+    flat = np.concatenate([np.abs(v).ravel() for v in values])
+    candidates = np.flatnonzero(flat)
+    drop = candidates[np.argsort(flat[candidates], kind="stable")[:excess]]
+    mask = np.ones(flat.size, dtype=bool)
+    mask[drop] = False
+    offset = 0
+    for var, value in zip(kernels, values):
+        part = mask[offset : offset + value.size].reshape(value.shape)
+        var.assign(value * part)
+        offset += value.size
