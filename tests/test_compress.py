@@ -149,6 +149,9 @@ def test_compress_model_rejects_bad_stages(trained, mnist_small, tmp_path):
         compress_model(trained.model, mnist_small, tmp_path, sparsity=(1.5,))
     with pytest.raises(ValueError, match="not below the model's"):
         compress_model(trained.model, mnist_small, tmp_path, units=(10**6,))
+    selu = MLPSpec(hidden=(8,), activation="selu")
+    with pytest.raises(SpecError, match="does not support activation='selu'"):  # before any stage runs
+        compress_model(build_model(selu), mnist_small, tmp_path, qat=True)
     assert not (tmp_path / "result.json").exists()
 
 
@@ -206,6 +209,8 @@ def test_nonzero_budget_search_selects_a_pruned_model_within_budget(mnist_small,
     result = search_under_budget(3000, mnist_small, tuner="random", max_trials=3, max_epochs=1, directory=tmp_path,
                                  space=dataclasses.replace(FAST, sparsity=Choice(0.75, 0.9)),
                                  budget_kind="nonzero")
+    statuses = [json.loads(p.read_text())["status"] for p in (tmp_path / "tuner").glob("*/trial_*/trial.json")]
+    assert statuses == ["COMPLETED"] * 3
     for r in result.records:
         assert r.nonzero_params <= 3000 < r.params  # wider than the budget, pruned to fit
         assert r.stage.startswith("sparse-")
@@ -222,6 +227,8 @@ def test_bytes_budget_search_checks_each_file(mnist_small, tmp_path):
     for r in result.records:
         assert r.bytes == os.path.getsize(r.artifact) <= 9000
         assert r.stage in ("float32", "float16", "dynamic", "int8")
+    statuses = [json.loads(p.read_text())["status"] for p in (tmp_path / "tuner").glob("*/trial_*/trial.json")]
+    assert statuses == ["COMPLETED"] * 3  # KerasTuner took every trial's result
     chosen = result.best(9000).record
     assert chosen.artifact.endswith("budget-9000.tflite") and os.path.getsize(chosen.artifact) <= 9000
     assert chosen.test_accuracy == evaluate_tflite(chosen.artifact, mnist_small.x_test, mnist_small.y_test)
@@ -246,3 +253,18 @@ def test_tfmot_import_leaves_tf_keras_and_the_environment_alone():
     assert out.returncode == 0, out.stderr[-2000:]
     version, variable = out.stdout.split()
     assert version.startswith("3.") and variable == "None"
+
+
+@pytest.mark.parametrize("quantize", ["dynamic", "int8"])  # float32: see the bytes search test
+def test_file_budget_probe_matches_trained_files(quantize, mnist_small, tmp_path):
+    """The pre-training size check must hold for the trained model's file (batch norm included:
+    a probe with negative variances once measured 150 bytes less than the trained file)."""
+    from mnistopt._tuner import fit_file_budget
+
+    wide = MLPSpec(hidden=(40, 20, 20), crop=2, pool=True, batch_norm=True, activation="gelu", epochs=1,
+                   batch_size=128)
+    spec = fit_file_budget(wide, quantize, 8192, mnist_small)
+    assert spec.hidden != wide.hidden and len(spec.hidden) == 3
+    model = train(spec, mnist_small, evaluate_test=False).model
+    size = export_tflite(model, tmp_path / "m.tflite", quantize, representative=mnist_small.x_train).stat().st_size
+    assert 0.8 * 8192 < size <= 8192

@@ -85,11 +85,12 @@ def reconcile_interrupted(oracle: kt.Oracle) -> list[str]:
 
 
 def fit_file_budget(spec: Any, quantize: str, budget: int, dataset: Dataset) -> Any:
-    """``spec`` narrowed until its ``quantize`` TFLite file has at most ``budget`` bytes.
+    """The widest version of ``spec`` (same depth and ratios) whose ``quantize`` file fits ``budget`` bytes.
 
-    A file's size depends only on the architecture and the format, so an
-    untrained model is exported and measured; the widths shrink in proportion
-    to the excess until the file fits.
+    A file's size depends on the architecture and the format, not on the
+    weights' values (as long as they are distinct and valid), so an untrained
+    model with such values is exported and measured, then narrowed (or
+    widened) in proportion to the miss, at most eight probes.
     """
     import dataclasses
     import tempfile
@@ -97,28 +98,56 @@ def fit_file_budget(spec: Any, quantize: str, budget: int, dataset: Dataset) -> 
     from .budget import widths_for_budget
     from .compress.artifact import export_tflite
     from .errors import BudgetError
+    rng = np.random.default_rng(0)
+    sizes: dict[tuple[int, ...], int] = {}
+    best = None
 
+    def with_params(target: int):
+        widths = widths_for_budget(max(target, 1), spec.in_features, spec.num_classes, spec.hidden, spec.batch_norm)
+        return dataclasses.replace(spec, hidden=widths)
+
+    low = high = None  # parameter counts known to fit / to miss
     with tempfile.TemporaryDirectory() as tmp:
-        rng = np.random.default_rng(0)
-        for _ in range(20):
-            probe = build_model(spec, compile=False)
-            # Random values everywhere: the converter shares identical buffers (such as all-zero
-            # initial biases), which would make an untrained file smaller than a trained one.
-            probe.set_weights([rng.standard_normal(w.shape).astype(w.dtype) for w in probe.get_weights()])
+        candidate = spec
+        for _ in range(10):
+            if candidate.hidden in sizes:
+                break
+            probe = build_model(candidate, compile=False)
+            # Distinct positive values everywhere: the converter shares identical buffers (such as
+            # all-zero initial biases) and folds batch norm differently when a variance is negative
+            # (NaN), either of which makes an untrained file smaller than the trained one.
+            probe.set_weights([rng.uniform(0.1, 1.0, w.shape).astype(w.dtype) for w in probe.get_weights()])
             size = os.path.getsize(export_tflite(probe, os.path.join(tmp, "m.tflite"), quantize,
                                                  representative=dataset.x_train[:8]))
+            sizes[candidate.hidden] = size
+            params = candidate.params
             if size <= budget:
-                return spec
-            if not spec.hidden or max(spec.hidden) <= 1:
-                break
-            target = int(spec.params * min(0.98, budget / size))
+                if best is None or params > best.params:
+                    best = candidate
+                low = params if low is None else max(low, params)
+                if size >= 0.98 * budget:
+                    break
+            else:
+                high = params if high is None else min(high, params)
+            # Bisect once bracketed; before that, step in proportion to the miss (sizes grow
+            # about in proportion to parameters, not exactly: small tensors stay float32 under
+            # dynamic quantization, and every tensor has a header).
+            if low is not None and high is not None:
+                if high - low <= max(2, 0.01 * low):
+                    break
+                target = (low + high) // 2
+            elif high is not None:
+                target = int(params * min(0.9, (budget / size) ** 1.5))
+            else:
+                target = int(params * min(1.5, budget / size))
             try:
-                widths = widths_for_budget(target, spec.in_features, spec.num_classes, spec.hidden, spec.batch_norm)
+                candidate = with_params(target)
             except BudgetError:
                 break
-            spec = dataclasses.replace(spec, hidden=widths)
-    raise BudgetError(f"No {quantize} file of {spec.architecture} or narrower fits budget={budget:,} bytes "
-                      f"(the smallest was {size:,} bytes).")
+    if best is None:
+        raise BudgetError(f"No {quantize} file of {spec.architecture} or a narrower model of its shape fits "
+                          f"budget={budget:,} bytes (the smallest tried had {min(sizes.values()):,} bytes).")
+    return best
 
 
 class SpaceHyperModel(kt.HyperModel):
@@ -251,7 +280,10 @@ class BudgetTuner(kt.engine.base_tuner.BaseTuner):
             wall_time_s=time.perf_counter() - start, **base,
         )
         self._stash(record)
-        return {"val_accuracy": val_accuracy, "val_loss": val_loss}
+        metrics = {"val_accuracy": val_accuracy}
+        if val_loss is not None:
+            metrics["val_loss"] = val_loss
+        return metrics
 
     def final_model_path(self, trial_id: str) -> str:
         """The compressed candidate of a ``nonzero``/``bytes`` trial (``.keras`` or ``.tflite``)."""
@@ -266,9 +298,10 @@ class BudgetTuner(kt.engine.base_tuner.BaseTuner):
         their ranking noisier and the selected model worse (test 0.9490
         instead of 0.9589 at 4,034 non-zero weights) while saving only 10%.
         """
-        from .compress.artifact import evaluate_tflite, export_tflite
+        from .compress.artifact import export_tflite, tflite_predict
         from .compress.pipeline import gzip_size, stage_name
         from .compress.sparsity import count_nonzero, prune_magnitude
+        from .errors import BudgetError
         from .training import evaluate_arrays
 
         space = self.hypermodel.space
@@ -286,9 +319,15 @@ class BudgetTuner(kt.engine.base_tuner.BaseTuner):
                         val_loss=val_loss)
         quantize = values["quantize"]
         export_tflite(model, path, quantize, representative=self.dataset.x_train)
+        probs = tflite_predict(path, self.dataset.x_val)
+        y = self.dataset.y_val.astype(np.int64)
+        if os.path.getsize(path) > space.budget:  # never a candidate over its budget
+            raise BudgetError(f"The trained {quantize} file of {spec.architecture} has {os.path.getsize(path):,} "
+                              f"bytes, over budget={space.budget:,} (its untrained probe fitted).")
         return dict(stage=quantize, nonzero_params=count_nonzero(model), bytes=os.path.getsize(path),
                     gzip_bytes=gzip_size(path), artifact=path,
-                    val_accuracy=evaluate_tflite(path, self.dataset.x_val, self.dataset.y_val), val_loss=None)
+                    val_accuracy=float(np.mean(probs.argmax(axis=1) == y)),
+                    val_loss=float(-np.mean(np.log(np.clip(probs[np.arange(len(y)), y], 1e-7, 1.0)))))
 
     def _stash(self, record: TrialRecord) -> None:
         atomic_write_json(self.record_path(record.trial_id), record.to_dict())
@@ -302,6 +341,8 @@ class BudgetTuner(kt.engine.base_tuner.BaseTuner):
 
     def _report(self, trial: kt.engine.trial.Trial) -> None:
         record = self._pending.pop(trial.trial_id, None)
+        if record is not None and record.status == COMPLETED and trial.status not in ("COMPLETED", None):
+            record = None  # trained, but KerasTuner could not take its result: a failed trial, as it says
         if record is None:  # failed before any training (e.g. an error in build)
             record = TrialRecord(
                 budget=self.hypermodel.space.budget, trial_id=trial.trial_id, status=FAILED,

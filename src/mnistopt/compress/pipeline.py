@@ -144,6 +144,10 @@ def compress_model(
     units_epochs = check_int("units_epochs", units_epochs, minimum=1, maximum=1000)
     if not isinstance(qat, bool):
         raise ArgumentTypeError(f"`qat` must be True or False. Received: qat={qat!r}.")
+    if qat:
+        from .qat import check_qat_supported
+
+        check_qat_supported(spec)
     out = ensure_dir(out_dir, "out_dir")
     base_budget = spec.params if budget is None else check_int("budget", budget, minimum=1)
 

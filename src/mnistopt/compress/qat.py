@@ -18,7 +18,22 @@ from .._io import atomic_write_with
 from ..data import Dataset
 from ..spec import MLPSpec
 
-__all__ = ["quantization_aware_training"]
+__all__ = ["quantization_aware_training", "check_qat_supported"]
+
+#: Activations tfmot's default int8 scheme cannot fake-quantize (it raises on them).
+_UNSUPPORTED_ACTIVATIONS = ("elu", "selu")
+
+
+def check_qat_supported(spec: MLPSpec) -> None:
+    """Raise :class:`~mnistopt.SpecError` if quantization-aware training cannot handle ``spec``."""
+    from ..errors import SpecError
+
+    if spec.hidden and spec.activation in _UNSUPPORTED_ACTIVATIONS:
+        raise SpecError(
+            f"Quantization-aware training does not support activation={spec.activation!r} "
+            f"(tensorflow-model-optimization's int8 scheme has no quantizer for it). Use post-training "
+            f"int8 instead (quantize='int8'), or a model with relu, gelu, tanh, swish or sigmoid."
+        )
 
 
 def quantization_aware_training(
@@ -54,6 +69,7 @@ def quantization_aware_training(
     from .artifact import _quiet
 
     epochs = check_int("epochs", epochs, minimum=1, maximum=1000)
+    check_qat_supported(spec)
     tfmot, tf_keras = load_tfmot()
     tf_keras.utils.set_random_seed(seed)
     legacy = to_tf_keras(model, spec)
