@@ -29,6 +29,7 @@ from .spec import MLPSpec, count_params, widest_spec
 from .build import build_model, spec_from_model
 from .compress import compress_model, export_tflite, prune_magnitude, prune_units, quantization_aware_training
 from .records import SearchResult, SelectedModel, TrialRecord
+from .report.pareto import hypervolume, pareto_front
 from .runs import run_baseline
 from .search import TrialProgress, reference_grid_search, search_under_budget
 from .space import Choice, Range, SearchSpace
@@ -65,6 +66,8 @@ __all__ = [
     "load_dataset",
     "min_params",
     "mlp_params",
+    "pareto_front",
+    "hypervolume",
     "prune_magnitude",
     "prune_units",
     "quantization_aware_training",
