@@ -234,6 +234,21 @@ def test_bytes_budget_search_checks_each_file(mnist_small, tmp_path):
     assert chosen.test_accuracy == evaluate_tflite(chosen.artifact, mnist_small.x_test, mnist_small.y_test)
 
 
+def test_bytes_hyperband_continuations_reuse_the_parents_checked_model(mnist_small, tmp_path, monkeypatch):
+    import mnistopt._tuner as tuner_module
+
+    probed = []
+    real = tuner_module.fit_file_budget
+    monkeypatch.setattr(tuner_module, "fit_file_budget", lambda *a, **k: probed.append(a[0]) or real(*a, **k))
+    result = search_under_budget(9000, mnist_small, tuner="hyperband", max_trials=4, max_epochs=3, hyperband_factor=3,
+                                 directory=tmp_path, space=FAST, budget_kind="bytes")
+    continued = [r for r in result.records if r.parent_trial_id is not None]
+    assert continued and len(probed) == len(result.records) - len(continued)  # no probing for continuations
+    by_id = {r.trial_id: r for r in result.records}
+    for r in continued:
+        assert r.spec == by_id[r.parent_trial_id].spec and r.bytes <= 9000
+
+
 def test_search_rejects_unknown_budget_kind(mnist_small):
     with pytest.raises(ValueError, match=r"`budget_kind` must be one of \['params', 'nonzero', 'bytes'\]"):
         search_under_budget(4034, mnist_small, budget_kind="flops")

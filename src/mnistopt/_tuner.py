@@ -10,6 +10,7 @@ Imported only when a search starts (KerasTuner imports TensorFlow).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -90,9 +91,8 @@ def fit_file_budget(spec: Any, quantize: str, budget: int, dataset: Dataset) -> 
     A file's size depends on the architecture and the format, not on the
     weights' values (as long as they are distinct and valid), so an untrained
     model with such values is exported and measured, then narrowed (or
-    widened) in proportion to the miss, at most eight probes.
+    widened) in proportion to the miss, then bisected: at most ten probes.
     """
-    import dataclasses
     import tempfile
 
     from .budget import widths_for_budget
@@ -237,11 +237,15 @@ class BudgetTuner(kt.engine.base_tuner.BaseTuner):
         values = hp.values
         space = self.hypermodel.space
         spec = self.hypermodel.spec(hp)
-        if space.kind == "bytes":  # narrow the model until its file fits, before any training
-            spec = fit_file_budget(spec, values["quantize"], space.budget, self.dataset)
         epochs = int(values.get("tuner/epochs", self.max_epochs))
         initial_epoch = int(values.get("tuner/initial_epoch", 0))
         parent = values.get("tuner/trial_id")
+        if space.kind == "bytes":  # narrow the model until its file fits, before any training
+            checked = self.load_record(parent) if parent is not None else None
+            if checked is not None and checked.spec is not None:  # a continuation: its parent's file fitted
+                spec = dataclasses.replace(checked.spec, epochs=spec.epochs)
+            else:
+                spec = fit_file_budget(spec, values["quantize"], space.budget, self.dataset)
         budget = self.hypermodel.space.budget
         start = time.perf_counter()
         keras.backend.clear_session()  # no graph or model leaks from trial to trial
@@ -302,7 +306,7 @@ class BudgetTuner(kt.engine.base_tuner.BaseTuner):
         from .compress.pipeline import gzip_size, stage_name
         from .compress.sparsity import count_nonzero, prune_magnitude
         from .errors import BudgetError
-        from .training import evaluate_arrays
+        from .training import evaluate_arrays, loss_and_accuracy
 
         space = self.hypermodel.space
         path = self.final_model_path(trial_id)
@@ -319,15 +323,13 @@ class BudgetTuner(kt.engine.base_tuner.BaseTuner):
                         val_loss=val_loss)
         quantize = values["quantize"]
         export_tflite(model, path, quantize, representative=self.dataset.x_train)
-        probs = tflite_predict(path, self.dataset.x_val)
-        y = self.dataset.y_val.astype(np.int64)
+        val_loss, val_accuracy = loss_and_accuracy(tflite_predict(path, self.dataset.x_val), self.dataset.y_val)
         if os.path.getsize(path) > space.budget:  # never a candidate over its budget
             raise BudgetError(f"The trained {quantize} file of {spec.architecture} has {os.path.getsize(path):,} "
                               f"bytes, over budget={space.budget:,} (its untrained probe fitted).")
         return dict(stage=quantize, nonzero_params=count_nonzero(model), bytes=os.path.getsize(path),
                     gzip_bytes=gzip_size(path), artifact=path,
-                    val_accuracy=float(np.mean(probs.argmax(axis=1) == y)),
-                    val_loss=float(-np.mean(np.log(np.clip(probs[np.arange(len(y)), y], 1e-7, 1.0)))))
+                    val_accuracy=val_accuracy, val_loss=val_loss)
 
     def _stash(self, record: TrialRecord) -> None:
         atomic_write_json(self.record_path(record.trial_id), record.to_dict())

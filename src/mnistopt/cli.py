@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from . import __version__
 from .errors import MnistoptError
+from .space import BUDGET_KINDS
 
 __all__ = ["main", "build_parser"]
 
@@ -67,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     srch.add_argument("--max-epochs", type=int, default=25, metavar="N", help="epochs of a fully trained trial (default: 25)")
     srch.add_argument("--overwrite", action="store_true", help="start afresh instead of resuming")
     srch.add_argument(
-        "--budget-kind", choices=["params", "nonzero", "bytes"], default="params",
+        "--budget-kind", choices=list(BUDGET_KINDS), default="params",
         help="what --budget counts: parameters (default), non-zero weights after magnitude pruning, "
         "or bytes of the exported .tflite file",
     )
@@ -110,12 +111,10 @@ def build_parser() -> argparse.ArgumentParser:
 def _cmd_baseline(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from .data import load_dataset
     from .runs import run_baseline
     from .spec import MLPSpec
 
-    dataset = load_dataset(args.dataset, path=args.data, validation_fraction=args.validation_fraction, seed=args.seed)
-    _say(args, f"data: {dataset.name} from {dataset.source}: " + ", ".join(f"{k} {v:,}" for k, v in dataset.sizes.items()))
+    dataset = _load_data(args)
     spec = MLPSpec.baseline()
     if args.epochs is not None:
         spec = dataclasses.replace(spec, epochs=args.epochs)
@@ -139,13 +138,11 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
 
 
 def _cmd_search(args: argparse.Namespace) -> int:
-    from .data import load_dataset
     from .search import reference_grid_search, search_under_budget
 
     if args.preset is None and not args.budget:
         raise _UsageError("search needs --budget N [N ...] (or --preset reference-grid)")
-    dataset = load_dataset(args.dataset, path=args.data, validation_fraction=args.validation_fraction, seed=args.seed)
-    _say(args, f"data: {dataset.name} from {dataset.source}: " + ", ".join(f"{k} {v:,}" for k, v in dataset.sizes.items()))
+    dataset = _load_data(args)
     bar = _ProgressBar(args)
     if args.preset == "reference-grid":
         result = reference_grid_search(dataset, directory=args.out, overwrite=args.overwrite, seed=args.seed, progress=bar)
@@ -170,7 +167,6 @@ def _cmd_compress(args: argparse.Namespace) -> int:
 
     from .build import spec_from_model
     from .compress.pipeline import compress_model
-    from .data import load_dataset
     from .errors import DataNotFoundError, SpecError
 
     path = Path(args.model)
@@ -178,8 +174,7 @@ def _cmd_compress(args: argparse.Namespace) -> int:
         raise DataNotFoundError(f"No model file at {path}. Pass a .keras file written by mnistopt baseline or search.")
     if path.suffix != ".keras":
         raise SpecError(f"{path} is not a .keras file. Pass a model saved by mnistopt (model.keras, models/budget-N.keras).")
-    dataset = load_dataset(args.dataset, path=args.data, validation_fraction=args.validation_fraction, seed=args.seed)
-    _say(args, f"data: {dataset.name} from {dataset.source}: " + ", ".join(f"{k} {v:,}" for k, v in dataset.sizes.items()))
+    dataset = _load_data(args)
     import keras
 
     try:
@@ -268,6 +263,15 @@ class _ProgressBar:
 
 class _UsageError(Exception):
     pass
+
+
+def _load_data(args: argparse.Namespace):
+    """The dataset the ``--data``/``--dataset``/``--validation-fraction``/``--seed`` options name."""
+    from .data import load_dataset
+
+    dataset = load_dataset(args.dataset, path=args.data, validation_fraction=args.validation_fraction, seed=args.seed)
+    _say(args, f"data: {dataset.name} from {dataset.source}: " + ", ".join(f"{k} {v:,}" for k, v in dataset.sizes.items()))
+    return dataset
 
 
 def _say(args: argparse.Namespace, message: str) -> None:

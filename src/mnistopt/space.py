@@ -195,8 +195,7 @@ class SearchSpace:
         kind = check_choice("budget_kind", kind, BUDGET_KINDS)
         extra = _extra_dims(self, kind)
         if kind != "params":  # feasibility is judged on the least generous dense size
-            probe = ResolvedSpace(self, budget, tuple(input_shape), num_classes, (), (), kind)
-            smallest = min(probe.param_budget({d.name: v}) for d in extra for v in d.values)
+            smallest = min(_param_budget(kind, budget, {d.name: v}) for d in extra for v in d.values)
             resolved = self.resolve(smallest, input_shape, num_classes)
             return dataclasses.replace(resolved, budget=budget, kind=kind)
         input_shape = tuple(input_shape)
@@ -286,12 +285,7 @@ class ResolvedSpace:
         checks the real file size before training, and narrows the model if
         needed).
         """
-        if self.kind == "nonzero":
-            return int(self.budget / (1.0 - float(values.get("sparsity", 0.0))))
-        if self.kind == "bytes":
-            per_weight = _BYTES_PER_WEIGHT[values.get("quantize", "float32")]
-            return max(1, int((self.budget - _TFLITE_OVERHEAD) / per_weight))
-        return self.budget
+        return _param_budget(self.kind, self.budget, values)
 
     def dimensions(self) -> list[Dimension]:
         """The hyperparameters, in a stable order, for a tuner to declare."""
@@ -353,6 +347,15 @@ BUDGET_KINDS = ("params", "nonzero", "bytes")
 _BYTES_PER_WEIGHT = {"float32": 4.0, "float16": 2.0, "dynamic": 1.0, "int8": 1.0}
 _TFLITE_OVERHEAD = 2048  # a first guess at a small file's structure; checked on the real file
 _MAX_SPARSITY = 0.98
+
+
+def _param_budget(kind: str, budget: int, values: Mapping[str, Any]) -> int:
+    if kind == "nonzero":
+        return int(budget / (1.0 - float(values.get("sparsity", 0.0))))
+    if kind == "bytes":
+        per_weight = _BYTES_PER_WEIGHT[values.get("quantize", "float32")]
+        return max(1, int((budget - _TFLITE_OVERHEAD) / per_weight))
+    return budget
 
 
 def _extra_dims(space: SearchSpace, kind: str) -> list[Dimension]:

@@ -29,6 +29,7 @@ __all__ = [
     "fit_model",
     "train_tensors",
     "evaluate_arrays",
+    "loss_and_accuracy",
     "predict_proba",
     "predict_classes",
     "check_compatible",
@@ -213,12 +214,17 @@ def evaluate_arrays(model: Any, x: np.ndarray, y: np.ndarray, batch_size: int = 
     clipped to ``[1e-7, 1]`` as Keras does) plus the model's regularisation
     penalty: what ``model.evaluate`` reports, without tracing a graph per call.
     """
-    probs = predict_proba(model, x, batch_size)
+    loss, accuracy = loss_and_accuracy(predict_proba(model, x, batch_size), y)
+    penalty = float(sum(float(v) for v in model.losses)) if model.losses else 0.0
+    return loss + penalty, accuracy
+
+
+def loss_and_accuracy(probs: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Mean sparse categorical cross-entropy (probabilities clipped to ``[1e-7, 1]``, as Keras
+    does) and accuracy of softmax outputs ``probs`` for labels ``y`` (any model, any file)."""
     y = np.asarray(y).astype(np.int64)
     picked = np.clip(probs[np.arange(len(y)), y], 1e-7, 1.0)
-    penalty = float(sum(float(v) for v in model.losses)) if model.losses else 0.0
-    loss = float(-np.mean(np.log(picked))) + penalty
-    return loss, float(np.mean(probs.argmax(axis=1) == y))
+    return float(-np.mean(np.log(picked))), float(np.mean(probs.argmax(axis=1) == y))
 
 
 # --------------------------------------------------------------------------

@@ -133,7 +133,6 @@ def prune_magnitude(
     ramp = check_float("ramp", ramp, minimum=0.0, maximum=1.0)
     from ._legacy import load_tfmot, to_keras3, to_tf_keras
     from ..build import make_optimizer
-    import tensorflow as tf
 
     tfmot, tf_keras = load_tfmot()
     tf_keras.utils.set_random_seed(seed)
@@ -169,7 +168,6 @@ def prune_magnitude(
     result = to_keras3(stripped, spec)
     if nonzero_budget is not None:
         _enforce_nonzero(result, nonzero_budget)
-    del tf
     history = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
     return PruningOutcome(result, sparsity, count_nonzero(result), history)
 
