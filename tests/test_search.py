@@ -11,7 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from mnistopt import BudgetError, Choice, SearchFailedError, SearchResult, SearchSpace, search_under_budget
+from mnistopt import (
+    ArgumentError,
+    ArgumentTypeError,
+    BudgetError,
+    Choice,
+    SearchFailedError,
+    SearchResult,
+    SearchSpace,
+    search_under_budget,
+)
 from mnistopt.cli import main
 
 FAST = SearchSpace(depth=Choice(1, 2), batch_size=256, optimizer="adam", batch_norm=False)
@@ -235,6 +244,10 @@ def test_cli_search_writes_result_json(mnist_dir, tmp_path, capsys):
     assert len(data["records"]) == 2 and REQUIRED <= set(data["records"][0])
     assert all(r["stage"] == "dense" and r["params"] <= 3000 for r in data["records"])
     assert (out / "result.csv").is_file()
+    report = json.loads((out / "report.json").read_text())
+    assert len(report["records"]) == 2 and all(set(r["pareto"]) >= {"params", "nonzero_params", "bytes"}
+                                               for r in report["records"])
+    assert (out / "report.md").is_file() and (out / "pareto-params.png").is_file()
     captured = capsys.readouterr()
     assert "| 3,000 |" in captured.out
     assert "budget 3,000: trial 2/2" in captured.err
@@ -254,3 +267,43 @@ def test_kerastuner_state_files_are_written_atomically(tmp_path):
     assert kt_utils.save_json is original
     assert json.loads(target.read_text()) == {"a": 2}
     assert os.listdir(tmp_path) == ["oracle.json"]
+
+
+def test_search_with_compress_adds_stage_records_and_resumes(mnist_small, tmp_path):
+    options = {"quantize": ["int8"], "sparsity": [0.5], "fine_tune_epochs": 1}
+    events = []
+    result = search_under_budget(3000, mnist_small, tuner="random", max_trials=2, max_epochs=1,
+                                 directory=tmp_path, space=FAST, compress=options, progress=events.append)
+    chosen = result.best(3000).record
+    stages = {r.stage: r for r in result.records if r.is_compression_stage}
+    assert set(stages) == {"float32", "int8", "sparse-0.5", "sparse-0.5+int8"}
+    assert sum(not r.is_compression_stage for r in result.records) == 2
+    for r in stages.values():
+        assert r.budget == 3000 and r.trial_id == chosen.trial_id and r.spec == chosen.spec
+        assert Path(r.artifact).is_file() and r.bytes == Path(r.artifact).stat().st_size
+        assert Path(r.artifact).parent == tmp_path / "compress" / "3000"
+        assert r.val_accuracy is not None and r.test_accuracy is not None
+    assert stages["float32"].test_accuracy == pytest.approx(chosen.test_accuracy, abs=0.01)
+    assert stages["int8"].bytes < stages["float32"].bytes
+    assert stages["sparse-0.5"].nonzero_params < 0.6 * chosen.params
+    assert [type(e).__name__ for e in events][-4:] == ["StageProgress"] * 4
+    saved = SearchResult.from_json(tmp_path / "result.json")
+    assert {r.key for r in saved.records} == {r.key for r in result.records}
+    # a rerun keeps the finished trials and stages instead of redoing them
+    again = search_under_budget(3000, mnist_small, tuner="random", max_trials=2, max_epochs=1,
+                                directory=tmp_path, space=FAST, compress=options)
+    redone = {r.stage: r for r in again.records if r.is_compression_stage}
+    assert {k: r.wall_time_s for k, r in redone.items()} == {k: r.wall_time_s for k, r in stages.items()}
+
+
+@pytest.mark.parametrize("compress, kind, error, match", [
+    ({"bogus": 1}, "params", ArgumentError, "keys must be among"),
+    ({"quantize": ["int4"]}, "params", ArgumentError, "quantize"),
+    ({"sparsity": [1.5]}, "params", ArgumentError, "sparsity"),
+    (True, "bytes", ArgumentError, "'bytes' search already selects"),
+    ("yes", "params", ArgumentTypeError, "must be True, False or a dict"),
+])
+def test_bad_compress_options_fail_before_training(mnist_small, tmp_path, compress, kind, error, match):
+    with pytest.raises(error, match=match):
+        search_under_budget(3000, mnist_small, directory=tmp_path / "out", compress=compress, budget_kind=kind)
+    assert not (tmp_path / "out").exists()

@@ -76,6 +76,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--preset", choices=["reference-grid"], default=None,
         help="reference-grid: the reference notebook's learning-rate x batch-size grid on the baseline MLP",
     )
+    srch.add_argument(
+        "--compress", action="store_true",
+        help="also compress each budget's selected model (quantization, magnitude pruning); every stage "
+        "is measured on its .tflite file and added to the result and the report",
+    )
+    srch.add_argument("--sparsity", type=float, nargs="*", default=[0.5, 0.9], metavar="S",
+                      help="with --compress: kernel sparsities for magnitude pruning (default: 0.5 0.9)")
+    srch.add_argument("--quantize", nargs="*", default=["dynamic", "float16", "int8"], metavar="MODE",
+                      help="with --compress: post-training quantization modes (default: dynamic float16 int8)")
+    srch.add_argument("--fine-tune-epochs", type=int, default=4, metavar="N",
+                      help="with --compress: fine-tuning epochs per pruning stage (default: 4)")
     srch.set_defaults(handler=_cmd_search)
 
     comp = sub.add_parser(
@@ -105,6 +116,18 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument("--batch-size", type=int, default=None, metavar="N",
                       help="fine-tuning batch size (default: 32, the model file does not record it)")
     comp.set_defaults(handler=_cmd_compress)
+
+    rep = sub.add_parser(
+        "report",
+        parents=[common],
+        help="(re)write report.json, report.md, report.html and plots from DIR/result.json",
+        description="Render the report of a search or compression from DIR/result.json, without retraining: "
+        "report.json (every record, with its Pareto-front membership per size axis), report.md, report.html, "
+        "pareto-*.png, front-curves.png and confusion-*.png.",
+    )
+    rep.add_argument("dir", metavar="DIR", help="a directory written by mnistopt search or mnistopt compress")
+    rep.add_argument("--out", metavar="OUT", default=None, help="where to write the report (default: DIR)")
+    rep.set_defaults(handler=_cmd_report)
     return parser
 
 
@@ -147,18 +170,39 @@ def _cmd_search(args: argparse.Namespace) -> int:
     if args.preset == "reference-grid":
         result = reference_grid_search(dataset, directory=args.out, overwrite=args.overwrite, seed=args.seed, progress=bar)
     else:
+        compress = ({"quantize": args.quantize, "sparsity": args.sparsity, "fine_tune_epochs": args.fine_tune_epochs}
+                    if args.compress else False)
         result = search_under_budget(
             args.budget, dataset, tuner=args.tuner, max_trials=args.max_trials, max_epochs=args.max_epochs,
             seed=args.seed, directory=args.out, overwrite=args.overwrite, progress=bar,
-            budget_kind=args.budget_kind,
+            budget_kind=args.budget_kind, compress=compress,
         )
     bar.close()
     from pathlib import Path
 
+    from .report.render import write_report
+
     result.to_csv(Path(args.out) / "result.csv")
+    _say(args, "writing the report")
+    files = write_report(result, args.out)
     print(format_search_table(result))
+    if args.compress:
+        print(format_compress_table(result, stages_only=True))
     print(f"wrote: {Path(args.out) / 'result.json'}, {Path(args.out) / 'result.csv'}, "
           + ", ".join(s.model_path for s in result.selected.values() if s.model_path))
+    print(f"report: {files['html']}, {files['markdown']}, {files['json']} and {_count_png(files)} plots")
+    return 0
+
+
+def _count_png(files) -> int:
+    return sum(1 for p in files.values() if str(p).endswith(".png"))
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from .report.render import write_report
+
+    files = write_report(args.dir, args.out)
+    print(f"report: {files['html']}, {files['markdown']}, {files['json']} and {_count_png(files)} plots")
     return 0
 
 
@@ -189,20 +233,27 @@ def _cmd_compress(args: argparse.Namespace) -> int:
         qat=args.qat, fine_tune_epochs=args.fine_tune_epochs, units_epochs=args.units_epochs, seed=args.seed,
         progress=None if args.quiet else (lambda event: _say(args, str(event))),
     )
+    from .report.render import write_report
+
+    files = write_report(result, args.out)
     print(format_compress_table(result))
     print(f"wrote: {Path(args.out) / 'result.json'} and {len(result.records)} .tflite files in {args.out}")
+    print(f"report: {files['html']}, {files['markdown']}, {files['json']} and {_count_png(files)} plots")
     return 0
 
 
-def format_compress_table(result) -> str:
-    """Markdown table of compression stages (figures measured on each artifact)."""
+def format_compress_table(result, stages_only: bool = False) -> str:
+    """Markdown table of compression stages (figures measured on each artifact); ``stages_only``
+    leaves out records without a file (a search's trials)."""
     lines = [
-        "| stage | params | nonzero | bytes | gzip bytes | val accuracy | test accuracy |",
-        "|:---|---:|---:|---:|---:|---:|---:|",
+        "| budget | stage | params | nonzero | bytes | gzip bytes | val accuracy | test accuracy |",
+        "|---:|:---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in result.records:
+        if stages_only and (r.bytes is None or r.test_accuracy is None):
+            continue
         lines.append(
-            f"| {r.stage} | {r.params:,} | {r.nonzero_params:,} | {r.bytes:,} | {r.gzip_bytes:,} | "
+            f"| {r.budget:,} | {r.stage} | {r.params:,} | {r.nonzero_params:,} | {r.bytes:,} | {r.gzip_bytes:,} | "
             f"{r.val_accuracy:.4f} | {r.test_accuracy:.4f} |"
         )
     return "\n".join(lines)
@@ -216,7 +267,7 @@ def format_search_table(result) -> str:
     ]
     for budget in result.budgets:
         sel = result.selected.get(budget)
-        n = len(result.for_budget(budget))
+        n = sum(not r.is_compression_stage for r in result.for_budget(budget))
         if sel is None:
             lines.append(f"| {budget:,} | (none) | | | | {n} | | |")
             continue
@@ -240,6 +291,10 @@ class _ProgressBar:
 
     def __call__(self, event) -> None:
         if self.args.quiet:
+            return
+        if not hasattr(event, "best_val_accuracy"):  # a compression stage: one line each
+            self.close()
+            print(str(event), file=sys.stderr, flush=True)
             return
         if not self.tty:
             print(str(event), file=sys.stderr, flush=True)

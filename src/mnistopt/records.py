@@ -83,6 +83,13 @@ class TrialRecord:
     source_stage: str | None = None
 
     @property
+    def is_compression_stage(self) -> bool:
+        """Made from a trained model by :func:`~mnistopt.compress_model`, not trained by a
+        search trial: every stage names its source stage but the ``float32`` export."""
+        return self.source_stage is not None or (
+            self.stage == "float32" and self.epochs_run == 0 and self.status == COMPLETED)
+
+    @property
     def key(self) -> tuple[int, str, str]:
         """``(budget, stage, trial_id)``: unique within a result."""
         return (self.budget, self.stage, self.trial_id)
@@ -104,12 +111,18 @@ class TrialRecord:
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class SelectedModel:
-    """The model chosen for one budget: its record, trained model and curves."""
+    """The model chosen for one budget: its record, trained model and curves.
+
+    ``classification`` holds its test-set confusion matrix and classification
+    report (see :func:`mnistopt.report.classification.classification_summary`),
+    computed once at selection so reports can be re-rendered without the model.
+    """
 
     record: TrialRecord
     model: Any = dataclasses.field(repr=False, default=None)
     history: dict[str, list[float]] = dataclasses.field(default_factory=dict)
     model_path: str | None = None
+    classification: dict[str, Any] | None = dataclasses.field(repr=False, default=None)
 
     @property
     def spec(self) -> MLPSpec:
@@ -171,6 +184,7 @@ class SearchResult:
                     "stage": s.record.stage,
                     "model_path": s.model_path,
                     "history": s.history,
+                    "classification": s.classification,
                 }
                 for b, s in self.selected.items()
             },
@@ -211,7 +225,7 @@ class SearchResult:
         for b, s in data.get("selected", {}).items():
             rec = by_key.get((int(b), s.get("stage", "dense"), s["trial_id"]))
             if rec is not None:
-                selected[int(b)] = SelectedModel(rec, None, s.get("history", {}), s.get("model_path"))
+                selected[int(b)] = SelectedModel(rec, None, s.get("history", {}), s.get("model_path"), s.get("classification"))
         info = {k: v for k, v in data.items() if k not in ("records", "selected")}
         return cls(records=records, selected=selected, info=info)
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 import os
-import platform
-from collections.abc import Callable
+import dataclasses
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from . import __version__
+from ._env import environment
 from ._io import atomic_write_json, atomic_write_text, atomic_write_with, ensure_dir
 from .data import Dataset
 from .report.classification import classification_summary
@@ -17,22 +17,9 @@ from .report.plots import plot_confusion_matrix, plot_training_curves
 from .spec import MLPSpec
 from .training import EpochProgress, TrainResult, predict_classes, train
 
-__all__ = ["save_training_run", "run_baseline", "environment"]
+__all__ = ["save_training_run", "run_baseline", "environment", "optimizer_study", "compare_training"]
 
 logger = logging.getLogger(__name__)
-
-
-def environment() -> dict[str, str]:
-    """Versions of Python and the libraries that shape the numbers."""
-    import importlib.metadata as md
-
-    out = {"mnistopt": __version__, "python": platform.python_version(), "machine": platform.machine()}
-    for pkg in ("tensorflow", "keras", "numpy", "scikit-learn"):
-        try:
-            out[pkg] = md.version(pkg)
-        except md.PackageNotFoundError:
-            pass
-    return out
 
 
 def save_training_run(result: TrainResult, dataset: Dataset, out_dir: str | os.PathLike) -> dict[str, Path]:
@@ -93,3 +80,56 @@ def run_baseline(
     ensure_dir(out_dir)
     result = train(spec or MLPSpec.baseline(), dataset, seed=seed, progress=progress)
     return result, save_training_run(result, dataset, out_dir)
+
+
+def optimizer_study(base: MLPSpec | None = None) -> dict[str, MLPSpec]:
+    """The reference notebook's optimisation study, as named variants of ``base``
+    (default: the baseline 784-128-64-10, 10 epochs, batch 32).
+
+    Adam, SGD and RMSProp at Keras' default learning rates (SGD also with momentum
+    0.9), then Adam with dropout 0.2 / 0.5 and with L2 weight decay 1e-4 / 1e-3.
+
+    Example:
+        >>> study = optimizer_study()
+        >>> list(study)[:4]
+        ['adam', 'sgd', 'sgd+momentum', 'rmsprop']
+        >>> study["sgd"].learning_rate, study["adam+dropout-0.5"].dropout
+        (0.01, 0.5)
+    """
+    base = base or MLPSpec.baseline()
+    adam = dataclasses.replace(base, optimizer="adam", learning_rate=1e-3)
+    return {
+        "adam": adam,
+        "sgd": dataclasses.replace(base, optimizer="sgd", learning_rate=0.01, momentum=0.0),
+        "sgd+momentum": dataclasses.replace(base, optimizer="sgd", learning_rate=0.01, momentum=0.9),
+        "rmsprop": dataclasses.replace(base, optimizer="rmsprop", learning_rate=1e-3),
+        "adam+dropout-0.2": dataclasses.replace(adam, dropout=0.2),
+        "adam+dropout-0.5": dataclasses.replace(adam, dropout=0.5),
+        "adam+l2-1e-4": dataclasses.replace(adam, l2=1e-4),
+        "adam+l2-1e-3": dataclasses.replace(adam, l2=1e-3),
+    }
+
+
+def compare_training(
+    variants: Mapping[str, MLPSpec],
+    dataset: Dataset,
+    *,
+    seed: int = 0,
+    progress: Callable[[str, TrainResult], None] | None = None,
+) -> dict[str, TrainResult]:
+    """Train every variant with the same seed and data; results in the given order.
+
+    ``progress(name, result)`` is called after each. Render the outcome with
+    :func:`mnistopt.report.render.write_comparison` (validation curves in one figure,
+    and a table).
+
+    Example:
+        >>> results = compare_training(optimizer_study(), load_dataset("mnist"))  # doctest: +SKIP
+        >>> {k: round(r.val_accuracy, 3) for k, r in results.items()}  # doctest: +SKIP
+    """
+    out: dict[str, TrainResult] = {}
+    for name, spec in variants.items():
+        out[name] = train(spec, dataset, seed=seed)
+        if progress is not None:
+            progress(name, out[name])
+    return out

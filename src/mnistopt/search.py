@@ -18,7 +18,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ from .errors import ArgumentError, ArgumentTypeError, BudgetError, SearchFailedE
 from .records import COMPLETED, SearchResult, SelectedModel, TrialRecord, chain_history, select_best
 from .space import BUDGET_KINDS, SearchSpace
 
-__all__ = ["search_under_budget", "TrialProgress", "TUNERS", "reference_grid_search"]
+__all__ = ["search_under_budget", "TrialProgress", "TUNERS", "DEFAULT_COMPRESSION", "reference_grid_search"]
 
 logger = logging.getLogger(__name__)
 
@@ -103,6 +103,7 @@ def search_under_budget(
     hyperband_factor: int = 5,
     progress: Callable[[TrialProgress], None] | None = None,
     budget_kind: str = "params",
+    compress: bool | Mapping[str, Any] = False,
 ) -> SearchResult:
     """Find the most accurate MLP with at most ``budget`` parameters.
 
@@ -131,7 +132,9 @@ def search_under_budget(
         data_path: where to look for a named dataset (see
             :func:`~mnistopt.load_dataset`).
         hyperband_factor: Hyperband's reduction factor.
-        progress: called with a :class:`TrialProgress` after every trial.
+        progress: called with a :class:`TrialProgress` after every trial
+            (and a :class:`~mnistopt.compress.pipeline.StageProgress` after
+            every compression stage).
         budget_kind: what ``budget`` counts. ``"params"``: every parameter of
             a dense model. ``"nonzero"``: non-zero weights; each trial samples
             a sparsity (``space.sparsity``), trains a dense model about
@@ -142,6 +145,16 @@ def search_under_budget(
             until the file fits, trains it, exports it and is judged on the
             file's own validation accuracy. Selection is always on validation
             accuracy.
+        compress: also compress each budget's selected model
+            (:func:`~mnistopt.compress_model`) and add one record per stage
+            (``float32``, ``dynamic``, ``float16``, ``int8``, ``sparse-S``,
+            ``sparse-S+Q``), each measured on its ``.tflite`` file in
+            ``directory/compress/<budget>/``. ``True`` uses
+            :data:`DEFAULT_COMPRESSION`; a mapping with any of ``quantize``,
+            ``sparsity`` and ``fine_tune_epochs`` overrides it. A ``nonzero``
+            search's model is already pruned, so only its quantization stages
+            run; a ``bytes`` search's model is already a file, so
+            ``compress`` is refused there.
 
     Returns:
         A :class:`~mnistopt.records.SearchResult`; ``result.best(budget)``
@@ -174,6 +187,7 @@ def search_under_budget(
         raise ArgumentTypeError(f"`space` must be a SearchSpace. Received: {type(space).__name__}.")
     if not isinstance(overwrite, bool):
         raise ArgumentTypeError(f"`overwrite` must be True or False. Received: overwrite={overwrite!r}.")
+    compression = _check_compress(compress, budget_kind)
 
     data = dataset if isinstance(dataset, Dataset) else load_dataset(dataset, path=data_path, seed=seed)
     # Resolve every budget before any training, so a bad budget fails fast.
@@ -185,18 +199,58 @@ def search_under_budget(
     else:
         root = ensure_dir(directory, "directory")
     if overwrite:
-        for sub in ("tuner", "models"):
+        for sub in ("tuner", "models", "compress"):
             shutil.rmtree(root / sub, ignore_errors=True)
         (root / "result.json").unlink(missing_ok=True)
 
     settings = {
         "budget_kind": budget_kind, "tuner": tuner, "max_trials": max_trials, "max_epochs": max_epochs, "seed": seed,
         "patience": patience, "hyperband_factor": hyperband_factor, "space": space.to_dict(),
+        "compress": compression,
     }
     run = _Run(root, data, settings)
     for b in budgets:
         run.search_one(resolved[b], tuner, max_trials, max_epochs, seed, patience, hyperband_factor, progress)
+        if compression is not None:
+            run.compress(b, budget_kind, compression, seed, progress)
     return run.result()
+
+
+#: What ``compress=True`` runs on each selected model.
+DEFAULT_COMPRESSION: dict[str, Any] = {"quantize": ["dynamic", "float16", "int8"], "sparsity": [0.5, 0.9],
+                                       "fine_tune_epochs": 4}
+
+
+def _check_compress(compress: Any, budget_kind: str) -> dict[str, Any] | None:
+    """``compress`` as compress_model options, validated before any training."""
+    from .compress.pipeline import check_stages
+
+    if compress is False or compress is None:
+        return None
+    if compress is True:
+        options = dict(DEFAULT_COMPRESSION)
+    elif isinstance(compress, Mapping):
+        unknown = sorted(set(compress) - set(DEFAULT_COMPRESSION))
+        if unknown:
+            raise ArgumentError(
+                f"`compress` keys must be among {sorted(DEFAULT_COMPRESSION)}. Received unknown keys: {unknown}."
+            )
+        options = {**DEFAULT_COMPRESSION, **compress}
+    else:
+        raise ArgumentTypeError(
+            f"`compress` must be True, False or a dict of options such as {{'sparsity': [0.9]}}. "
+            f"Received: {type(compress).__name__}."
+        )
+    if budget_kind == "bytes":
+        raise ArgumentError(
+            "`compress` applies to 'params' and 'nonzero' budgets: a 'bytes' search already selects a "
+            "compressed .tflite file. Run compress_model on a params search's model instead."
+        )
+    modes, sparsities = check_stages(options["quantize"], options["sparsity"])
+    if budget_kind == "nonzero":
+        sparsities = []  # the selected model is already pruned to its budget
+    epochs = check_int("fine_tune_epochs", options["fine_tune_epochs"], minimum=1, maximum=1000)
+    return {"quantize": modes, "sparsity": sparsities, "fine_tune_epochs": epochs}
 
 
 class _Run:
@@ -212,7 +266,7 @@ class _Run:
         self._tensors = None  # the train split as tensors, shared by every budget's trials
 
     def result(self) -> SearchResult:
-        from .runs import environment
+        from ._env import environment
 
         info = {
             "dataset": self.data.describe(),
@@ -286,9 +340,26 @@ class _Run:
             logger.warning("budget %s: search stopped after %d consecutive failed trials", budget, MAX_CONSECUTIVE_FAILURES)
         self._select(budget, tuner)
 
+    def compress(self, budget: int, kind: str, options: dict[str, Any], seed: int, progress) -> None:
+        """Compression stages of the budget's selected model, as records of this result."""
+        from .compress.pipeline import compress_model
+
+        chosen = self.selected[budget]
+        name = str(budget) if kind == "params" else f"{kind}-{budget}"
+        result = compress_model(
+            chosen.model, self.data, self.root / "compress" / name, spec=chosen.spec, budget=budget,
+            trial_id=chosen.record.trial_id, seed=seed, progress=progress, **options,
+        )
+        for record in result.records:
+            self.records.pop(record.key, None)
+            self.records[record.key] = record
+        self.flush()
+        logger.info("budget %s: %d compression stages", budget, len(result.records))
+
     def _select(self, budget: int, tuner) -> None:
         from .build import build_model, load_checkpoint
-        from .training import evaluate_arrays
+        from .report.classification import classification_summary
+        from .training import evaluate_arrays, loss_and_accuracy, predict_classes
 
         mine = [r for r in self.records.values() if r.budget == budget]
         best = select_best(mine)
@@ -308,24 +379,28 @@ class _Run:
         else:
             model = load_checkpoint(build_model(best.spec), tuner.checkpoint_path(best.trial_id))
         if kind == "bytes":  # the file is the model: its own accuracy
-            from .compress.artifact import evaluate_tflite
+            from .compress.artifact import evaluate_tflite, tflite_predict
 
             artifact = Path(tuner.final_model_path(best.trial_id))
             path = atomic_write_with(models / f"budget-{budget}.tflite",
                                      lambda tmp: Path(tmp).write_bytes(artifact.read_bytes()), ".tflite")
             train_acc = evaluate_tflite(path, self.data.x_train, self.data.y_train)
-            test_acc, test_loss = evaluate_tflite(path, self.data.x_test, self.data.y_test), None
+            probs = tflite_predict(path, self.data.x_test)
+            test_loss, test_acc = loss_and_accuracy(probs, self.data.y_test)
+            predicted = probs.argmax(axis=1)
             extra = {"artifact": str(path)}
         else:
             train_loss, train_acc = evaluate_arrays(model, self.data.x_train, self.data.y_train)
             test_loss, test_acc = evaluate_arrays(model, self.data.x_test, self.data.y_test)
+            predicted = predict_classes(model, self.data.x_test)
             path = atomic_write_with(models / f"budget-{budget}.keras", lambda tmp: model.save(tmp), ".keras")
             extra = {}
+        classification = {"split": "test", **classification_summary(self.data.y_test, predicted)}
         chosen = dataclasses.replace(
             best, selected=True, train_accuracy=train_acc, test_accuracy=test_acc, test_loss=test_loss, **extra
         )
         self.records[best.key] = chosen  # same position; the old record object is untouched
-        self.selected[budget] = SelectedModel(chosen, model, chain_history(chosen, mine), str(path))
+        self.selected[budget] = SelectedModel(chosen, model, chain_history(chosen, mine), str(path), classification)
         logger.info(
             "budget %s: selected trial %s (%s, %s params): val %.4f, test %.4f",
             budget, chosen.trial_id, chosen.spec.architecture, f"{chosen.params:,}",

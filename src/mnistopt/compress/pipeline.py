@@ -34,7 +34,7 @@ from ..records import COMPLETED, SearchResult, TrialRecord
 from ..spec import MLPSpec
 from .artifact import QUANTIZATIONS, evaluate_tflite, export_tflite
 
-__all__ = ["compress_model", "gzip_size", "stage_name", "StageProgress"]
+__all__ = ["compress_model", "check_stages", "gzip_size", "stage_name", "StageProgress"]
 
 logger = logging.getLogger(__name__)
 
@@ -119,23 +119,13 @@ def compress_model(
         (``selected`` is empty: compression chooses nothing).
     """
     from ..build import spec_from_model
-    from ..runs import environment
+    from .._env import environment
 
     if not isinstance(dataset, Dataset):
         raise ArgumentTypeError(f"`dataset` must be a mnistopt Dataset. Received: {type(dataset).__name__}.")
     if spec is None:
         spec = spec_from_model(model)
-    if isinstance(quantize, str):
-        quantize = (quantize,)
-    modes = []
-    for q in quantize:
-        if q not in QUANTIZATIONS or q == "float32":
-            raise ArgumentError(
-                f"`quantize` entries must be among {list(QUANTIZATIONS[1:])}. Received: {q!r}."
-            )
-        if q not in modes:
-            modes.append(q)
-    sparsities = sorted({check_float("sparsity", s, minimum=0.01, maximum=0.99) for s in sparsity})
+    modes, sparsities = check_stages(quantize, sparsity)
     cuts = sorted({check_int("units", b, minimum=1) for b in units}, reverse=True)
     for b in cuts:
         if b >= spec.params:
@@ -229,6 +219,29 @@ def compress_model(
             _record(stage, path, spec.params, count_nonzero(model), spec, "float32", history, began, base_budget)
     return SearchResult(records=tuple(records.values()), selected={},
                         info={**info, "wall_time_s": time.perf_counter() - start})
+
+
+def check_stages(quantize: str | Sequence[str], sparsity: float | Sequence[float]) -> tuple[list[str], list[float]]:
+    """Validated quantization modes (in order, no repeats) and sorted sparsities.
+
+    Example:
+        >>> check_stages("int8", [0.9, 0.5, 0.9])
+        (['int8'], [0.5, 0.9])
+    """
+    if isinstance(quantize, str):
+        quantize = (quantize,)
+    if isinstance(sparsity, (int, float)):
+        sparsity = (sparsity,)
+    modes: list[str] = []
+    for q in quantize:
+        if q not in QUANTIZATIONS or q == "float32":
+            raise ArgumentError(
+                f"`quantize` entries must be among {list(QUANTIZATIONS[1:])}. Received: {q!r}."
+            )
+        if q not in modes:
+            modes.append(q)
+    sparsities = sorted({check_float("sparsity", s, minimum=0.01, maximum=0.99) for s in sparsity})
+    return modes, sparsities
 
 
 def _sparse(model, spec, dataset, s, epochs, seed):

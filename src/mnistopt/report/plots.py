@@ -15,7 +15,10 @@ import numpy as np
 
 from .._io import atomic_write_with
 
-__all__ = ["curves_data", "plot_training_curves", "plot_confusion_matrix"]
+__all__ = [
+    "curves_data", "plot_training_curves", "plot_confusion_matrix", "comparison_data", "plot_curve_comparison",
+    "stage_family", "pareto_plot_data", "pareto_y_floor", "plot_pareto", "plot_heatmap",
+]
 
 
 def _pyplot():
@@ -95,5 +98,188 @@ def plot_confusion_matrix(
             ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=7,
                     color="white" if cm[i, j] > threshold else "black")
     ax.set_title(title or "confusion matrix")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def comparison_data(
+    histories: Mapping[str, Mapping[str, Sequence[float]]], metrics: Sequence[str] = ("val_accuracy", "val_loss")
+) -> dict[str, Any]:
+    """Per-metric series of several runs, for one figure with a panel per metric.
+
+    Example:
+        >>> d = comparison_data({"adam": {"val_accuracy": [0.9, 0.95]}, "sgd": {"val_accuracy": [0.8]}},
+        ...                     metrics=("val_accuracy",))
+        >>> d["panels"]["val_accuracy"]
+        {'adam': {'epochs': [1, 2], 'values': [0.9, 0.95]}, 'sgd': {'epochs': [1], 'values': [0.8]}}
+    """
+    panels: dict[str, dict[str, dict[str, list]]] = {}
+    for metric in metrics:
+        series = {}
+        for label, history in histories.items():
+            values = [float(v) for v in history.get(metric, [])]
+            if values:
+                series[label] = {"epochs": list(range(1, len(values) + 1)), "values": values}
+        panels[metric] = series
+    return {"metrics": list(metrics), "panels": panels}
+
+
+_METRIC_NAMES = {"val_accuracy": "validation accuracy", "val_loss": "validation loss", "accuracy": "training accuracy",
+                 "loss": "training loss"}
+
+
+def plot_curve_comparison(
+    histories: Mapping[str, Mapping[str, Sequence[float]]], path: str | os.PathLike,
+    metrics: Sequence[str] = ("val_accuracy", "val_loss"), title: str = "",
+) -> Path:
+    """One line per run in a panel per metric (e.g. every optimizer's validation curves), as a PNG."""
+    plt = _pyplot()
+    data = comparison_data(histories, metrics)
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics), 4.2), squeeze=False)
+    for ax, metric in zip(axes[0], metrics):
+        for label, series in data["panels"][metric].items():
+            ax.plot(series["epochs"], series["values"], marker="o", markersize=3, label=label)
+        name = _METRIC_NAMES.get(metric, metric.replace("_", " "))
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(name)
+        ax.set_title(name)
+        ax.grid(alpha=0.3)
+        if data["panels"][metric]:
+            ax.legend(fontsize=7)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def stage_family(stage: str) -> str:
+    """The kind of model a stage label names, for markers and legends.
+
+    Example:
+        >>> [stage_family(s) for s in ("dense", "float32", "int8", "sparse-0.9", "sparse-0.9+int8", "units-4034",
+        ...                            "qat-int8")]
+        ['trained', 'float32 file', 'quantized', 'pruned', 'pruned+quantized', 'units cut', 'QAT']
+    """
+    base, _, quant = stage.partition("+")
+    if base.startswith("sparse"):
+        return "pruned+quantized" if quant else "pruned"
+    if base.startswith("units"):
+        return "units cut+quantized" if quant else "units cut"
+    if base.startswith("qat"):
+        return "QAT"
+    if base == "float32":
+        return "float32 file"
+    if base in ("dynamic", "float16", "int8"):
+        return "quantized"
+    return "trained"
+
+
+_MARKERS = {"trained": "o", "float32 file": "s", "quantized": "^", "pruned": "D", "pruned+quantized": "v",
+            "units cut": "P", "units cut+quantized": "X", "QAT": "*"}
+
+
+def pareto_plot_data(points: Sequence[Mapping[str, Any]], x: str, y: str = "val_accuracy") -> dict[str, Any]:
+    """What a Pareto plot shows, from report rows (dicts with ``x``, ``y``, ``budget``,
+    ``stage`` and ``pareto``): the front (smallest first) and the dominated points.
+
+    Example:
+        >>> rows = [{"params": 10, "val_accuracy": 0.9, "budget": 10, "stage": "dense", "pareto": {"params": True}},
+        ...         {"params": 20, "val_accuracy": 0.8, "budget": 20, "stage": "dense", "pareto": {"params": False}}]
+        >>> d = pareto_plot_data(rows, "params")
+        >>> [p["label"] for p in d["front"]], len(d["dominated"])
+        (['10 dense'], 1)
+    """
+    front, dominated = [], []
+    for row in points:
+        if row.get(x) is None or row.get(y) is None:
+            continue
+        point = {"x": row[x], "y": row[y], "budget": row["budget"], "stage": row["stage"],
+                 "family": stage_family(row["stage"]), "label": f"{row['budget']:,} {row['stage']}"}
+        (front if row["pareto"].get(x) else dominated).append(point)
+    front.sort(key=lambda p: (p["x"], -p["y"]))
+    return {"x": x, "y": y, "front": front, "dominated": dominated}
+
+
+def pareto_y_floor(data: Mapping[str, Any], margin: float = 0.25) -> float:
+    """Lowest accuracy a Pareto plot shows: the front's range plus ``margin`` of it (at least
+    0.02) below, so far-off failures do not squash the front; ``-inf`` without a front.
+
+    Example:
+        >>> pareto_y_floor({"front": [{"y": 0.90}, {"y": 0.98}], "dominated": []})
+        0.88
+    """
+    ys = [p["y"] for p in data["front"]]
+    if not ys:
+        return -np.inf
+    spread = max(ys) - min(ys)
+    return round(min(ys) - max(margin * spread, 0.02), 6)
+
+
+def plot_pareto(data: Mapping[str, Any], path: str | os.PathLike, title: str = "") -> Path:
+    """Accuracy against size on a log x axis: the front highlighted and labelled,
+    dominated points faded; colour is the budget, marker the kind of stage."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(9, 5.5))
+    budgets = sorted({p["budget"] for p in (*data["front"], *data["dominated"])})
+    cmap = plt.get_cmap("tab10")
+    colour = {b: cmap(i % 10) for i, b in enumerate(budgets)}
+    for p in data["dominated"]:
+        ax.scatter(p["x"], p["y"], color=colour[p["budget"]], marker=_MARKERS[p["family"]], alpha=0.18, s=22,
+                   linewidths=0)
+    front = data["front"]
+    if front:
+        xs = [p["x"] for p in front]
+        ys = [p["y"] for p in front]
+        ax.step(xs, ys, where="post", color="black", linewidth=1, alpha=0.6, zorder=2)
+        for i, p in enumerate(front):
+            ax.scatter(p["x"], p["y"], color=colour[p["budget"]], marker=_MARKERS[p["family"]], s=60,
+                       edgecolors="black", linewidths=0.8, zorder=3)
+            ax.annotate(p["label"], (p["x"], p["y"]), textcoords="offset points", fontsize=7,
+                        xytext=(6, -10 if i % 2 else 6))
+    low = pareto_y_floor(data)
+    hidden = sum(p["y"] < low for p in data["dominated"])
+    if low > -np.inf:
+        top = max(p["y"] for p in (*front, *data["dominated"]))
+        ax.set_ylim(low, top + 0.1 * (top - low) + 1e-3)
+    if hidden:
+        ax.text(0.01, 0.01, f"{hidden} dominated point(s) below {low:.3f} not shown", transform=ax.transAxes,
+                fontsize=7, color="grey")
+    ax.set_xscale("log")
+    ax.set_xlabel(data["x"].replace("_", " ") + " (log scale)")
+    ax.set_ylabel(data["y"].replace("_", " "))
+    ax.grid(alpha=0.3, which="both")
+    handles = [plt.Line2D([], [], color=colour[b], marker="o", linestyle="", label=f"budget {b:,}") for b in budgets]
+    families = sorted({p["family"] for p in (*front, *data["dominated"])})
+    handles += [plt.Line2D([], [], color="grey", marker=_MARKERS[f], linestyle="", label=f) for f in families]
+    if handles:
+        ax.legend(handles=handles, fontsize=7, loc="lower right")
+    ax.set_title(title or f"{data['y'].replace('_', ' ')} vs {data['x'].replace('_', ' ')}: front in bold, "
+                 "dominated faded")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_heatmap(
+    values: Sequence[Sequence[float]], rows: Sequence[str], columns: Sequence[str], path: str | os.PathLike,
+    *, xlabel: str = "", ylabel: str = "", title: str = "", fmt: str = "{:.4f}",
+) -> Path:
+    """A labelled grid of numbers (e.g. validation accuracy per learning rate x batch size), as a PNG."""
+    plt = _pyplot()
+    grid = np.asarray(values, dtype=float)
+    fig, ax = plt.subplots(figsize=(1.6 * len(columns) + 2.5, 1.0 * len(rows) + 1.8))
+    im = ax.imshow(grid, cmap="viridis")
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    ax.set_xticks(range(len(columns)), list(columns))
+    ax.set_yticks(range(len(rows)), list(rows))
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    finite = grid[np.isfinite(grid)]
+    middle = (finite.min() + finite.max()) / 2 if finite.size else 0
+    for i in range(grid.shape[0]):
+        for j in range(grid.shape[1]):
+            text = fmt.format(grid[i, j]) if np.isfinite(grid[i, j]) else "failed"
+            ax.text(j, i, text, ha="center", va="center", fontsize=8,
+                    color="black" if np.isfinite(grid[i, j]) and grid[i, j] > middle else "white")
+    ax.set_title(title)
     fig.tight_layout()
     return _save(fig, path)

@@ -1,0 +1,666 @@
+"""``write_report``: a search's (or a compression's) result as JSON, Markdown, HTML and plots.
+
+Everything is computed from a :class:`~mnistopt.records.SearchResult` alone
+(``result.json``), so a report can be re-rendered at any time without the
+models or the data. Two steps, as everywhere in :mod:`mnistopt.report`:
+:func:`report_data` returns plain data (tested), the writers format it.
+
+Which accuracy is which: fronts and selection use **validation** accuracy;
+**test** accuracy is reported for selected models and compression stages and
+chooses nothing; **train** accuracy (the selected models') is what the
+reference notebook reported.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._io import atomic_write_json, atomic_write_text, ensure_dir
+from ..records import COMPLETED, SearchResult, TrialRecord, chain_history
+from .pareto import SIZE_FIELDS, hypervolume, pareto_mask
+from .plots import pareto_plot_data, plot_confusion_matrix, plot_curve_comparison, plot_heatmap, plot_pareto
+
+__all__ = [
+    "REFERENCE", "report_data", "write_report", "reference_comparison", "accuracy_gaps", "summary_markdown",
+    "comparison_rows", "comparison_markdown", "write_comparison", "grid_summary", "grid_markdown",
+    "write_grid_report",
+]
+
+#: The reference notebook's figures: parameters, accuracy and loss, measured on its
+#: *training* set (all 60,000 MNIST training images).
+REFERENCE: tuple[dict[str, float], ...] = (
+    {"params": 93_322, "accuracy": 0.9979, "loss": 0.0071},
+    {"params": 72_842, "accuracy": 0.9976, "loss": 0.0071},
+    {"params": 4_034, "accuracy": 0.9627, "loss": 0.1115},
+)
+#: The axes a report draws a front over (one plot each, when records have the field).
+FRONT_AXES = ("params", "nonzero_params", "bytes")
+_MAX_CURVES = 10
+
+
+def _eligible(record: Mapping[str, Any], x: str) -> bool:
+    return record.get("status") == COMPLETED and record.get(x) is not None and record.get("val_accuracy") is not None
+
+
+def _mark_fronts(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Set ``row["pareto"][x]`` on every row; return each axis' front indices and hypervolume."""
+    fronts = {}
+    for row in rows:
+        row["pareto"] = {}
+    for x in SIZE_FIELDS:
+        idx = [i for i, r in enumerate(rows) if _eligible(r, x)]
+        for r in rows:
+            r["pareto"][x] = False
+        if not idx:
+            fronts[x] = {"members": [], "eligible": 0, "hypervolume": None}
+            continue
+        sizes = [rows[i][x] for i in idx]
+        accs = [rows[i]["val_accuracy"] for i in idx]
+        mask = pareto_mask(sizes, accs)
+        members = [i for i, keep in zip(idx, mask) if keep]
+        for i in members:
+            rows[i]["pareto"][x] = True
+        members.sort(key=lambda i: (rows[i][x], -rows[i]["val_accuracy"]))
+        positive = all(s > 0 for s in sizes)
+        fronts[x] = {
+            "members": members,
+            "eligible": len(idx),
+            # log10(size) x accuracy area up to the largest size; comparable between reports with equal sizes
+            "hypervolume": hypervolume(sizes, accs) if positive else None,
+        }
+    return fronts
+
+
+def _selected_rows(result: SearchResult, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out = []
+    for budget, sel in result.selected.items():
+        r = sel.record
+        files = [x for x in rows if x["budget"] == budget and x["trial_id"] == r.trial_id and x.get("bytes")
+                 and x.get("test_accuracy") is not None]
+        float32 = next((x for x in files if x["stage"] == "float32"), None)
+        smallest = min(files, key=lambda x: (x["bytes"], -x["test_accuracy"]), default=None)
+        out.append({
+            "budget": budget, "trial_id": r.trial_id, "stage": r.stage, "architecture": r.spec.architecture,
+            "optimizer": r.spec.optimizer, "learning_rate": r.spec.learning_rate, "batch_size": r.spec.batch_size,
+            "params": r.params, "nonzero_params": r.nonzero_params if r.nonzero_params is not None else r.params,
+            "bytes": r.bytes if r.bytes is not None else (float32["bytes"] if float32 else None),
+            "train_accuracy": r.train_accuracy, "val_accuracy": r.val_accuracy,
+            "test_accuracy": r.test_accuracy, "test_loss": r.test_loss,
+            "smallest_file": None if smallest is None else {
+                k: smallest[k] for k in ("stage", "bytes", "gzip_bytes", "nonzero_params", "test_accuracy")},
+            "model_path": sel.model_path,
+            "classification": sel.classification,
+        })
+    return out
+
+
+def reference_comparison(selected: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The reference table: each :data:`REFERENCE` row beside our selected model at that budget
+    (``None`` where this result has no such budget).
+
+    Example:
+        >>> rows = reference_comparison([{"budget": 4034, "params": 4006, "train_accuracy": 0.97,
+        ...                               "test_accuracy": 0.95, "test_loss": 0.17}])
+        >>> rows[2]["reference_accuracy"], rows[2]["ours"]["test_accuracy"], rows[0]["ours"]
+        (0.9627, 0.95, None)
+    """
+    by_budget = {s["budget"]: s for s in selected}
+    return [{"budget": int(ref["params"]), "reference_accuracy": ref["accuracy"], "reference_loss": ref["loss"],
+             "ours": by_budget.get(int(ref["params"]))} for ref in REFERENCE]
+
+
+def accuracy_gaps(selected: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """"Accuracy gap versus parameter ratio" for each pair of reference budgets: the
+    reference's (train accuracy) beside ours (train and test accuracy, our real parameter counts).
+
+    Example:
+        >>> sel = [{"budget": 93322, "params": 90000, "train_accuracy": 0.99, "test_accuracy": 0.97},
+        ...        {"budget": 4034, "params": 4000, "train_accuracy": 0.96, "test_accuracy": 0.95}]
+        >>> g = [row for row in accuracy_gaps(sel) if row["ours"]][0]
+        >>> g["reference_ratio"], round(g["reference_gap"], 4), g["ours"]["ratio"], round(g["ours"]["test_gap"], 4)
+        (23.13, 0.0352, 22.5, 0.02)
+    """
+    by_budget = {s["budget"]: s for s in selected}
+    refs = sorted(REFERENCE, key=lambda r: -r["params"])
+    out = []
+    for i, big in enumerate(refs):
+        for small in refs[i + 1:]:
+            row = {
+                "larger": int(big["params"]), "smaller": int(small["params"]),
+                "reference_ratio": round(big["params"] / small["params"], 2),
+                "reference_gap": big["accuracy"] - small["accuracy"],
+                "ours": None,
+            }
+            a, b = by_budget.get(int(big["params"])), by_budget.get(int(small["params"]))
+            if a is not None and b is not None and a.get("test_accuracy") is not None \
+                    and b.get("test_accuracy") is not None:
+                ratio = a["params"] / b["params"]
+                test_gap = a["test_accuracy"] - b["test_accuracy"]
+                train_gap = (a["train_accuracy"] - b["train_accuracy"]
+                             if a.get("train_accuracy") is not None and b.get("train_accuracy") is not None else None)
+                row["ours"] = {
+                    "ratio": round(ratio, 2), "train_gap": train_gap, "test_gap": test_gap,
+                    # test points bought by each doubling of the parameter count
+                    "test_gap_per_doubling": test_gap / math.log2(ratio) if ratio > 1 else None,
+                }
+            out.append(row)
+    return out
+
+
+def _history_of(record: TrialRecord, records: Sequence[TrialRecord]) -> dict[str, list[float]]:
+    return chain_history(record, records) if record.stage == "dense" else dict(record.history)
+
+
+def report_data(result: SearchResult) -> dict[str, Any]:
+    """Everything a report shows, as plain JSON-ready data.
+
+    Keys: ``records`` (every record, each with ``pareto: {axis: bool}`` for
+    :data:`~mnistopt.report.pareto.SIZE_FIELDS`, chosen on validation accuracy),
+    ``fronts`` (per axis: member indices into ``records``, smallest first, and the
+    hypervolume), ``selected`` (per budget), ``reference`` and ``gaps`` (the reference
+    comparison), ``stages``, ``times``, ``dataset``, ``settings``, ``environment``.
+    """
+    from .._env import environment
+
+    rows = [r.to_dict() for r in result.records]
+    fronts = _mark_fronts(rows)
+    selected = _selected_rows(result, rows)
+    times: dict[str, dict[str, Any]] = {}
+    for r in result.records:
+        t = times.setdefault(str(r.budget), {"trials": 0, "trial_time_s": 0.0, "stages": 0, "stage_time_s": 0.0})
+        if r.is_compression_stage:
+            t["stages"] += 1
+            t["stage_time_s"] += r.wall_time_s
+        else:
+            t["trials"] += 1
+            t["trial_time_s"] += r.wall_time_s
+    info = dict(result.info)
+    return {
+        "title": "mnistopt report: accuracy versus size",
+        "note": "Fronts and selection use validation accuracy; test accuracy is reported for selected models "
+                "and compression stages (measured on their .tflite files) and chose nothing. The reference "
+                "figures were measured on the reference notebook's training set; our train accuracy is the "
+                "comparable number, test accuracy the honest one.",
+        "dataset": info.get("dataset"),
+        "settings": info.get("settings") or info.get("source"),
+        "environment": info.get("environment") or environment(),
+        "rendered_with": environment(),
+        "wall_time_s": info.get("wall_time_s"),
+        "times": times,
+        "stages": sorted({r["stage"] for r in rows}),
+        "records": rows,
+        "fronts": fronts,
+        "selected": selected,
+        "reference": reference_comparison(selected),
+        "gaps": accuracy_gaps(selected),
+    }
+
+
+# --------------------------------------------------------------------------
+# Writers
+# --------------------------------------------------------------------------
+
+
+def write_report(result: SearchResult | str | os.PathLike, out_dir: str | os.PathLike | None = None) -> dict[str, Path]:
+    """Write ``report.json``, ``report.md``, ``report.html`` and the PNG plots.
+
+    Args:
+        result: a :class:`~mnistopt.records.SearchResult` (from
+            :func:`~mnistopt.search_under_budget` or
+            :func:`~mnistopt.compress_model`), or the path of a saved
+            ``result.json`` (or of the directory holding it).
+        out_dir: where the files go (default: the directory of ``result.json``
+            when ``result`` is a path).
+
+    Plots: ``pareto-<axis>.png`` for each of :data:`FRONT_AXES` that some
+    record has (log-scale size, front highlighted and labelled by budget and
+    stage), ``front-curves.png`` (validation curves of the front models),
+    ``confusion-<budget>.png`` for each selected model. ``report.html`` is one
+    file with inline styles that shows the PNGs beside it.
+
+    Returns:
+        Each file's path, by role.
+
+    Example:
+        >>> files = write_report("runs/search")  # doctest: +SKIP
+        >>> sorted(files)[:3]  # doctest: +SKIP
+        ['confusion-4034', 'front-curves', 'html']
+    """
+    if not isinstance(result, SearchResult):
+        path = Path(result)
+        if path.is_dir():
+            path = path / "result.json"
+        if not path.is_file():
+            from ..errors import DataNotFoundError
+
+            raise DataNotFoundError(f"No result file at {path}. Pass a directory written by `mnistopt search` "
+                                    "or `mnistopt compress` (it holds result.json).")
+        out_dir = path.parent if out_dir is None else out_dir
+        result = SearchResult.from_json(path)
+    if out_dir is None:
+        from ..errors import ArgumentError
+
+        raise ArgumentError("`out_dir` is required when `result` is a SearchResult object.")
+    out = ensure_dir(out_dir, "out_dir")
+    data = report_data(result)
+    files: dict[str, Path] = {}
+    figures: list[tuple[str, str, str]] = []  # (role, file name, caption)
+    for x in FRONT_AXES:
+        plot = pareto_plot_data(data["records"], x)
+        if not plot["front"]:
+            continue
+        name = f"pareto-{x}.png"
+        files[f"pareto-{x}"] = plot_pareto(plot, out / name)
+        figures.append((f"pareto-{x}", name, f"Validation accuracy versus {x.replace('_', ' ')}"))
+    curves = _front_histories(result, data)
+    if curves:
+        files["front-curves"] = plot_curve_comparison(
+            curves, out / "front-curves.png", metrics=("val_accuracy", "loss"),
+            title="training curves of the models on the parameter front")
+        figures.append(("front-curves", "front-curves.png", "Validation accuracy and training loss per epoch of "
+                        "the models on the parameter front"))
+    for s in data["selected"]:
+        c = s.get("classification")
+        if not c:
+            continue
+        name = f"confusion-{s['budget']}.png"
+        files[f"confusion-{s['budget']}"] = plot_confusion_matrix(
+            c["confusion_matrix"], out / name, c.get("class_names"),
+            title=f"budget {s['budget']:,}: {s['architecture']}, test accuracy {c['accuracy']:.4f}")
+        figures.append((f"confusion-{s['budget']}", name, f"Test confusion matrix, budget {s['budget']:,}"))
+    data["figures"] = [{"role": role, "file": name, "caption": cap} for role, name, cap in figures]
+    blocks = _document(data)
+    files["json"] = atomic_write_json(out / "report.json", data)
+    files["markdown"] = atomic_write_text(out / "report.md", _to_markdown(blocks))
+    files["html"] = atomic_write_text(out / "report.html", _to_html(blocks, data["title"]))
+    return files
+
+
+def _front_histories(result: SearchResult, data: Mapping[str, Any]) -> dict[str, dict[str, list[float]]]:
+    records = list(result.records)
+    members = [records[i] for i in data["fronts"]["params"]["members"]]
+    with_curves = [r for r in members if r.history]
+    with_curves = sorted(with_curves, key=lambda r: -r.val_accuracy)[:_MAX_CURVES]
+    out = {}
+    for r in sorted(with_curves, key=lambda r: r.params):
+        label = f"{r.budget:,} {r.stage} {r.spec.architecture}" if r.spec else f"{r.budget:,} {r.stage}"
+        out[label] = _history_of(r, records)
+    return out
+
+
+# A tiny document model, so Markdown and HTML say the same thing.
+def _fmt(value: Any, kind: str = "") -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return ""
+    if kind == "acc":
+        return f"{value:.4f}"
+    if kind == "gap":
+        return f"{value:+.4f}"
+    if kind == "s":
+        return f"{value:,.0f} s" if value >= 10 else f"{value:.1f} s"
+    if isinstance(value, bool):
+        return "yes" if value else ""
+    if isinstance(value, (int, np.integer)):
+        return f"{int(value):,}"
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    return str(value)
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], right: Sequence[bool] | None = None):
+    right = list(right) if right is not None else [False] + [True] * (len(headers) - 1)
+    return ("table", list(headers), [[str(c) for c in row] for row in rows], right)
+
+
+def _record_row(r: Mapping[str, Any]) -> list[str]:
+    spec = r.get("spec") or {}
+    training = f"{spec.get('optimizer', '')} lr={spec['learning_rate']:.2g} bs={spec.get('batch_size')}" \
+        if spec.get("learning_rate") is not None else ""
+    return [_fmt(r["budget"]), r["stage"], f"{r.get('architecture') or ''} {training}".strip(), _fmt(r["params"]),
+            _fmt(r.get("nonzero_params")), _fmt(r.get("bytes")), _fmt(r.get("gzip_bytes")),
+            _fmt(r.get("val_accuracy"), "acc"), _fmt(r.get("test_accuracy"), "acc")]
+
+
+_RECORD_HEADERS = ["budget", "stage", "model", "params", "nonzero", "bytes", "gzip bytes", "val accuracy",
+                   "test accuracy"]
+
+
+def _summary_blocks(data: Mapping[str, Any]) -> list[tuple]:
+    """The selected models, the reference table and the accuracy gaps."""
+    blocks: list[tuple] = []
+    if data["selected"]:
+        blocks.append(("h2", "Selected model per budget"))
+        blocks.append(_table(
+            ["budget", "selected", "stage", "params", "nonzero", "bytes", "train accuracy", "val accuracy",
+             "test accuracy", "test loss", "smallest file (test accuracy)"],
+            [[_fmt(s["budget"]), f"{s['architecture']} {s['optimizer']} lr={s['learning_rate']:.2g} "
+              f"bs={s['batch_size']}", s["stage"], _fmt(s["params"]), _fmt(s["nonzero_params"]), _fmt(s["bytes"]),
+              _fmt(s["train_accuracy"], "acc"), _fmt(s["val_accuracy"], "acc"), _fmt(s["test_accuracy"], "acc"),
+              _fmt(s["test_loss"], "acc"),
+              "" if not s["smallest_file"] else f"{s['smallest_file']['stage']}: {s['smallest_file']['bytes']:,} B "
+              f"({s['smallest_file']['test_accuracy']:.4f})"]
+             for s in sorted(data["selected"], key=lambda s: s["budget"])],
+            [True, False, False] + [True] * 8))
+
+    blocks.append(("h2", "Reference comparison"))
+    blocks.append(("p", "The reference notebook's figures were measured on its training set (60,000 MNIST "
+                   "images); ours are train accuracy (comparable with the reference), test accuracy (the honest "
+                   "number) and test loss, for the model selected at each reference budget."))
+    blocks.append(_table(
+        ["budget", "reference accuracy (train)", "reference loss (train)", "our train accuracy",
+         "our test accuracy", "our test loss", "params", "nonzero", "bytes"],
+        [[_fmt(r["budget"]), _fmt(r["reference_accuracy"], "acc"), _fmt(r["reference_loss"], "acc")]
+         + ([_fmt(r["ours"]["train_accuracy"], "acc"), _fmt(r["ours"]["test_accuracy"], "acc"),
+             _fmt(r["ours"]["test_loss"], "acc"), _fmt(r["ours"]["params"]), _fmt(r["ours"]["nonzero_params"]),
+             _fmt(r["ours"]["bytes"])] if r["ours"] else ["not searched"] + [""] * 5)
+         for r in data["reference"]]))
+    blocks.append(("h3", "Accuracy gap versus parameter ratio"))
+    near, far = data["gaps"][0], data["gaps"][1]
+    blocks.append(("p", "For each pair of reference budgets: how many times more parameters the larger model has, "
+                   f"and how much accuracy that buys. The reference's {near['larger']:,} and {near['smaller']:,} "
+                   f"models are nearly equal in accuracy (gap {near['reference_gap']:.4f}) while "
+                   f"{near['reference_ratio']:.2f}x apart in size; {far['smaller']:,} parameters cost "
+                   f"{far['reference_gap']:.4f} of train accuracy at {far['reference_ratio']:.0f}x fewer parameters."
+                   + _our_gap_sentence(near, far)))
+    blocks.append(_table(
+        ["pair", "reference ratio", "reference gap (train)", "our ratio", "our gap (train)", "our gap (test)",
+         "our test gap per 2x params"],
+        [[f"{g['larger']:,} vs {g['smaller']:,}", f"{g['reference_ratio']:.2f}x", _fmt(g["reference_gap"], "gap")]
+         + ([f"{g['ours']['ratio']:.2f}x", _fmt(g["ours"]["train_gap"], "gap"), _fmt(g["ours"]["test_gap"], "gap"),
+             _fmt(g["ours"]["test_gap_per_doubling"], "gap")] if g["ours"] else ["not searched", "", "", ""])
+         for g in data["gaps"]]))
+
+    return blocks
+
+
+def summary_markdown(data: Mapping[str, Any]) -> str:
+    """The selected-model, reference and gap tables of :func:`report_data` as Markdown
+    (what ``mnistopt search`` and the benchmarks print)."""
+    return _to_markdown(_summary_blocks(data))
+
+
+def _document(data: Mapping[str, Any]) -> list[tuple]:
+    blocks: list[tuple] = [("h1", data["title"])]
+    ds = data.get("dataset") or {}
+    sizes = ds.get("sizes") or {}
+    if ds:
+        blocks.append(("p", f"Data: **{ds.get('name')}** from `{ds.get('source')}`: "
+                       + ", ".join(f"{k} {v:,}" for k, v in sizes.items())
+                       + f" (validation split seed {ds.get('seed')})."))
+    blocks.append(("p", data["note"]))
+    figures = {f["role"]: f for f in data.get("figures", [])}
+
+    blocks += _summary_blocks(data)
+    records = data["records"]
+    for x in FRONT_AXES:
+        front = data["fronts"][x]
+        blocks.append(("h2", f"Front: validation accuracy versus {x.replace('_', ' ')}"))
+        if not front["members"]:
+            blocks.append(("p", f"No record has `{x}`" + (" (run the search with `--compress` to export files)."
+                                                          if x == "bytes" else ".")))
+            continue
+        hv = front["hypervolume"]
+        blocks.append(("p", f"{len(front['members'])} of {front['eligible']} records are on the front "
+                       f"(no other record is at most as large and at least as accurate on validation)"
+                       + (f"; hypervolume {hv:.4f} (log10 {x} x accuracy)." if hv is not None else ".")))
+        if f"pareto-{x}" in figures:
+            f = figures[f"pareto-{x}"]
+            blocks.append(("img", f["file"], f["caption"]))
+        blocks.append(_table(_RECORD_HEADERS, [_record_row(records[i]) for i in front["members"]],
+                             [True, False, False] + [True] * 6))
+
+    if "front-curves" in figures:
+        blocks.append(("h2", "Training curves of the front models"))
+        f = figures["front-curves"]
+        blocks.append(("img", f["file"], f["caption"]))
+
+    confusion = [s for s in data["selected"] if s.get("classification")]
+    if confusion:
+        blocks.append(("h2", "Confusion matrices and classification reports (test set)"))
+        for s in sorted(confusion, key=lambda s: s["budget"]):
+            blocks.append(("h3", f"Budget {s['budget']:,}: {s['architecture']} ({s['stage']})"))
+            f = figures.get(f"confusion-{s['budget']}")
+            if f:
+                blocks.append(("img", f["file"], f["caption"]))
+            blocks.append(("pre", s["classification"].get("report_text", "")))
+
+    blocks.append(("h2", "Stages and time"))
+    blocks.append(("p", "Stages in this result: " + ", ".join(f"`{s}`" for s in data["stages"]) + "."))
+    blocks.append(_table(
+        ["budget", "trials", "trial time", "compression stages", "compression time"],
+        [[_fmt(int(b)), _fmt(t["trials"]), _fmt(t["trial_time_s"], "s"), _fmt(t["stages"]),
+          _fmt(t["stage_time_s"], "s")] for b, t in sorted(data["times"].items(), key=lambda kv: int(kv[0]))]))
+    if data.get("wall_time_s") is not None:
+        blocks.append(("p", f"Wall time of the last run: {_fmt(data['wall_time_s'], 's')} (a resumed run counts "
+                       "only its own time; the trial times above add up every run)."))
+    blocks.append(("h2", "Environment"))
+    env = data.get("environment") or {}
+    blocks.append(_table(["package", "version"], [[k, v] for k, v in env.items()], [False, False]))
+    settings = data.get("settings") or {}
+    if settings:
+        keep = {k: v for k, v in settings.items() if k != "space"}
+        blocks.append(("p", "Settings: " + ", ".join(f"{k}={v}" for k, v in keep.items()) + "."))
+    return blocks
+
+
+def _our_gap_sentence(near: Mapping[str, Any], far: Mapping[str, Any]) -> str:
+    if not (near["ours"] and far["ours"]):
+        return ""
+    return (f" Ours, on test accuracy: {near['ours']['test_gap']:+.4f} at {near['ours']['ratio']:.2f}x and "
+            f"{far['ours']['test_gap']:+.4f} at {far['ours']['ratio']:.0f}x.")
+
+
+def _md_escape(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def _to_markdown(blocks: Sequence[tuple]) -> str:
+    out: list[str] = []
+    for block in blocks:
+        kind = block[0]
+        if kind in ("h1", "h2", "h3"):
+            out.append(f"{'#' * int(kind[1])} {block[1]}")
+        elif kind == "p":
+            out.append(block[1])
+        elif kind == "img":
+            out.append(f"![{block[2]}]({block[1]})")
+        elif kind == "pre":
+            out.append("```\n" + block[1].rstrip() + "\n```")
+        elif kind == "table":
+            _, headers, rows, right = block
+            lines = ["| " + " | ".join(headers) + " |",
+                     "|" + "|".join("---:" if r else ":---" for r in right) + "|"]
+            lines += ["| " + " | ".join(_md_escape(c) for c in row) + " |" for row in rows]
+            out.append("\n".join(lines))
+    return "\n\n".join(out) + "\n"
+
+
+_CSS = """
+body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #222; }
+table { border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }
+th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; }
+th { background: #f3f3f3; }
+td.r { text-align: right; font-variant-numeric: tabular-nums; }
+img { max-width: 100%; border: 1px solid #eee; }
+pre { background: #f7f7f7; padding: 0.8em; overflow-x: auto; }
+figure { margin: 1em 0; }
+figcaption { font-size: 0.85em; color: #555; }
+"""
+
+
+def _inline(text: str) -> str:
+    """Markdown's inline ``code`` and **bold**, as HTML (after escaping)."""
+    import re
+
+    text = html.escape(text)
+    text = re.sub(r"`([^`]+)`", r"<code>\1</code>", text)
+    return re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", text)
+
+
+def _to_html(blocks: Sequence[tuple], title: str) -> str:
+    out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+           f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>"]
+    for block in blocks:
+        kind = block[0]
+        if kind in ("h1", "h2", "h3"):
+            out.append(f"<{kind}>{html.escape(block[1])}</{kind}>")
+        elif kind == "p":
+            out.append(f"<p>{_inline(block[1])}</p>")
+        elif kind == "img":
+            out.append(f'<figure><img src="{html.escape(block[1])}" alt="{html.escape(block[2])}">'
+                       f"<figcaption>{html.escape(block[2])}</figcaption></figure>")
+        elif kind == "pre":
+            out.append(f"<pre>{html.escape(block[1])}</pre>")
+        elif kind == "table":
+            _, headers, rows, right = block
+            head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+            body = "".join(
+                "<tr>" + "".join(f'<td{" class=r" if r else ""}>{html.escape(c)}</td>' for c, r in zip(row, right))
+                + "</tr>" for row in rows)
+            out.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+    out.append("</body></html>")
+    return "\n".join(out) + "\n"
+
+
+# --------------------------------------------------------------------------
+# Training comparisons (optimizers, regularisation) and the reference grid
+# --------------------------------------------------------------------------
+
+
+def comparison_rows(runs: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """One row per trained variant (``TrainResult.to_dict()`` values, keyed by name); the
+    variant with the best final validation accuracy is ``chosen``.
+
+    Example:
+        >>> run = lambda acc: {"spec": {"optimizer": "adam", "learning_rate": 1e-3, "batch_size": 32,
+        ...                             "dropout": 0.0, "l2": 0.0}, "architecture": "784-10", "epochs_run": 2,
+        ...                    "history": {"val_accuracy": [acc - 0.1, acc]}, "train_accuracy": 0.99,
+        ...                    "val_accuracy": acc, "test_accuracy": acc, "test_loss": 0.1, "wall_time_s": 1.0}
+        >>> [(r["variant"], r["chosen"], r["best_epoch"]) for r in comparison_rows({"a": run(0.9), "b": run(0.95)})]
+        [('a', False, 2), ('b', True, 2)]
+    """
+    rows = []
+    for name, r in runs.items():
+        spec = r["spec"]
+        val = list(r["history"].get("val_accuracy", []))
+        rows.append({
+            "variant": name, "architecture": r.get("architecture"), "optimizer": spec["optimizer"],
+            "learning_rate": spec["learning_rate"], "batch_size": spec["batch_size"], "dropout": spec["dropout"],
+            "l2": spec["l2"], "epochs": r["epochs_run"], "train_accuracy": r["train_accuracy"],
+            "val_accuracy": r["val_accuracy"], "best_val_accuracy": max(val) if val else None,
+            "best_epoch": int(np.argmax(val)) + 1 if val else None, "test_accuracy": r.get("test_accuracy"),
+            "test_loss": r.get("test_loss"), "wall_time_s": r["wall_time_s"], "chosen": False,
+        })
+    if rows:
+        max(rows, key=lambda row: row["val_accuracy"])["chosen"] = True
+    return rows
+
+
+def _comparison_table(rows: Sequence[Mapping[str, Any]]):
+    return _table(
+        ["variant", "optimizer", "lr", "batch", "dropout", "L2", "epochs", "train accuracy", "final val accuracy",
+         "best val accuracy (epoch)", "test accuracy", "test loss", "time"],
+        [[("**" + r["variant"] + "**") if r["chosen"] else r["variant"], r["optimizer"], f"{r['learning_rate']:g}",
+          _fmt(r["batch_size"]), f"{r['dropout']:g}", f"{r['l2']:g}", _fmt(r["epochs"]),
+          _fmt(r["train_accuracy"], "acc"), _fmt(r["val_accuracy"], "acc"),
+          f"{_fmt(r['best_val_accuracy'], 'acc')} ({r['best_epoch']})", _fmt(r["test_accuracy"], "acc"),
+          _fmt(r["test_loss"], "acc"), _fmt(r["wall_time_s"], "s")] for r in rows],
+        [False, False] + [True] * 11)
+
+
+def write_comparison(
+    runs: Mapping[str, Mapping[str, Any]], out_dir: str | os.PathLike, *, title: str = "Training comparison",
+    dataset: Mapping[str, Any] | None = None, name: str = "comparison",
+) -> dict[str, Path]:
+    """Validation curves of every variant in one figure, and a table (JSON, Markdown, HTML).
+
+    Args:
+        runs: ``TrainResult.to_dict()`` of each variant, keyed by its name.
+        out_dir: where ``NAME.json``, ``NAME.md``, ``NAME.html`` and ``NAME-curves.png`` go.
+        dataset: ``Dataset.describe()``, named in the documents.
+    """
+    from .._env import environment
+
+    out = ensure_dir(out_dir, "out_dir")
+    rows = comparison_rows(runs)
+    curves = plot_curve_comparison({k: r["history"] for k, r in runs.items()}, out / f"{name}-curves.png",
+                                   metrics=("val_accuracy", "val_loss"), title=title)
+    blocks: list[tuple] = [("h1", title)]
+    if dataset:
+        blocks.append(("p", f"Data: **{dataset.get('name')}** from `{dataset.get('source')}`: "
+                       + ", ".join(f"{k} {v:,}" for k, v in (dataset.get("sizes") or {}).items()) + "."))
+    blocks.append(("p", "The variant in bold has the best final validation accuracy; the test accuracy chose "
+                   "nothing. Train accuracy is measured on the whole train split after training."))
+    blocks.append(("img", curves.name, "Validation accuracy and loss per epoch of every variant"))
+    blocks.append(_comparison_table(rows))
+    env = environment()
+    blocks.append(("p", "Environment: " + ", ".join(f"{k} {v}" for k, v in env.items()) + "."))
+    files = {"curves": curves}
+    files["json"] = atomic_write_json(out / f"{name}.json", {"title": title, "dataset": dataset, "rows": rows,
+                                                            "runs": dict(runs), "environment": env})
+    files["markdown"] = atomic_write_text(out / f"{name}.md", _to_markdown(blocks))
+    files["html"] = atomic_write_text(out / f"{name}.html", _to_html(blocks, title))
+    return files
+
+
+def comparison_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
+    """The table of :func:`comparison_rows` as Markdown."""
+    return _to_markdown([_comparison_table(rows)])
+
+
+def grid_summary(result: SearchResult) -> dict[str, Any]:
+    """A learning-rate x batch-size grid search as a matrix of validation accuracies.
+
+    Returns ``{"learning_rates", "batch_sizes", "val_accuracy" (rows: learning rates,
+    ``None`` for failed cells), "best"}``; ``best`` is the selected record's settings
+    and accuracies (chosen on validation).
+    """
+    cells = {}
+    for r in result.records:
+        if r.spec is None or r.is_compression_stage:
+            continue
+        cells[(r.spec.learning_rate, r.spec.batch_size)] = r.val_accuracy if r.status == COMPLETED else None
+    lrs = sorted({k[0] for k in cells})
+    sizes = sorted({k[1] for k in cells})
+    best = None
+    if result.selected:
+        chosen = next(iter(result.selected.values())).record
+        best = {"learning_rate": chosen.spec.learning_rate, "batch_size": chosen.spec.batch_size,
+                "val_accuracy": chosen.val_accuracy, "train_accuracy": chosen.train_accuracy,
+                "test_accuracy": chosen.test_accuracy, "test_loss": chosen.test_loss,
+                "architecture": chosen.spec.architecture, "epochs": chosen.epochs}
+    return {"learning_rates": lrs, "batch_sizes": sizes,
+            "val_accuracy": [[cells.get((lr, bs)) for bs in sizes] for lr in lrs], "best": best}
+
+
+def grid_markdown(summary: Mapping[str, Any]) -> str:
+    """The grid of :func:`grid_summary` as a Markdown table (learning rates down, batch sizes across)."""
+    rows = [[f"{lr:g}"] + [_fmt(v, "acc") if v is not None else "failed" for v in values]
+            for lr, values in zip(summary["learning_rates"], summary["val_accuracy"])]
+    text = _to_markdown([_table(["learning rate \\ batch size"] + [str(b) for b in summary["batch_sizes"]], rows)])
+    b = summary["best"]
+    if b:
+        text += (f"\nBest combination (validation): learning rate {b['learning_rate']:g}, batch size "
+                 f"{b['batch_size']}: val {b['val_accuracy']:.4f}, train {_fmt(b['train_accuracy'], 'acc')}, "
+                 f"test {_fmt(b['test_accuracy'], 'acc')} (test chose nothing).\n")
+    return text
+
+
+def write_grid_report(result: SearchResult, out_dir: str | os.PathLike) -> dict[str, Path]:
+    """``grid.json``, ``grid.md`` and the ``grid.png`` heat map of a learning-rate x batch-size search."""
+    out = ensure_dir(out_dir, "out_dir")
+    summary = grid_summary(result)
+    grid = [[v if v is not None else float("nan") for v in row] for row in summary["val_accuracy"]]
+    png = plot_heatmap(grid, [f"{lr:g}" for lr in summary["learning_rates"]],
+                       [str(b) for b in summary["batch_sizes"]], out / "grid.png", xlabel="batch size",
+                       ylabel="learning rate", title="validation accuracy")
+    md = "# Learning rate x batch size\n\n![validation accuracy per combination](grid.png)\n\n" + grid_markdown(summary)
+    return {"png": png, "json": atomic_write_json(out / "grid.json", summary),
+            "markdown": atomic_write_text(out / "grid.md", md)}

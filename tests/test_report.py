@@ -1,0 +1,203 @@
+"""Reports rendered from a small saved result: no training, no TensorFlow."""
+
+import json
+import re
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mnistopt import DataError, DataNotFoundError, MLPSpec, SearchResult, TrialRecord
+from mnistopt.cli import main
+from mnistopt.records import SelectedModel
+from mnistopt.report.classification import classification_summary
+from mnistopt.report.plots import comparison_data, pareto_plot_data, pareto_y_floor, stage_family
+from mnistopt.report.render import REFERENCE, accuracy_gaps, report_data, write_report
+
+AXES = ("params", "nonzero_params", "bytes", "gzip_bytes")
+
+
+def _trial(budget, i, hidden, val, epochs=3, parent=None, **kw):
+    spec = MLPSpec(hidden=hidden)
+    history = {"loss": [1.0 / (e + 1) for e in range(epochs)], "val_accuracy": [val - 0.01 * (epochs - e - 1)
+                                                                              for e in range(epochs)]}
+    return TrialRecord(budget=budget, trial_id=str(i), status="completed", spec=spec, params=spec.params,
+                       nonzero_params=spec.params, val_accuracy=val, val_loss=0.3, epochs=epochs, epochs_run=epochs,
+                       history=history, parent_trial_id=parent, wall_time_s=2.0, **kw)
+
+
+def _stage(chosen, stage, val, test, nbytes, nonzero=None, source="float32"):
+    return TrialRecord(budget=chosen.budget, trial_id=chosen.trial_id, status="completed", spec=chosen.spec,
+                       params=chosen.params, stage=stage, nonzero_params=nonzero or chosen.params,
+                       val_accuracy=val, test_accuracy=test, bytes=nbytes, gzip_bytes=nbytes // 2,
+                       artifact=f"{stage}.tflite", source_stage=None if stage == "float32" else source,
+                       wall_time_s=1.0)
+
+
+def small_result():
+    """Three reference budgets, a few trials each, compression stages of the selected models."""
+    records, selected = [], {}
+    rows = {4034: [((5,), 0.90), ((4,), 0.88)], 72842: [((90,), 0.96), ((80, 20), 0.95)],
+            93322: [((117,), 0.962), ((100, 30), 0.958)]}
+    i = 0
+    y_true = [d % 10 for d in range(50)]
+    for budget, trials in rows.items():
+        mine = []
+        for hidden, val in trials:
+            mine.append(_trial(budget, i, hidden, val))
+            i += 1
+        mine.append(TrialRecord(budget=budget, trial_id=str(i), status="failed", spec=MLPSpec(hidden=(3,)),
+                                params=MLPSpec(hidden=(3,)).params, reason="loss became NaN"))
+        i += 1
+        best = max((r for r in mine if r.status == "completed"), key=lambda r: r.val_accuracy)
+        test = round(best.val_accuracy - 0.005, 4)
+        chosen = TrialRecord(**{**best.__dict__, "selected": True, "train_accuracy": test + 0.03,
+                                "test_accuracy": test, "test_loss": 0.2})
+        mine[mine.index(best)] = chosen
+        y_pred = [(y + (k % 7 == 0)) % 10 for k, y in enumerate(y_true)]
+        selected[budget] = SelectedModel(chosen, None, chosen.history, f"models/budget-{budget}.keras",
+                                         {"split": "test", **classification_summary(y_true, y_pred)})
+        fp = chosen.params * 4 + 2000
+        mine += [
+            _stage(chosen, "float32", chosen.val_accuracy, test, fp),
+            _stage(chosen, "int8", chosen.val_accuracy - 0.001, test - 0.001, chosen.params + 3000),
+            _stage(chosen, "sparse-0.9", chosen.val_accuracy - 0.01, test - 0.01, fp, nonzero=chosen.params // 10),
+            _stage(chosen, "sparse-0.9+int8", chosen.val_accuracy - 0.011, test - 0.011, chosen.params + 3000,
+                   nonzero=chosen.params // 10, source="sparse-0.9"),
+        ]
+        records += mine
+    info = {"dataset": {"name": "mnist", "source": "shared", "sizes": {"train": 9000, "val": 1000, "test": 10000},
+                        "seed": 0}, "settings": {"seed": 0, "tuner": "random"}, "environment": {"python": "3.x"},
+            "wall_time_s": 12.5}
+    return SearchResult(records=tuple(records), selected=selected, info=info)
+
+
+def dominated(row, rows, x):
+    return any(o[x] <= row[x] and o["val_accuracy"] >= row["val_accuracy"]
+               and (o[x] < row[x] or o["val_accuracy"] > row["val_accuracy"]) for o in rows)
+
+
+def test_report_json_marks_exactly_the_non_dominated_records(tmp_path):
+    result = small_result()
+    files = write_report(result, tmp_path)
+    data = json.loads(files["json"].read_text())
+    assert len(data["records"]) == len(result.records)
+    for x in AXES:
+        eligible = [r for r in data["records"] if r["status"] == "completed" and r[x] is not None]
+        assert eligible, x
+        for r in data["records"]:
+            expected = r in eligible and not dominated(r, eligible, x)
+            assert r["pareto"][x] == expected, (x, r["stage"], r["trial_id"])
+        members = [data["records"][i] for i in data["fronts"][x]["members"]]
+        assert [m[x] for m in members] == sorted(m[x] for m in members)
+        assert all(m["pareto"][x] for m in members) and len(members) == sum(r["pareto"][x] for r in data["records"])
+    # failed trials and trials without a file are never on a front they cannot be measured on
+    assert not any(r["pareto"]["params"] for r in data["records"] if r["status"] == "failed")
+    assert not any(r["pareto"]["bytes"] for r in data["records"] if r["bytes"] is None)
+    # the environment, dataset and timing travel with the report
+    assert data["dataset"]["sizes"] == {"train": 9000, "val": 1000, "test": 10000}
+    assert data["environment"] == {"python": "3.x"} and data["settings"]["seed"] == 0
+    assert data["times"]["4034"] == {"trials": 3, "trial_time_s": 4.0, "stages": 4, "stage_time_s": 4.0}
+    assert set(data["stages"]) == {"dense", "float32", "int8", "sparse-0.9", "sparse-0.9+int8"}
+
+
+def test_report_files_reference_table_and_plots(tmp_path):
+    result = small_result()
+    files = write_report(result, tmp_path)
+    md = (tmp_path / "report.md").read_text()
+    html = (tmp_path / "report.html").read_text()
+    # the reference table, with the reference figures beside ours
+    assert "Reference comparison" in md
+    for ref in REFERENCE:
+        assert f"| {ref['params']:,} | {ref['accuracy']:.4f} | {ref['loss']:.4f} |" in md
+    chosen = result.best(4034).record
+    assert f"| 4,034 | 0.9627 | 0.1115 | {chosen.train_accuracy:.4f} | {chosen.test_accuracy:.4f} | 0.2000 |" in md
+    assert "Accuracy gap versus parameter ratio" in md and "93,322 vs 72,842" in md
+    # plots: one per size axis, curves of the front, a confusion matrix per selected model
+    pngs = sorted(p.name for p in tmp_path.glob("*.png"))
+    assert {"pareto-params.png", "pareto-nonzero_params.png", "pareto-bytes.png", "front-curves.png",
+            "confusion-4034.png", "confusion-72842.png", "confusion-93322.png"} == set(pngs)
+    for name in pngs:
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    referenced = set(re.findall(r'<img src="([^"]+\.png)"', html))
+    assert referenced == set(pngs)
+    assert set(re.findall(r"!\[[^\]]*\]\(([^)]+\.png)\)", md)) == set(pngs)
+    # the classification report of each selected model is in both documents
+    assert md.count("macro avg") == 3 and html.count("macro avg") == 3
+    assert html.startswith("<!DOCTYPE html>") and "<table>" in html and "<script" not in html
+    assert set(files) >= {"json", "markdown", "html", "pareto-params", "front-curves"}
+
+
+def test_gaps_are_computed_from_our_numbers():
+    result = small_result()
+    data = report_data(result)
+    by_pair = {(g["larger"], g["smaller"]): g for g in data["gaps"]}
+    big, small = result.best(93322).record, result.best(4034).record
+    g = by_pair[(93322, 4034)]
+    assert g["reference_ratio"] == round(93322 / 4034, 2)
+    assert g["reference_gap"] == pytest.approx(0.9979 - 0.9627)
+    assert g["ours"]["ratio"] == round(big.params / small.params, 2)
+    assert g["ours"]["test_gap"] == pytest.approx(big.test_accuracy - small.test_accuracy)
+    assert g["ours"]["train_gap"] == pytest.approx(big.train_accuracy - small.train_accuracy)
+    # a result without the reference budgets says so instead of inventing numbers
+    assert all(row["ours"] is None for row in accuracy_gaps([]))
+
+
+def test_cli_report_recreates_deleted_files_identically(tmp_path, capsys):
+    result = small_result()
+    result.to_json(tmp_path / "result.json")
+    assert main(["report", str(tmp_path)]) == 0
+    before = {name: (tmp_path / name).read_text() for name in ("report.md", "report.html", "report.json")}
+    (tmp_path / "report.md").unlink()
+    (tmp_path / "report.html").unlink()
+    assert main(["report", str(tmp_path)]) == 0
+    after = {name: (tmp_path / name).read_text() for name in ("report.md", "report.html", "report.json")}
+    assert after == before
+    assert "report.html" in capsys.readouterr().out
+
+
+def test_cli_report_errors_exit_2(tmp_path, capsys):
+    assert main(["report", str(tmp_path / "nowhere")]) == 2
+    assert "No result file" in capsys.readouterr().err
+    (tmp_path / "result.json").write_text("{not json")
+    assert main(["report", str(tmp_path)]) == 2
+    assert "not a readable mnistopt result file" in capsys.readouterr().err
+
+
+def test_write_report_api_errors(tmp_path):
+    with pytest.raises(DataNotFoundError, match="No result file"):
+        write_report(tmp_path)
+    (tmp_path / "result.json").write_text('{"records": 3}')
+    with pytest.raises(DataError, match="not a readable"):
+        write_report(tmp_path)
+
+
+sizes = st.one_of(st.none(), st.integers(1, 50))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 50), sizes, st.integers(0, 10), st.booleans()), min_size=1, max_size=25))
+def test_report_fronts_match_brute_force(points):
+    records = tuple(
+        TrialRecord(budget=5, trial_id=str(i), status="completed" if ok else "failed", spec=None, params=p,
+                    nonzero_params=p, bytes=b, val_accuracy=acc / 10 if ok else None)
+        for i, (p, b, acc, ok) in enumerate(points))
+    data = report_data(SearchResult(records=records, selected={}))
+    for x in ("params", "bytes"):
+        eligible = [r for r in data["records"] if r["status"] == "completed" and r[x] is not None]
+        for r in data["records"]:
+            assert r["pareto"][x] == (r in eligible and not dominated(r, eligible, x))
+
+
+def test_plot_data_steps():
+    rows = [{"params": 10, "val_accuracy": 0.9, "budget": 10, "stage": "int8", "pareto": {"params": True}},
+            {"params": 5, "val_accuracy": 0.5, "budget": 10, "stage": "dense", "pareto": {"params": True}},
+            {"params": 20, "val_accuracy": 0.1, "budget": 20, "stage": "dense", "pareto": {"params": False}},
+            {"params": None, "val_accuracy": 0.1, "budget": 20, "stage": "dense", "pareto": {"params": False}}]
+    d = pareto_plot_data(rows, "params")
+    assert [p["x"] for p in d["front"]] == [5, 10] and [p["family"] for p in d["front"]] == ["trained", "quantized"]
+    assert len(d["dominated"]) == 1
+    assert pareto_y_floor(d) == pytest.approx(0.4)  # 0.5 minus a quarter of the front's 0.4 spread
+    assert stage_family("units-4034+int8") == "units cut+quantized"
+    c = comparison_data({"a": {"val_accuracy": [0.5, 0.6], "loss": [1.0]}, "b": {}}, ("val_accuracy", "loss"))
+    assert c["panels"]["loss"] == {"a": {"epochs": [1], "values": [1.0]}} and "b" not in c["panels"]["val_accuracy"]
