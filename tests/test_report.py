@@ -201,3 +201,24 @@ def test_plot_data_steps():
     assert stage_family("units-4034+int8") == "units cut+quantized"
     c = comparison_data({"a": {"val_accuracy": [0.5, 0.6], "loss": [1.0]}, "b": {}}, ("val_accuracy", "loss"))
     assert c["panels"]["loss"] == {"a": {"epochs": [1], "values": [1.0]}} and "b" not in c["panels"]["val_accuracy"]
+
+
+def test_equal_front_points_share_one_label():
+    rows = [{"params": 10, "val_accuracy": 0.9, "budget": 10, "stage": s, "pareto": {"params": True}}
+            for s in ("dense", "float32", "dynamic", "float16")]
+    rows.append({"params": 10, "val_accuracy": 0.9, "budget": 20, "stage": "int8", "pareto": {"params": True}})
+    d = pareto_plot_data(rows, "params")
+    assert len(d["front"]) == 1
+    assert d["front"][0]["label"] == "10 dense / float32 / dynamic (+2)"
+
+
+def test_rendering_a_report_never_imports_tensorflow(tmp_path):
+    import subprocess
+    import sys
+
+    small_result().to_json(tmp_path / "result.json")
+    code = ("import sys; from mnistopt import write_report; write_report(sys.argv[1]); "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'tf_keras')))")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+    assert (tmp_path / "report.html").is_file()

@@ -30,6 +30,7 @@ from .build import build_model, spec_from_model
 from .compress import compress_model, export_tflite, prune_magnitude, prune_units, quantization_aware_training
 from .records import SearchResult, SelectedModel, TrialRecord
 from .report.pareto import hypervolume, pareto_front
+from .report.render import write_report
 from .runs import run_baseline
 from .search import TrialProgress, reference_grid_search, search_under_budget
 from .space import Choice, Range, SearchSpace
@@ -78,5 +79,6 @@ __all__ = [
     "train",
     "widest_spec",
     "widths_for_budget",
+    "write_report",
 ]
 

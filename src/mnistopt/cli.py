@@ -57,8 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common],
         help="find the most accurate MLP within each parameter budget (KerasTuner)",
         description="One KerasTuner search per budget; every sampled model fits its budget. Writes "
-        "DIR/result.json (rewritten after every trial), DIR/result.csv and DIR/models/budget-N.keras. "
-        "Rerunning with the same --out resumes.",
+        "DIR/result.json (rewritten after every trial), DIR/result.csv, DIR/models/budget-N.keras and the "
+        "report (DIR/report.{json,md,html} and plots; see `mnistopt report`). With --compress, each selected "
+        "model is also quantized and pruned (DIR/compress/N/). Rerunning with the same --out resumes.",
     )
     srch.add_argument("--budget", type=int, nargs="+", metavar="N", help="parameter budget(s), e.g. 4034 72842 93322")
     _add_data_args(srch)

@@ -68,7 +68,7 @@ class StageProgress:
     def __str__(self) -> str:
         r = self.record
         return (
-            f"stage {self.done}/{self.total} {r.stage:<18} params {r.params:>8,}  nonzero {r.nonzero_params:>8,}  "
+            f"stage {self.done}/{self.total} {r.stage:<20} params {r.params:>8,}  nonzero {r.nonzero_params:>8,}  "
             f"bytes {r.bytes:>8,}  gzip {r.gzip_bytes:>8,}  val {r.val_accuracy:.4f}  test {r.test_accuracy:.4f}"
         )
 

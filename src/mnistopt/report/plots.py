@@ -188,6 +188,9 @@ def pareto_plot_data(points: Sequence[Mapping[str, Any]], x: str, y: str = "val_
         >>> d = pareto_plot_data(rows, "params")
         >>> [p["label"] for p in d["front"]], len(d["dominated"])
         (['10 dense'], 1)
+
+    Front points of equal size and accuracy are drawn once, labelled together
+    (``"4,034 dense / float32"``).
     """
     front, dominated = [], []
     for row in points:
@@ -197,7 +200,17 @@ def pareto_plot_data(points: Sequence[Mapping[str, Any]], x: str, y: str = "val_
                  "family": stage_family(row["stage"]), "label": f"{row['budget']:,} {row['stage']}"}
         (front if row["pareto"].get(x) else dominated).append(point)
     front.sort(key=lambda p: (p["x"], -p["y"]))
-    return {"x": x, "y": y, "front": front, "dominated": dominated}
+    merged: list[dict[str, Any]] = []  # equal points (e.g. a model and its float32 file) share one label
+    for point in front:
+        if merged and (merged[-1]["x"], merged[-1]["y"]) == (point["x"], point["y"]):
+            merged[-1]["same"].append(point)
+        else:
+            merged.append({**point, "same": []})
+    for point in merged:
+        names = [point["label"]] + [
+            q["stage"] if q["budget"] == point["budget"] else q["label"] for q in point["same"]]
+        point["label"] = " / ".join(names[:3]) + (f" (+{len(names) - 3})" if len(names) > 3 else "")
+    return {"x": x, "y": y, "front": merged, "dominated": dominated}
 
 
 def pareto_y_floor(data: Mapping[str, Any], margin: float = 0.25) -> float:

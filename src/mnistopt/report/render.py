@@ -85,7 +85,7 @@ def _selected_rows(result: SearchResult, rows: list[dict[str, Any]]) -> list[dic
         files = [x for x in rows if x["budget"] == budget and x["trial_id"] == r.trial_id and x.get("bytes")
                  and x.get("test_accuracy") is not None]
         float32 = next((x for x in files if x["stage"] == "float32"), None)
-        smallest = min(files, key=lambda x: (x["bytes"], -x["test_accuracy"]), default=None)
+        smallest = min(files, key=lambda x: (x["bytes"], -x["val_accuracy"]), default=None)  # test chooses nothing
         out.append({
             "budget": budget, "trial_id": r.trial_id, "stage": r.stage, "architecture": r.spec.architecture,
             "optimizer": r.spec.optimizer, "learning_rate": r.spec.learning_rate, "batch_size": r.spec.batch_size,
@@ -552,7 +552,8 @@ def comparison_rows(runs: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any
         val = list(r["history"].get("val_accuracy", []))
         rows.append({
             "variant": name, "architecture": r.get("architecture"), "optimizer": spec["optimizer"],
-            "learning_rate": spec["learning_rate"], "batch_size": spec["batch_size"], "dropout": spec["dropout"],
+            "learning_rate": spec["learning_rate"], "momentum": spec.get("momentum") if spec["optimizer"] == "sgd" else None,
+            "batch_size": spec["batch_size"], "dropout": spec["dropout"],
             "l2": spec["l2"], "epochs": r["epochs_run"], "train_accuracy": r["train_accuracy"],
             "val_accuracy": r["val_accuracy"], "best_val_accuracy": max(val) if val else None,
             "best_epoch": int(np.argmax(val)) + 1 if val else None, "test_accuracy": r.get("test_accuracy"),
@@ -565,14 +566,15 @@ def comparison_rows(runs: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any
 
 def _comparison_table(rows: Sequence[Mapping[str, Any]]):
     return _table(
-        ["variant", "optimizer", "lr", "batch", "dropout", "L2", "epochs", "train accuracy", "final val accuracy",
+        ["variant", "optimizer", "lr", "momentum", "batch", "dropout", "L2", "epochs", "train accuracy",
+         "final val accuracy",
          "best val accuracy (epoch)", "test accuracy", "test loss", "time"],
         [[("**" + r["variant"] + "**") if r["chosen"] else r["variant"], r["optimizer"], f"{r['learning_rate']:g}",
-          _fmt(r["batch_size"]), f"{r['dropout']:g}", f"{r['l2']:g}", _fmt(r["epochs"]),
+          "" if r["momentum"] is None else f"{r['momentum']:g}", _fmt(r["batch_size"]), f"{r['dropout']:g}", f"{r['l2']:g}", _fmt(r["epochs"]),
           _fmt(r["train_accuracy"], "acc"), _fmt(r["val_accuracy"], "acc"),
           f"{_fmt(r['best_val_accuracy'], 'acc')} ({r['best_epoch']})", _fmt(r["test_accuracy"], "acc"),
           _fmt(r["test_loss"], "acc"), _fmt(r["wall_time_s"], "s")] for r in rows],
-        [False, False] + [True] * 11)
+        [False, False] + [True] * 12)
 
 
 def write_comparison(
@@ -644,7 +646,7 @@ def grid_markdown(summary: Mapping[str, Any]) -> str:
     """The grid of :func:`grid_summary` as a Markdown table (learning rates down, batch sizes across)."""
     rows = [[f"{lr:g}"] + [_fmt(v, "acc") if v is not None else "failed" for v in values]
             for lr, values in zip(summary["learning_rates"], summary["val_accuracy"])]
-    text = _to_markdown([_table(["learning rate \\ batch size"] + [str(b) for b in summary["batch_sizes"]], rows)])
+    text = _to_markdown([_table(["learning rate / batch size"] + [str(b) for b in summary["batch_sizes"]], rows)])
     b = summary["best"]
     if b:
         text += (f"\nBest combination (validation): learning rate {b['learning_rate']:g}, batch size "

@@ -1,0 +1,68 @@
+"""The benchmark scripts run end to end (short settings), print a table and write their reports."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def run(script, mnist_dir, out, *extra):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "MPLBACKEND": "Agg"}
+    proc = subprocess.run([sys.executable, str(BENCH / script), "--data", str(mnist_dir), "--out", str(out), *extra],
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout
+
+
+@pytest.mark.slow
+def test_baseline_script(mnist_dir, tmp_path):
+    out = run("baseline.py", mnist_dir, tmp_path, "--epochs", "1")
+    assert re.search(r"\| 784-128-64-10 \| 109,386 \| 1 \| 0\.\d{4} \|", out)
+    assert "macro avg" in out
+    for name in ("summary.md", "metrics.json", "curves.png", "confusion_matrix.png"):
+        assert (tmp_path / name).is_file()
+
+
+@pytest.mark.slow
+def test_hyperparameter_grid_script(mnist_dir, tmp_path):
+    out = run("hyperparameter_grid.py", mnist_dir, tmp_path, "--epochs", "1")
+    grid = json.loads((tmp_path / "grid.json").read_text())
+    assert grid["learning_rates"] == [0.0001, 0.001, 0.01] and grid["batch_sizes"] == [32, 64, 128]
+    cells = [v for row in grid["val_accuracy"] for v in row]
+    assert len(cells) == 9 and all(0 < v <= 1 for v in cells)
+    assert grid["best"]["val_accuracy"] == max(cells)  # the best combination is chosen on validation
+    assert "| 0.001 |" in out and "Best combination (validation)" in out
+    assert (tmp_path / "grid.png").is_file() and (tmp_path / "report.html").is_file()
+
+
+@pytest.mark.slow
+def test_optimizer_comparison_script(mnist_dir, tmp_path):
+    out = run("optimizer_comparison.py", mnist_dir, tmp_path, "--epochs", "1")
+    data = json.loads((tmp_path / "comparison.json").read_text())
+    names = [r["variant"] for r in data["rows"]]
+    assert names[:4] == ["adam", "sgd", "sgd+momentum", "rmsprop"] and len(names) == 8
+    assert [r["optimizer"] for r in data["rows"][:4]] == ["adam", "sgd", "sgd", "rmsprop"]
+    assert {r["dropout"] for r in data["rows"]} == {0.0, 0.2, 0.5} and {r["l2"] for r in data["rows"]} == {
+        0.0, 1e-4, 1e-3}
+    chosen = [r for r in data["rows"] if r["chosen"]]
+    assert len(chosen) == 1 and chosen[0]["val_accuracy"] == max(r["val_accuracy"] for r in data["rows"])
+    assert all(f"| {n} |" in out or f"| **{n}** |" in out for n in names)
+    assert (tmp_path / "comparison-curves.png").is_file() and "comparison-curves.png" in (
+        tmp_path / "comparison.html").read_text()
+
+
+@pytest.mark.slow
+def test_seed_comparison_script(mnist_dir, tmp_path):
+    out = run("seed_comparison.py", mnist_dir, tmp_path, "--budget", "4034", "--max-epochs", "1",
+              "--sparsity", "0.9", "--quantize", "int8")
+    assert "| 4,034 | 0.9627 | 0.1115 |" in out  # the reference table, with our numbers beside it
+    assert "front over params:" in out and "wall time:" in out
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert {"dense", "float32", "int8", "sparse-0.9", "sparse-0.9+int8"} == set(report["stages"])
+    assert (tmp_path / "report.html").is_file() and (tmp_path / "pareto-bytes.png").is_file()
