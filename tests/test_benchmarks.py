@@ -66,3 +66,24 @@ def test_seed_comparison_script(mnist_dir, tmp_path):
     report = json.loads((tmp_path / "report.json").read_text())
     assert {"dense", "float32", "int8", "sparse-0.9", "sparse-0.9+int8"} == set(report["stages"])
     assert (tmp_path / "report.html").is_file() and (tmp_path / "pareto-bytes.png").is_file()
+
+
+@pytest.mark.slow
+def test_speed_script_json_line(mnist_dir, tmp_path):
+    out = run("speed.py", mnist_dir, tmp_path, "--images", "4000", "--repeats", "1", "--skip-search", "--json")
+    data = json.loads(out.strip().splitlines()[-1])
+    assert data["gflops"] > 0 and data["epoch_floor_s"] > 0
+    assert [r["batch_size"] for r in data["epochs"]] == [32, 128, 512, 32]
+    assert data["epoch_ratio_to_floor"] == data["epochs"][2]["ratio_to_floor"] >= 1.0  # nothing beats the floor
+    assert "| mnistopt | 512 |" in out
+
+
+@pytest.mark.slow
+def test_rank_correlation_script_json_line(mnist_dir, tmp_path):
+    out = run("rank_correlation.py", mnist_dir, tmp_path, "--budget", "3000", "--trials", "5", "--max-epochs", "6",
+              "--json")
+    data = json.loads(out.strip().splitlines()[-1])
+    row = data["budgets"]["3000"]
+    assert row["configurations"] == 5
+    assert -1.0 <= row["spearman_epoch_1"] <= 1.0 and -1.0 <= row["spearman_epoch_5"] <= 1.0
+    assert "| 3,000 | 5 |" in out

@@ -64,3 +64,50 @@ def test_cosine_schedule_is_applied_each_epoch(mnist_small):
     spec = MLPSpec(hidden=(8,), epochs=3, learning_rate=0.01, lr_schedule="cosine", batch_size=256)
     result = train(spec, mnist_small, evaluate_test=False)
     assert float(result.model.optimizer.learning_rate) == pytest.approx(spec.learning_rate_at(2), rel=1e-6)
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd", "rmsprop"])
+def test_apply_updates_is_exactly_optimizer_apply(optimizer):
+    """The leak-free update path (no distribution machinery) learns exactly what
+    Keras' optimizer.apply learns: same weights, same optimizer state, bit for bit."""
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from mnistopt import MLPSpec, build_model
+    from mnistopt.training import _plain, apply_updates
+
+    spec = MLPSpec(hidden=(7, 5), optimizer=optimizer, learning_rate=0.01, batch_size=16, l2=1e-3)
+    rng = np.random.default_rng(0)
+    x = tf.constant(rng.random((16, 28, 28), dtype=np.float32))
+    y = tf.constant(rng.integers(0, 10, 16).astype(np.int32))
+    models = []
+    for use_apply in (True, False):
+        keras.utils.set_random_seed(3)
+        model = build_model(spec)
+        variables = model.trainable_variables
+        model.optimizer.build(variables)
+        assert _plain(model.optimizer)  # the update_step path is the one under test
+        loss_fn = keras.losses.SparseCategoricalCrossentropy()
+
+        @tf.function
+        def step():
+            with tf.GradientTape() as tape:
+                loss = loss_fn(y, model(x, training=True)) + tf.add_n(model.losses)
+            grads = tape.gradient(loss, variables)
+            if use_apply:
+                model.optimizer.apply(grads, variables)
+            else:
+                apply_updates(model.optimizer, grads, variables)
+
+        for i in range(12):
+            model.optimizer.learning_rate.assign(0.01 / (1 + i))  # as fit_model's schedules do
+            step()
+        models.append(model)
+    a, b = models
+    assert int(a.optimizer.iterations) == int(b.optimizer.iterations) == 12
+    for va, vb in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_array_equal(va, vb)
+    for va, vb in zip(a.optimizer.variables, b.optimizer.variables):
+        np.testing.assert_array_equal(np.asarray(va), np.asarray(vb))
+    assert not np.array_equal(a.get_weights()[0], build_model(spec).get_weights()[0])  # it did train

@@ -11,7 +11,7 @@ import dataclasses
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -248,6 +248,38 @@ class FitOutcome:
         return values.index(max(values)) if self.restored_best else len(values) - 1
 
 
+def _plain(optimizer: Any) -> bool:
+    """True when ``optimizer.apply`` would do nothing beyond each variable's update step and
+    the iteration count: no clipping, weight decay, EMA, accumulation or loss scaling (the
+    optimizers :func:`~mnistopt.build.make_optimizer` makes)."""
+    return (
+        getattr(optimizer, "clipnorm", None) is None and getattr(optimizer, "clipvalue", None) is None
+        and getattr(optimizer, "global_clipnorm", None) is None and not getattr(optimizer, "weight_decay", None)
+        and not getattr(optimizer, "use_ema", False) and not getattr(optimizer, "gradient_accumulation_steps", None)
+        and type(optimizer).__name__ != "LossScaleOptimizer" and hasattr(optimizer, "update_step")
+    )
+
+
+def apply_updates(optimizer: Any, grads: Sequence[Any], variables: Sequence[Any]) -> None:
+    """``optimizer.apply(grads, variables)`` for plain optimizers, inside a traced function.
+
+    Keras 3's ``apply`` routes the update through TensorFlow's distribution
+    machinery, and every graph traced that way stays alive after its model is
+    gone: about 1 MB per trial, 200 MB over a 200-trial search. Calling each
+    variable's ``update_step`` and then counting the iteration is the same
+    arithmetic in the same order (tested to give identical weights for Adam, SGD
+    with momentum and RMSProp) without the leak. Other optimizers go through
+    ``apply``.
+    """
+    if not _plain(optimizer):
+        optimizer.apply(grads, variables)
+        return
+    learning_rate = optimizer.learning_rate
+    for grad, variable in zip(grads, variables):
+        optimizer.update_step(grad, variable, learning_rate)
+    optimizer.iterations.assign_add(1)
+
+
 def train_tensors(dataset: Dataset) -> tuple[Any, Any]:
     """The train split as TensorFlow tensors; make once, pass to every :func:`fit_model`."""
     import tensorflow as tf
@@ -307,7 +339,7 @@ def fit_model(
                 loss = loss_fn(yb, probs)
                 if model.losses:
                     loss = loss + tf.add_n(model.losses)
-            optimizer.apply(tape.gradient(loss, variables), variables)
+            apply_updates(optimizer, tape.gradient(loss, variables), variables)
             size = tf.cast(tf.shape(yb)[0], tf.float32)
             loss_sum += loss * size
             hits = tf.equal(tf.cast(tf.argmax(probs, axis=1), yb.dtype), yb)

@@ -1,0 +1,185 @@
+"""How close mnistopt's training is to this machine's arithmetic limit, how many trials a
+search runs per minute, and whether memory stays flat across trials.
+
+    python benchmarks/speed.py --data ../shared/data/mnist [--json]
+
+1. A float32 matmul probe (2048 x 2048, best of several runs) gives the machine's GFLOP/s.
+2. The 109,386-parameter baseline MLP trains one epoch over --images images (the train split
+   tiled, default 60,000 like full MNIST) at batch 32, 128 and 512 with mnistopt's training
+   loop, and with Keras' model.fit at batch 32 for comparison. The epoch's arithmetic floor is
+   its FLOP count (forward 2W, weight gradients 2W, input gradients 2(W - W1) per image, W
+   kernel weights, W1 of them in the first layer) divided by the probe's GFLOP/s; the table
+   prints each epoch time as a ratio to it. Epoch times are the median of --repeats epochs
+   after one warm-up epoch, validation pass included.
+3. Trials per minute of the default search (Hyperband, budget 4,034, 44 trials).
+4. RSS across a --rss-trials random search at budget 4,034 (3 epochs each): growth is the
+   highest RSS after any of the last ten trials minus the lowest after any of the first ten.
+
+With --json the last line is one JSON object (epoch_ratio_to_floor at batch 512,
+trials_per_minute, rss_growth_mb, and everything else measured).
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import tempfile
+import time
+
+import _common
+
+
+def rss_mb() -> float:
+    """Resident set size of this process, from /proc (Linux)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def matmul_gflops(n: int = 2048, repeats: int = 5, inner: int = 10) -> float:
+    import tensorflow as tf
+
+    a = tf.random.normal((n, n), seed=1)
+    b = tf.random.normal((n, n), seed=2)
+
+    @tf.function
+    def run():
+        c = a
+        for _ in range(inner):
+            c = tf.matmul(c, b) * 1e-3  # a chain, so no product can be skipped
+        return tf.reduce_sum(c)
+
+    run().numpy()
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        run().numpy()
+        best = min(best, time.perf_counter() - t)
+    return 2 * n**3 * inner / best / 1e9
+
+
+def epoch_flops(spec, images: int) -> float:
+    widths = [spec.in_features, *spec.hidden, spec.num_classes]
+    kernels = [a * b for a, b in zip(widths, widths[1:])]
+    w, w1 = sum(kernels), kernels[0]
+    return float((6 * w - 2 * w1) * images)
+
+
+def tiled(data, images: int):
+    import dataclasses
+
+    import numpy as np
+
+    reps = -(-images // len(data.y_train))
+    x = np.concatenate([data.x_train] * reps)[:images]
+    y = np.concatenate([data.y_train] * reps)[:images]
+    return dataclasses.replace(data, x_train=x, y_train=y)
+
+
+def epoch_times(spec, data, repeats: int, seed: int) -> list[float]:
+    from mnistopt import build_model
+    from mnistopt.training import fit_model
+
+    stamps: list[float] = []
+    model = build_model(spec)
+    start = time.perf_counter()
+    fit_model(model, spec, data, epochs=repeats + 1, seed=seed,
+              progress=lambda e: stamps.append(time.perf_counter() - start))
+    return [b - a for a, b in zip(stamps, stamps[1:])]  # the first epoch traces the graph: left out
+
+
+def keras_fit_times(spec, data, repeats: int) -> list[float]:
+    import keras
+
+    from mnistopt import build_model
+
+    stamps: list[float] = []
+
+    class Stamp(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            stamps.append(time.perf_counter())
+
+    model = build_model(spec)
+    model.fit(data.x_train, data.y_train, batch_size=spec.batch_size, epochs=repeats + 1, verbose=0,
+              validation_data=(data.x_val, data.y_val), callbacks=[Stamp()])
+    return [b - a for a, b in zip(stamps, stamps[1:])]
+
+
+def main() -> int:
+    p = _common.parser(__doc__.splitlines()[0], "runs/speed")
+    p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    p.add_argument("--images", type=int, default=60_000, help="images per epoch (the train split tiled)")
+    p.add_argument("--repeats", type=int, default=3, help="timed epochs per batch size (median)")
+    p.add_argument("--rss-trials", type=int, default=50, help="trials of the memory run (default: 50)")
+    p.add_argument("--skip-search", action="store_true", help="only the epoch timings")
+    args = p.parse_args()
+    _common.setup()
+    import dataclasses
+
+    from mnistopt import Choice, MLPSpec, SearchSpace, search_under_budget
+
+    clock = _common.Clock()
+    data = _common.load(args)
+    big = tiled(data, args.images)
+    gflops = matmul_gflops()
+    base = MLPSpec.baseline()
+    floor = epoch_flops(base, args.images) / (gflops * 1e9)
+    _common.say(f"matmul probe: {gflops:.1f} GFLOP/s; epoch floor {floor:.3f} s "
+                f"({epoch_flops(base, args.images) / 1e9:.2f} GFLOP over {args.images:,} images)")
+    rows = []
+    for batch in (32, 128, 512):
+        spec = dataclasses.replace(base, batch_size=batch)
+        t = statistics.median(epoch_times(spec, big, args.repeats, args.seed))
+        rows.append({"path": "mnistopt", "batch_size": batch, "epoch_s": t, "ratio_to_floor": t / floor})
+        _common.say(f"mnistopt batch {batch}: {t:.3f} s/epoch ({t / floor:.1f}x floor)")
+    t = statistics.median(keras_fit_times(base, big, max(1, args.repeats - 1)))
+    rows.append({"path": "keras model.fit", "batch_size": 32, "epoch_s": t, "ratio_to_floor": t / floor})
+    _common.say(f"keras fit batch 32: {t:.3f} s/epoch")
+
+    out = {"gflops": gflops, "epoch_floor_s": floor, "images": args.images, "epochs": rows,
+           "epoch_ratio_to_floor": rows[2]["ratio_to_floor"]}
+    if not args.skip_search:
+        with tempfile.TemporaryDirectory() as tmp:
+            t0 = time.perf_counter()
+            result = search_under_budget(4034, data, directory=f"{tmp}/hb", seed=args.seed)
+            minutes = (time.perf_counter() - t0) / 60
+        out["search"] = {"trials": len(result.records), "minutes": minutes}
+        out["trials_per_minute"] = len(result.records) / minutes
+        _common.say(f"default search: {len(result.records)} trials in {minutes:.2f} min")
+
+        samples: list[float] = []
+        space = SearchSpace(batch_size=Choice(64, 128))
+        with tempfile.TemporaryDirectory() as tmp:
+            search_under_budget(4034, data, tuner="random", max_trials=args.rss_trials, max_epochs=3,
+                                directory=tmp, seed=args.seed, space=space, patience=None,
+                                progress=lambda e: samples.append(rss_mb()))
+        # growth: the highest RSS of the last ten trials over the lowest of the first ten (a leak of
+        # about 1 MB per trial, as Keras' optimizer.apply in a traced function has, shows as ~40 MB here)
+        k = max(1, min(10, len(samples) // 2))
+        growth = max(samples[-k:]) - min(samples[:k])
+        out["rss"] = {"trials": len(samples), "after_first_mb": samples[0], "peak_mb": max(samples),
+                      "last_mb": samples[-1], "per_trial_mb": samples}
+        out["rss_growth_mb"] = growth
+        _common.say(f"RSS over {len(samples)} trials: {samples[0]:.0f} MB after the first, peak {max(samples):.0f}")
+
+    print(f"matmul probe: {gflops:.1f} GFLOP/s (2048 x 2048 float32); one epoch of 784-128-64-10 over "
+          f"{args.images:,} images: {epoch_flops(base, args.images) / 1e9:.2f} GFLOP, floor {floor:.3f} s\n")
+    print("| training path | batch | epoch time | ratio to floor |\n|:---|---:|---:|---:|")
+    for r in rows:
+        print(f"| {r['path']} | {r['batch_size']} | {r['epoch_s']:.3f} s | {r['ratio_to_floor']:.1f}x |")
+    if "search" in out:
+        print(f"\n| measure | value |\n|:---|---:|\n"
+              f"| default search (Hyperband, budget 4,034) | {out['search']['trials']} trials in "
+              f"{out['search']['minutes']:.2f} min = {out['trials_per_minute']:.1f} trials/min |\n"
+              f"| RSS after the first of {out['rss']['trials']} trials | {out['rss']['after_first_mb']:.0f} MB |\n"
+              f"| RSS, last 10 trials' peak minus first 10 trials' low | {out['rss_growth_mb']:+.0f} MB |")
+    print(f"\nwall time: {clock}")
+    if args.json:
+        print(json.dumps(out))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
