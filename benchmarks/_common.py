@@ -43,3 +43,13 @@ class Clock:
     def __str__(self) -> str:
         s = time.perf_counter() - self.start
         return f"{int(s // 60)} min {s % 60:.0f} s"
+
+
+def finish(clock: Clock, out: dict | None) -> int:
+    """The closing lines of a benchmark: its wall time and, for --json, one JSON object last."""
+    import json
+
+    print(f"\nwall time: {clock}")
+    if out is not None:
+        print(json.dumps(out))
+    return 0

@@ -12,7 +12,6 @@ loses little by judging configurations early.
 
 from __future__ import annotations
 
-import json
 import tempfile
 
 import _common
@@ -66,10 +65,7 @@ def main() -> int:
         print(f"| {int(budget):,} | {row['configurations']} | "
               + " | ".join(f"{row[f'spearman_epoch_{e}']:.2f}" for e in rungs) + " | "
               + " | ".join(f"{row[f'top_quarter_kept_at_epoch_{e}']:.0%}" for e in rungs) + " |")
-    print(f"\nwall time: {clock}")
-    if args.json:
-        print(json.dumps(out))
-    return 0
+    return _common.finish(clock, out if args.json else None)
 
 
 if __name__ == "__main__":

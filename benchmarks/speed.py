@@ -21,7 +21,6 @@ trials_per_minute, rss_growth_mb, and everything else measured).
 
 from __future__ import annotations
 
-import json
 import statistics
 import tempfile
 import time
@@ -175,10 +174,7 @@ def main() -> int:
               f"{out['search']['minutes']:.2f} min = {out['trials_per_minute']:.1f} trials/min |\n"
               f"| RSS after the first of {out['rss']['trials']} trials | {out['rss']['after_first_mb']:.0f} MB |\n"
               f"| RSS, last 10 trials' peak minus first 10 trials' low | {out['rss_growth_mb']:+.0f} MB |")
-    print(f"\nwall time: {clock}")
-    if args.json:
-        print(json.dumps(out))
-    return 0
+    return _common.finish(clock, out if args.json else None)
 
 
 if __name__ == "__main__":
