@@ -247,7 +247,7 @@ def widest_spec(budget: int, ratios: Sequence[float] = (), base: MLPSpec | None 
         (128, 64)
         >>> s = widest_spec(4034, (1,), crop=4, pool=True)
         >>> s.hidden, s.params
-        (36, 4006)
+        ((36,), 4006)
     """
     base = MLPSpec() if base is None else base
     template = dataclasses.replace(base, hidden=(), **fields)
