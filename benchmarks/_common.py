@@ -19,6 +19,15 @@ def parser(description: str, default_out: str) -> argparse.ArgumentParser:
     return p
 
 
+def start(p: argparse.ArgumentParser):
+    """Parse the options, quiet TensorFlow's logs, start the clock and load the data:
+    ``args, clock, data = start(parser)``."""
+    args = p.parse_args()
+    setup()
+    clock = Clock()
+    return args, clock, load(args)
+
+
 def setup() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")

@@ -17,16 +17,13 @@ import _common
 def main() -> int:
     p = _common.parser(__doc__.splitlines()[0], "runs/bench-baseline")
     p.add_argument("--epochs", type=int, default=10)
-    args = p.parse_args()
-    _common.setup()
+    args, clock, data = _common.start(p)
     import dataclasses
     from pathlib import Path
 
     from mnistopt import MLPSpec, run_baseline
     from mnistopt._io import atomic_write_text
 
-    clock = _common.Clock()
-    data = _common.load(args)
     spec = dataclasses.replace(MLPSpec.baseline(), epochs=args.epochs)
     result, files = run_baseline(data, args.out, spec=spec, seed=args.seed,
                                  progress=lambda event: _common.say(str(event)))

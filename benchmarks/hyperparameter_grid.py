@@ -17,13 +17,10 @@ def main() -> int:
     p = _common.parser(__doc__.splitlines()[0], "runs/grid")
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--overwrite", action="store_true", help="start afresh instead of resuming")
-    args = p.parse_args()
-    _common.setup()
+    args, clock, data = _common.start(p)
     from mnistopt import reference_grid_search
     from mnistopt.report.render import grid_markdown, grid_summary, write_grid_report, write_report
 
-    clock = _common.Clock()
-    data = _common.load(args)
     result = reference_grid_search(data, directory=args.out, overwrite=args.overwrite, seed=args.seed,
                                    epochs=args.epochs, progress=lambda event: _common.say(str(event)))
     files = {**{f"grid-{k}": v for k, v in write_grid_report(result, args.out).items()},

@@ -17,15 +17,12 @@ import _common
 def main() -> int:
     p = _common.parser(__doc__.splitlines()[0], "runs/optimizers")
     p.add_argument("--epochs", type=int, default=10)
-    args = p.parse_args()
-    _common.setup()
+    args, clock, data = _common.start(p)
     import dataclasses
 
     from mnistopt.report.render import comparison_markdown, comparison_rows, write_comparison
     from mnistopt.runs import compare_training, optimizer_study
 
-    clock = _common.Clock()
-    data = _common.load(args)
     variants = {k: dataclasses.replace(s, epochs=args.epochs) for k, s in optimizer_study().items()}
     results = compare_training(variants, data, seed=args.seed, progress=lambda name, r: _common.say(
         f"{name}: val {r.val_accuracy:.4f} test {r.test_accuracy:.4f} ({r.wall_time_s:.1f} s)"))

@@ -29,14 +29,11 @@ def main() -> int:
     p.add_argument("--trials", type=int, default=20)
     p.add_argument("--max-epochs", type=int, default=25)
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
-    args = p.parse_args()
-    _common.setup()
+    args, clock, data = _common.start(p)
     import numpy as np
 
     from mnistopt import search_under_budget
 
-    clock = _common.Clock()
-    data = _common.load(args)
     rungs = [e for e in (1, 5) if e < args.max_epochs]
     out = {"max_epochs": args.max_epochs, "trials": args.trials, "budgets": {}}
     with tempfile.TemporaryDirectory() as tmp:

@@ -24,14 +24,11 @@ def main() -> int:
                    help="kernel sparsities for magnitude pruning (default: 0.5 0.9)")
     p.add_argument("--quantize", nargs="*", default=["dynamic", "float16", "int8"], metavar="MODE",
                    help="post-training quantization modes (default: dynamic float16 int8)")
-    args = p.parse_args()
-    _common.setup()
+    args, clock, data = _common.start(p)
     from mnistopt import search_under_budget
     from mnistopt.cli import format_compress_table
     from mnistopt.report.render import report_data, summary_markdown, write_report
 
-    clock = _common.Clock()
-    data = _common.load(args)
     result = search_under_budget(
         args.budget, data, directory=args.out, seed=args.seed, max_epochs=args.max_epochs, overwrite=args.overwrite,
         compress={"sparsity": args.sparsity, "quantize": args.quantize}, progress=lambda event: _common.say(str(event)),

@@ -113,14 +113,11 @@ def main() -> int:
     p.add_argument("--repeats", type=int, default=3, help="timed epochs per batch size (median)")
     p.add_argument("--rss-trials", type=int, default=50, help="trials of the memory run (default: 50)")
     p.add_argument("--skip-search", action="store_true", help="only the epoch timings")
-    args = p.parse_args()
-    _common.setup()
+    args, clock, data = _common.start(p)
     import dataclasses
 
     from mnistopt import Choice, MLPSpec, SearchSpace, search_under_budget
 
-    clock = _common.Clock()
-    data = _common.load(args)
     big = tiled(data, args.images)
     gflops = matmul_gflops()
     base = MLPSpec.baseline()

@@ -245,13 +245,13 @@ def _cmd_compress(args: argparse.Namespace) -> int:
 
 def format_compress_table(result, stages_only: bool = False) -> str:
     """Markdown table of compression stages (figures measured on each artifact); ``stages_only``
-    leaves out records without a file (a search's trials)."""
+    leaves out a search's trials."""
     lines = [
         "| budget | stage | params | nonzero | bytes | gzip bytes | val accuracy | test accuracy |",
         "|---:|:---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in result.records:
-        if stages_only and (r.bytes is None or r.test_accuracy is None):
+        if stages_only and not r.is_compression_stage:
             continue
         lines.append(
             f"| {r.budget:,} | {r.stage} | {r.params:,} | {r.nonzero_params:,} | {r.bytes:,} | {r.gzip_bytes:,} | "

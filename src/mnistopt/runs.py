@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
-import dataclasses
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
 
 from ._env import environment
 from ._io import atomic_write_json, atomic_write_text, atomic_write_with, ensure_dir

@@ -351,15 +351,13 @@ class _Run:
             trial_id=chosen.record.trial_id, seed=seed, progress=progress, **options,
         )
         for record in result.records:
-            self.records.pop(record.key, None)
-            self.records[record.key] = record
-        self.flush()
+            self.add(record)
         logger.info("budget %s: %d compression stages", budget, len(result.records))
 
     def _select(self, budget: int, tuner) -> None:
         from .build import build_model, load_checkpoint
         from .report.classification import classification_summary
-        from .training import evaluate_arrays, loss_and_accuracy, predict_classes
+        from .training import evaluate_arrays, loss_and_accuracy, predict_proba, regularization_penalty
 
         mine = [r for r in self.records.values() if r.budget == budget]
         best = select_best(mine)
@@ -385,17 +383,16 @@ class _Run:
             path = atomic_write_with(models / f"budget-{budget}.tflite",
                                      lambda tmp: Path(tmp).write_bytes(artifact.read_bytes()), ".tflite")
             train_acc = evaluate_tflite(path, self.data.x_train, self.data.y_train)
-            probs = tflite_predict(path, self.data.x_test)
-            test_loss, test_acc = loss_and_accuracy(probs, self.data.y_test)
-            predicted = probs.argmax(axis=1)
+            probs, penalty = tflite_predict(path, self.data.x_test), 0.0
             extra = {"artifact": str(path)}
         else:
             train_loss, train_acc = evaluate_arrays(model, self.data.x_train, self.data.y_train)
-            test_loss, test_acc = evaluate_arrays(model, self.data.x_test, self.data.y_test)
-            predicted = predict_classes(model, self.data.x_test)
+            probs, penalty = predict_proba(model, self.data.x_test), regularization_penalty(model)
             path = atomic_write_with(models / f"budget-{budget}.keras", lambda tmp: model.save(tmp), ".keras")
             extra = {}
-        classification = {"split": "test", **classification_summary(self.data.y_test, predicted)}
+        test_loss, test_acc = loss_and_accuracy(probs, self.data.y_test)  # one pass over the test set
+        test_loss += penalty
+        classification = {"split": "test", **classification_summary(self.data.y_test, probs.argmax(axis=1))}
         chosen = dataclasses.replace(
             best, selected=True, train_accuracy=train_acc, test_accuracy=test_acc, test_loss=test_loss, **extra
         )

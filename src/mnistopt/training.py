@@ -30,6 +30,7 @@ __all__ = [
     "train_tensors",
     "evaluate_arrays",
     "loss_and_accuracy",
+    "regularization_penalty",
     "predict_proba",
     "predict_classes",
     "check_compatible",
@@ -215,8 +216,12 @@ def evaluate_arrays(model: Any, x: np.ndarray, y: np.ndarray, batch_size: int = 
     penalty: what ``model.evaluate`` reports, without tracing a graph per call.
     """
     loss, accuracy = loss_and_accuracy(predict_proba(model, x, batch_size), y)
-    penalty = float(sum(float(v) for v in model.losses)) if model.losses else 0.0
-    return loss + penalty, accuracy
+    return loss + regularization_penalty(model), accuracy
+
+
+def regularization_penalty(model: Any) -> float:
+    """The model's weight penalties (L2) summed: what Keras adds to the data loss."""
+    return float(sum(float(v) for v in model.losses)) if model.losses else 0.0
 
 
 def loss_and_accuracy(probs: np.ndarray, y: np.ndarray) -> tuple[float, float]:

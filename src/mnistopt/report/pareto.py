@@ -15,7 +15,7 @@ import numpy as np
 from .._checks import check_choice
 from ..errors import ArgumentError
 
-__all__ = ["SIZE_FIELDS", "pareto_mask", "pareto_front", "hypervolume"]
+__all__ = ["SIZE_FIELDS", "pareto_mask", "pareto_front", "front_candidates", "hypervolume"]
 
 #: Record fields a front can be drawn over.
 SIZE_FIELDS = ("params", "nonzero_params", "bytes", "gzip_bytes")
@@ -54,7 +54,8 @@ def pareto_mask(sizes: Sequence[float], accuracies: Sequence[float]) -> np.ndarr
     return mask
 
 
-def _usable(records: Iterable[Any], x: str, y: str) -> list[Any]:
+def front_candidates(records: Iterable[Any], x: str = "params", y: str = "val_accuracy") -> list[Any]:
+    """The records a front over ``x`` can hold: completed, with both ``x`` and ``y`` known."""
     return [r for r in records if getattr(r, "status", "completed") == "completed"
             and getattr(r, x, None) is not None and getattr(r, y, None) is not None]
 
@@ -78,7 +79,7 @@ def pareto_front(records: Iterable[Any], x: str = "params", y: str = "val_accura
         [4034, 72842]
     """
     x = check_choice("x", x, SIZE_FIELDS)
-    usable = _usable(records, x, y)
+    usable = front_candidates(records, x, y)
     if not usable:
         return []
     mask = pareto_mask([getattr(r, x) for r in usable], [getattr(r, y) for r in usable])

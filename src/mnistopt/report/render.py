@@ -24,7 +24,7 @@ import numpy as np
 
 from .._io import atomic_write_json, atomic_write_text, ensure_dir
 from ..records import COMPLETED, SearchResult, TrialRecord, chain_history
-from .pareto import SIZE_FIELDS, hypervolume, pareto_mask
+from .pareto import SIZE_FIELDS, front_candidates, hypervolume, pareto_front
 from .plots import pareto_plot_data, plot_confusion_matrix, plot_curve_comparison, plot_heatmap, plot_pareto
 
 __all__ = [
@@ -45,35 +45,25 @@ FRONT_AXES = ("params", "nonzero_params", "bytes")
 _MAX_CURVES = 10
 
 
-def _eligible(record: Mapping[str, Any], x: str) -> bool:
-    return record.get("status") == COMPLETED and record.get(x) is not None and record.get("val_accuracy") is not None
-
-
-def _mark_fronts(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Set ``row["pareto"][x]`` on every row; return each axis' front indices and hypervolume."""
-    fronts = {}
+def _mark_fronts(records: Sequence[TrialRecord], rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Set ``rows[i]["pareto"][x]`` for ``records[i]``; return each axis' front (indices, smallest
+    first) and hypervolume (log10 size x accuracy, up to the largest candidate)."""
+    index = {id(r): i for i, r in enumerate(records)}
     for row in rows:
         row["pareto"] = {}
+    fronts = {}
     for x in SIZE_FIELDS:
-        idx = [i for i, r in enumerate(rows) if _eligible(r, x)]
-        for r in rows:
-            r["pareto"][x] = False
-        if not idx:
-            fronts[x] = {"members": [], "eligible": 0, "hypervolume": None}
-            continue
-        sizes = [rows[i][x] for i in idx]
-        accs = [rows[i]["val_accuracy"] for i in idx]
-        mask = pareto_mask(sizes, accs)
-        members = [i for i, keep in zip(idx, mask) if keep]
-        for i in members:
-            rows[i]["pareto"][x] = True
-        members.sort(key=lambda i: (rows[i][x], -rows[i]["val_accuracy"]))
-        positive = all(s > 0 for s in sizes)
+        candidates = front_candidates(records, x)
+        members = [index[id(r)] for r in pareto_front(candidates, x)]
+        on_front = set(members)
+        for i, row in enumerate(rows):
+            row["pareto"][x] = i in on_front
+        sizes = [getattr(r, x) for r in candidates]
         fronts[x] = {
             "members": members,
-            "eligible": len(idx),
-            # log10(size) x accuracy area up to the largest size; comparable between reports with equal sizes
-            "hypervolume": hypervolume(sizes, accs) if positive else None,
+            "eligible": len(candidates),
+            "hypervolume": hypervolume(sizes, [r.val_accuracy for r in candidates])
+            if candidates and min(sizes) > 0 else None,
         }
     return fronts
 
@@ -154,10 +144,6 @@ def accuracy_gaps(selected: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]
     return out
 
 
-def _history_of(record: TrialRecord, records: Sequence[TrialRecord]) -> dict[str, list[float]]:
-    return chain_history(record, records) if record.stage == "dense" else dict(record.history)
-
-
 def report_data(result: SearchResult) -> dict[str, Any]:
     """Everything a report shows, as plain JSON-ready data.
 
@@ -170,7 +156,7 @@ def report_data(result: SearchResult) -> dict[str, Any]:
     from .._env import environment
 
     rows = [r.to_dict() for r in result.records]
-    fronts = _mark_fronts(rows)
+    fronts = _mark_fronts(result.records, rows)
     selected = _selected_rows(result, rows)
     times: dict[str, dict[str, Any]] = {}
     for r in result.records:
@@ -291,7 +277,7 @@ def _front_histories(result: SearchResult, data: Mapping[str, Any]) -> dict[str,
     out = {}
     for r in sorted(with_curves, key=lambda r: r.params):
         label = f"{r.budget:,} {r.stage} {r.spec.architecture}" if r.spec else f"{r.budget:,} {r.stage}"
-        out[label] = _history_of(r, records)
+        out[label] = chain_history(r, records)  # a stage's own curves; a trial's with its ancestors'
     return out
 
 
