@@ -87,3 +87,28 @@ def test_rank_correlation_script_json_line(mnist_dir, tmp_path):
     assert row["configurations"] == 5
     assert -1.0 <= row["spearman_epoch_1"] <= 1.0 and -1.0 <= row["spearman_epoch_5"] <= 1.0
     assert "| 3,000 | 5 |" in out
+
+
+@pytest.mark.slow
+def test_peers_script_json_line(mnist_dir, tmp_path):
+    out = run("peers.py", mnist_dir, tmp_path, "--budget", "4034", "--max-epochs", "2", "--peer-epochs", "1", "--json")
+    data = json.loads(out.strip().splitlines()[-1])
+    scores, walls = data["budgets"]["4034"], data["wall_s"]["4034"]
+    assert set(scores) == set(walls) == {"mnistopt", "seed_grid", "kerastuner", "optuna"}
+    assert all(0 < v <= 1 for v in scores.values())
+    details = data["details"]["4034"]
+    assert all(d["params"] <= 4034 and d["trials"] >= 1 for d in details.values())  # every peer met the budget
+    assert details["seed_grid"]["trials"] <= 9
+    # a peer starts no configuration after the allowance (mnistopt's wall time): at most one runs over
+    assert all(walls[n] < walls["mnistopt"] + 30 for n in walls)
+    assert "| 4,034 |" in out and "mnistopt at least every peer" in out
+
+
+@pytest.mark.slow
+def test_multi_model_script_packs_identical_training(mnist_dir, tmp_path):
+    out = run("multi_model.py", mnist_dir, tmp_path, "--models", "3", "--epochs", "1", "--search-max-epochs", "1",
+              "--json")
+    data = json.loads(out.strip().splitlines()[-1])
+    assert data["models"] == 3 and data["sequential_s"] > 0 and data["packed_s"] > 0
+    assert data["max_accuracy_difference"] <= 0.002  # packing changes the speed, not what is learned
+    assert 0 < data["trial_share"] <= 1.0 and "verdict:" in out

@@ -111,3 +111,15 @@ def test_apply_updates_is_exactly_optimizer_apply(optimizer):
     for va, vb in zip(a.optimizer.variables, b.optimizer.variables):
         np.testing.assert_array_equal(np.asarray(va), np.asarray(vb))
     assert not np.array_equal(a.get_weights()[0], build_model(spec).get_weights()[0])  # it did train
+
+
+def test_many_trainings_log_no_retracing_warning(caplog):
+    # Each model traces its own epoch graph once; TensorFlow warns about that after five
+    # in a row ("triggered tf.function retracing"), which a search would print every trial.
+    ds = load_dataset(synthetic_arrays(100, 20, seed=1))
+    spec = MLPSpec(hidden=(4,), pool=True, epochs=2, batch_size=32)
+    with caplog.at_level("WARNING"):
+        for seed in range(7):
+            train(spec, ds, seed=seed, evaluate_test=False)
+    assert not [r for r in caplog.records if "retracing" in r.getMessage()]
+    assert "triggered tf.function retracing" not in caplog.text
