@@ -88,6 +88,18 @@ def build_parser() -> argparse.ArgumentParser:
                       help="with --compress: post-training quantization modes (default: dynamic float16 int8)")
     srch.add_argument("--fine-tune-epochs", type=int, default=4, metavar="N",
                       help="with --compress: fine-tuning epochs per pruning stage (default: 4)")
+    srch.add_argument(
+        "--distributed", choices=["chief", "worker"], default=None,
+        help="share one search (one budget) between processes with KerasTuner's gRPC oracle: one chief "
+        "serves it at --oracle and merges the result; workers run the trials. All need the same --out "
+        "(a shared folder) and the same search options",
+    )
+    srch.add_argument("--oracle", metavar="HOST:PORT", default=None,
+                      help="with --distributed: the chief's address (the chief listens there)")
+    srch.add_argument("--worker-id", default=None, help="with --distributed worker: its name (default: worker-<pid>)")
+    srch.add_argument("--trial-timeout", type=float, default=1800.0, metavar="S",
+                      help="with --distributed chief: a trial running longer than this counts as lost (its worker "
+                      "died) and is recorded as failed (default: 1800)")
     srch.set_defaults(handler=_cmd_search)
 
     comp = sub.add_parser(
@@ -176,10 +188,16 @@ def _cmd_search(args: argparse.Namespace) -> int:
         result = search_under_budget(
             args.budget, dataset, tuner=args.tuner, max_trials=args.max_trials, max_epochs=args.max_epochs,
             seed=args.seed, directory=args.out, overwrite=args.overwrite, progress=bar,
-            budget_kind=args.budget_kind, compress=compress,
+            budget_kind=args.budget_kind, compress=compress, distributed=args.distributed, oracle=args.oracle,
+            worker_id=args.worker_id, trial_timeout=args.trial_timeout,
         )
     bar.close()
     from pathlib import Path
+
+    if args.distributed == "worker":
+        print(f"worker ran {len(result.records)} trials: " + ", ".join(r.trial_id for r in result.records)
+              + f"; the chief writes {Path(args.out) / 'result.json'}")
+        return 0
 
     from .report.render import write_report
 

@@ -22,11 +22,11 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ._checks import check_choice, check_int
+from ._checks import check_choice, check_float, check_int
 from ._io import atomic_write_with, ensure_dir
 from .data import Dataset, load_dataset
 from .errors import ArgumentError, ArgumentTypeError, BudgetError, SearchFailedError
-from .records import COMPLETED, SearchResult, SelectedModel, TrialRecord, chain_history, select_best
+from .records import COMPLETED, FAILED, SearchResult, SelectedModel, TrialRecord, chain_history, select_best
 from .space import BUDGET_KINDS, SearchSpace
 
 __all__ = ["search_under_budget", "TrialProgress", "TUNERS", "DEFAULT_COMPRESSION", "reference_grid_search"]
@@ -104,6 +104,10 @@ def search_under_budget(
     progress: Callable[[TrialProgress], None] | None = None,
     budget_kind: str = "params",
     compress: bool | Mapping[str, Any] = False,
+    distributed: str | None = None,
+    oracle: str | None = None,
+    worker_id: str | None = None,
+    trial_timeout: float = 1800.0,
 ) -> SearchResult:
     """Find the most accurate MLP with at most ``budget`` parameters.
 
@@ -155,6 +159,19 @@ def search_under_budget(
             search's model is already pruned, so only its quantization stages
             run; a ``bytes`` search's model is already a file, so
             ``compress`` is refused there.
+        distributed: ``"chief"`` or ``"worker"`` to share one search between
+            processes or machines with KerasTuner's gRPC oracle (one budget,
+            the same arguments and a ``directory`` every process can read and
+            write). The chief serves the oracle at ``oracle`` and runs no
+            trials; each worker asks it for trials, trains them and writes
+            them into ``directory``. When the search ends the chief merges every
+            trial into ``result.json`` and selects the model; a worker returns
+            the records of the trials it ran, with no selection.
+        oracle: ``"HOST:PORT"`` of the chief (the chief listens there).
+        worker_id: a worker's name in KerasTuner (default: ``worker-<pid>``).
+        trial_timeout: chief only: seconds after which a trial still running
+            counts as lost (its worker died), is recorded as failed and stops
+            holding up the end of the search.
 
     Returns:
         A :class:`~mnistopt.records.SearchResult`; ``result.best(budget)``
@@ -188,6 +205,7 @@ def search_under_budget(
     if not isinstance(overwrite, bool):
         raise ArgumentTypeError(f"`overwrite` must be True or False. Received: overwrite={overwrite!r}.")
     compression = _check_compress(compress, budget_kind)
+    cluster = _check_distributed(distributed, oracle, worker_id, trial_timeout, budgets, directory)
 
     data = dataset if isinstance(dataset, Dataset) else load_dataset(dataset, path=data_path, seed=seed)
     # Resolve every budget before any training, so a bad budget fails fast.
@@ -208,9 +226,12 @@ def search_under_budget(
         "patience": patience, "hyperband_factor": hyperband_factor, "space": space.to_dict(),
         "compress": compression,
     }
-    run = _Run(root, data, settings)
+    run = _Run(root, data, settings, cluster)
     for b in budgets:
-        run.search_one(resolved[b], tuner, max_trials, max_epochs, seed, patience, hyperband_factor, progress)
+        with _kerastuner_cluster(cluster):
+            run.search_one(resolved[b], tuner, max_trials, max_epochs, seed, patience, hyperband_factor, progress)
+        if cluster is not None and cluster.role == "worker":
+            return run.result()  # the chief selects, compresses and writes result.json
         if compression is not None:
             run.compress(b, budget_kind, compression, seed, progress)
     return run.result()
@@ -253,13 +274,119 @@ def _check_compress(compress: Any, budget_kind: str) -> dict[str, Any] | None:
     return {"quantize": modes, "sparsity": sparsities, "fine_tune_epochs": epochs}
 
 
+@dataclasses.dataclass(frozen=True)
+class _Cluster:
+    """A distributed search's role and the chief oracle's address."""
+
+    role: str  # "chief" | "worker"
+    host: str
+    port: int
+    tuner_id: str
+    trial_timeout: float
+
+
+def _check_distributed(distributed, oracle, worker_id, trial_timeout, budgets, directory) -> _Cluster | None:
+    if distributed is None:
+        if oracle is not None:
+            raise ArgumentError(f"`oracle` needs distributed='chief' or 'worker'. Received: oracle={oracle!r} "
+                                f"with distributed=None.")
+        return None
+    role = check_choice("distributed", distributed, ("chief", "worker"))
+    if not isinstance(oracle, str) or oracle.count(":") < 1:
+        raise ArgumentError(f"`oracle` must be 'HOST:PORT', e.g. '10.0.0.5:8000'. Received: oracle={oracle!r}.")
+    host, _, port_text = oracle.rpartition(":")
+    if not host or not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+        raise ArgumentError(
+            f"`oracle` must be 'HOST:PORT' with a port in [1, 65535], e.g. '10.0.0.5:8000'. Received: oracle={oracle!r}."
+        )
+    if len(budgets) != 1:
+        raise ArgumentError(
+            f"A distributed search takes one budget (the chief serves one KerasTuner oracle at a time). "
+            f"Received: budget={budgets}. Run one distributed search per budget, each with its own directory or port."
+        )
+    if directory is None:
+        raise ArgumentError("A distributed search needs `directory`: a folder every process can read and write, "
+                            "where workers leave their trials for the chief. Received: directory=None.")
+    timeout = check_float("trial_timeout", trial_timeout, minimum=0.0, min_inclusive=False)
+    if worker_id is not None and (not isinstance(worker_id, str) or not worker_id or "chief" in worker_id):
+        raise ArgumentError(f"`worker_id` must be a non-empty name without 'chief' in it (KerasTuner reads that as "
+                            f"the chief). Received: worker_id={worker_id!r}.")
+    tuner_id = "chief" if role == "chief" else (worker_id or f"worker-{os.getpid()}")
+    return _Cluster(role, host, int(port_text), tuner_id, timeout)
+
+
+@contextlib.contextmanager
+def _kerastuner_cluster(cluster: _Cluster | None):
+    """KerasTuner's distributed mode is switched on by three environment variables; set them
+    for the duration of one budget's search and restore them afterwards."""
+    if cluster is None:
+        yield
+        return
+    keys = {"KERASTUNER_TUNER_ID": cluster.tuner_id, "KERASTUNER_ORACLE_IP": cluster.host,
+            "KERASTUNER_ORACLE_PORT": str(cluster.port)}
+    saved = {k: os.environ.get(k) for k in keys}
+    os.environ.update(keys)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+class _LostTrialWatchdog:
+    """Chief side: end trials that have run longer than ``timeout`` as failed.
+
+    KerasTuner's chief stops serving only when no trial is running and every
+    worker has been told the search is over, so a worker killed mid-trial would
+    keep it waiting forever. This thread checks the oracle's running trials
+    every ``interval`` seconds; one running longer than ``timeout`` is ended as
+    failed and its worker forgotten.
+    """
+
+    def __init__(self, oracle, timeout: float, interval: float = 1.0):
+        import threading
+
+        self.oracle, self.timeout, self.interval = oracle, timeout, interval
+        self.seen: dict[str, float] = {}
+        self.lost: dict[str, str] = {}  # trial id -> message
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="mnistopt-lost-trials", daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.interval):
+            now = time.monotonic()
+            for tuner_id, trial in list(self.oracle.ongoing_trials.items()):
+                started = self.seen.setdefault(trial.trial_id, now)
+                if now - started > self.timeout:
+                    message = (f"Trial {trial.trial_id} on {tuner_id} ran over trial_timeout={self.timeout:g} s; "
+                               f"its worker is taken as lost and the trial as failed.")
+                    logger.warning("%s", message)
+                    trial.status = "FAILED"
+                    trial.message = message
+                    self.lost[trial.trial_id] = message
+                    self.oracle.end_trial(trial)
+                    self.oracle.tuner_ids.discard(tuner_id)
+
+
 class _Run:
     """The state of one ``search_under_budget`` call: records, selection, files."""
 
-    def __init__(self, root: Path, data: Dataset, settings: dict[str, Any]):
+    def __init__(self, root: Path, data: Dataset, settings: dict[str, Any], cluster: _Cluster | None = None):
         self.root = root
         self.data = data
         self.settings = settings
+        self.cluster = cluster
         self.records: dict[tuple[int, str, str], TrialRecord] = {}
         self.selected: dict[int, SelectedModel] = {}
         self.start = time.perf_counter()
@@ -279,7 +406,8 @@ class _Run:
         return SearchResult(records=tuple(self.records.values()), selected=dict(self.selected), info=info)
 
     def flush(self) -> None:
-        self.result().to_json(self.root / "result.json")
+        if self.cluster is None or self.cluster.role == "chief":  # result.json is the chief's alone
+            self.result().to_json(self.root / "result.json")
 
     def add(self, record: TrialRecord) -> None:
         self.records.pop(record.key, None)  # a re-run trial replaces its earlier record
@@ -320,25 +448,46 @@ class _Run:
                 directory=str(self.root / "tuner"),
                 project_name=f"budget-{budget}" if space.kind == "params" else f"{space.kind}-{budget}",
             )
-        # Records of trials finished in an earlier run (resume).
-        for trial_id in list(tuner.oracle.end_order):
-            trial = tuner.oracle.trials.get(trial_id)
-            if trial is not None and trial.status in ("COMPLETED", "FAILED"):
-                record = tuner.load_record(trial_id)
-                if record is not None and record.key not in self.records:
-                    self.records[record.key] = record
-                    count["done"] += 1
-        total = _planned_trials(tuner.oracle, tuner_name, max_trials)
+        worker = self.cluster is not None and self.cluster.role == "worker"
+        if not worker:  # records of trials finished in an earlier run (resume)
+            count["done"] += self._collect(tuner, budget)
+        total = None if worker else _planned_trials(tuner.oracle, tuner_name, max_trials)
         if count["done"]:
             logger.info("budget %s: resuming after %d finished trials", budget, count["done"])
+        chief = self.cluster is not None and self.cluster.role == "chief"
         try:
-            with _kerastuner_output(), atomic_kerastuner_state():
+            with _kerastuner_output(), atomic_kerastuner_state(), contextlib.ExitStack() as stack:
+                if chief:  # serves the oracle until the workers have finished the search
+                    logger.info("budget %s: chief serving the oracle at %s:%s", budget, self.cluster.host,
+                                self.cluster.port)
+                    lost = stack.enter_context(_LostTrialWatchdog(tuner.oracle, self.cluster.trial_timeout))
                 tuner.search(verbose=0)
         except RuntimeError as exc:  # KerasTuner stops after too many consecutive failed trials
             if "consecutive failures" not in str(exc):
                 raise
             logger.warning("budget %s: search stopped after %d consecutive failed trials", budget, MAX_CONSECUTIVE_FAILURES)
+        if worker:
+            return
+        if chief:  # the workers' trials, from their files in the shared directory
+            self._collect(tuner, budget, lost=lost.lost)
         self._select(budget, tuner)
+
+    def _collect(self, tuner, budget: int, lost: Mapping[str, str] | None = None) -> int:
+        """Add the records of every ended trial found in the tuner's directory; return how many."""
+        added = 0
+        for trial_id in list(tuner.oracle.end_order):
+            trial = tuner.oracle.trials.get(trial_id)
+            if trial is None or trial.status not in ("COMPLETED", "FAILED"):
+                continue
+            record = tuner.load_record(trial_id)
+            if record is None and lost and trial_id in lost:  # its worker died mid-trial
+                record = TrialRecord(budget=budget, trial_id=trial_id, status=FAILED, spec=None, params=0,
+                                     reason=lost[trial_id])
+            if record is not None and record.key not in self.records:
+                self.records[record.key] = record
+                added += 1
+        self.flush()
+        return added
 
     def compress(self, budget: int, kind: str, options: dict[str, Any], seed: int, progress) -> None:
         """Compression stages of the budget's selected model, as records of this result."""
