@@ -68,3 +68,27 @@ def write_idx_dir(directory: Path, arrays: dict, gz: bool = True, tag: str = "")
     write_idx(directory / f"t10k-images-idx3-ubyte{ext}", arrays["x_test"], 2051, gz)
     write_idx(directory / f"t10k-labels-idx1-ubyte{ext}", arrays["y_test"], 2049, gz)
     return directory
+
+
+def kill_after_records(argv: list, result_json: Path, count: int = 2, timeout: float = 240) -> dict:
+    """Run ``argv``, SIGKILL it as soon as ``result_json`` holds ``count`` records, and return that
+    file's content read after the kill (what a rerun will find)."""
+    import json
+    import signal
+    import subprocess
+    import time
+
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + timeout
+    while time.time() < deadline and proc.poll() is None:
+        try:
+            if len(json.loads(result_json.read_text())["records"]) >= count:
+                break
+        except (OSError, ValueError):
+            pass  # not written yet (never half-written: writes are atomic)
+        time.sleep(0.05)
+    assert proc.poll() is None, f"{argv[:3]} ended before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    return json.loads(result_json.read_text())

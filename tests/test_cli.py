@@ -50,7 +50,7 @@ def test_saved_model_reloads_and_predicts_like_reported(tmp_path):
 @pytest.mark.parametrize(
     "args,match",
     [
-        (["baseline", "--data", "/no/such/dir", "--out", "{tmp}/o"], "Could not find the 'mnist' dataset"),
+        (["baseline", "--data", "/no/such/dir", "--out", "{tmp}/o"], "`path` '/no/such/dir' does not exist"),
         (["baseline", "--data", "{npz}", "--out", "{tmp}/o", "--epochs", "0"], "`epochs` must be an integer >= 1"),
         (["baseline", "--data", "{npz}", "--out", "{npz}/sub"], "cannot be created"),
     ],

@@ -27,6 +27,7 @@ from mnistopt.compress import (
 )
 from mnistopt.compress.units import _cut
 from mnistopt.training import evaluate_arrays, predict_proba
+from conftest import kill_after_records
 
 
 @pytest.fixture(scope="module")
@@ -283,3 +284,34 @@ def test_file_budget_probe_matches_trained_files(quantize, mnist_small, tmp_path
     model = train(spec, mnist_small, evaluate_test=False).model
     size = export_tflite(model, tmp_path / "m.tflite", quantize, representative=mnist_small.x_train).stat().st_size
     assert 0.8 * 8192 < size <= 8192
+
+
+KILL_COMPRESS = """
+import os, sys
+from mnistopt import MLPSpec, compress_model, load_dataset, load_model, train
+data = load_dataset("mnist", path=sys.argv[1]).subset(train=1500, val=300, test=500)
+saved = os.path.join(sys.argv[2], "model.keras")
+if not os.path.exists(saved):
+    os.makedirs(sys.argv[2], exist_ok=True)
+    train(MLPSpec(hidden=(32,), pool=True, epochs=1, batch_size=64), data, evaluate_test=False).model.save(saved)
+compress_model(load_model(saved), data, os.path.join(sys.argv[2], "c"), quantize=["dynamic", "float16", "int8"],
+               sparsity=[0.5], fine_tune_epochs=1)
+"""
+
+
+def test_sigkill_mid_compression_then_rerun_keeps_finished_stages(mnist_dir, tmp_path):
+    out = tmp_path / "run"
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    argv = [sys.executable, "-c", KILL_COMPRESS, str(mnist_dir), str(out)]
+    kept = {r["stage"]: r for r in kill_after_records(argv, out / "c" / "result.json")["records"]}
+    assert len(kept) >= 2
+
+    rerun = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    final = json.loads((out / "c" / "result.json").read_text())["records"]
+    stages = [r["stage"] for r in final]
+    assert len(stages) == len(set(stages)) == 8  # float32, 3 modes, sparse-0.5, and sparse-0.5 x 3 modes
+    by_stage = {r["stage"]: r for r in final}
+    for stage, record in kept.items():  # finished before the kill: kept as they were, not redone
+        assert by_stage[stage]["wall_time_s"] == record["wall_time_s"]
+        assert by_stage[stage]["test_accuracy"] == record["test_accuracy"]

@@ -2,11 +2,9 @@
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
@@ -22,6 +20,7 @@ from mnistopt import (
     search_under_budget,
 )
 from mnistopt.cli import main
+from conftest import kill_after_records
 
 FAST = SearchSpace(depth=Choice(1, 2), batch_size=256, optimizer="adam", batch_norm=False)
 REQUIRED = {"trial_id", "budget", "params", "stage", "status", "val_accuracy", "selected", "test_accuracy"}
@@ -204,23 +203,9 @@ def test_sigkill_then_rerun_keeps_completed_trials(mnist_dir, tmp_path):
     script.write_text(KILL_SCRIPT)
     out = tmp_path / "out"
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    proc = subprocess.Popen([sys.executable, str(script), str(mnist_dir), str(out)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 240
-    finished: list = []
-    while time.time() < deadline and proc.poll() is None:
-        try:
-            finished = json.loads((out / "result.json").read_text())["records"]
-        except (OSError, ValueError):
-            finished = []  # not written yet (never half-written: writes are atomic)
-        if len(finished) >= 2:
-            break
-        time.sleep(0.05)
-    assert proc.poll() is None, "the search ended before it could be killed"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert len(finished) >= 2
-    kept = {r["trial_id"]: r for r in json.loads((out / "result.json").read_text())["records"]}
+    finished = kill_after_records([sys.executable, str(script), str(mnist_dir), str(out)], out / "result.json")
+    assert len(finished["records"]) >= 2
+    kept = {r["trial_id"]: r for r in finished["records"]}
 
     rerun = subprocess.run([sys.executable, str(script), str(mnist_dir), str(out)], env=env,
                            capture_output=True, text=True, timeout=300)

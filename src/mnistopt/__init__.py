@@ -26,7 +26,7 @@ from .errors import (
 )
 from .spec import MLPSpec, count_params, widest_spec
 
-from .build import build_model, spec_from_model
+from .build import build_model, load_model, spec_from_model
 from .compress import compress_model, export_tflite, prune_magnitude, prune_units, quantization_aware_training
 from .records import SearchResult, SelectedModel, TrialRecord
 from .report.pareto import hypervolume, pareto_front
@@ -65,6 +65,7 @@ __all__ = [
     "count_params",
     "input_features",
     "load_dataset",
+    "load_model",
     "min_params",
     "mlp_params",
     "pareto_front",

@@ -49,7 +49,7 @@ def check_float(
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ArgumentTypeError(
             f"`{name}` must be a number. Received: {name}={value!r} "
-            f"(type {type(value).__name__})."
+            f"(type {type(value).__name__}). Pass a float such as 0.5."
         )
     value = float(value)
     low = "[" if min_inclusive else "("
@@ -66,7 +66,7 @@ def check_float(
     if bad:
         raise error(
             f"`{name}` must be a finite number in the range {interval}. "
-            f"Received: {name}={value!r}."
+            f"Received: {name}={value!r}. Pass a value in that range."
         )
     return value
 
@@ -88,7 +88,8 @@ def check_choice(
     lowered = value.lower()
     if lowered not in choices:
         raise error(
-            f"`{name}` must be one of {list(choices)}. Received: {name}={value!r}."
+            f"`{name}` must be one of {list(choices)}. Received: {name}={value!r}. Pick one of those "
+            f"(case does not matter)."
         )
     return lowered
 
@@ -100,4 +101,4 @@ def _range_message(name, value, minimum, maximum, kind):
         expected = f"an {kind} <= {maximum}"
     else:
         expected = f"an {kind} in [{minimum}, {maximum}]"
-    return f"`{name}` must be {expected}. Received: {name}={value!r}."
+    return f"`{name}` must be {expected}. Received: {name}={value!r}. Pass a value in that range."

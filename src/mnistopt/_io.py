@@ -1,7 +1,8 @@
 """Atomic file writes: a reader never sees a half-written file.
 
 Each writer writes a temporary file in the target's directory, flushes and
-fsyncs it, then renames it over the target (atomic on POSIX).
+fsyncs it, then renames it over the target (atomic on POSIX). Also
+:func:`silence_fd`, for C++ libraries that print to a file descriptor.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 from .errors import OutputDirError
 
-__all__ = ["ensure_dir", "atomic_write_text", "atomic_write_json", "atomic_write_with"]
+__all__ = ["ensure_dir", "atomic_write_text", "atomic_write_json", "atomic_write_with", "silence_fd"]
 
 
 def ensure_dir(path: str | os.PathLike, name: str = "out") -> Path:
@@ -88,3 +89,23 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
 def atomic_write_json(path: str | os.PathLike, data: Any) -> Path:
     """Write ``data`` as indented JSON to ``path`` atomically."""
     return atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False, allow_nan=False) + "\n")
+
+
+@contextlib.contextmanager
+def silence_fd(fd: int) -> Iterator[None]:
+    """Point file descriptor ``fd`` at ``/dev/null`` for the duration (C++ libraries' own
+    prints, which Python's redirections do not reach)."""
+    try:
+        saved = os.dup(fd)
+    except OSError:  # no such descriptor (e.g. an embedded interpreter): nothing to silence
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), fd)
+            try:
+                yield
+            finally:
+                os.dup2(saved, fd)
+    finally:
+        os.close(saved)

@@ -11,13 +11,15 @@ order are what :mod:`mnistopt.budget` counts:
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from .errors import ArgumentTypeError
+from .errors import ArgumentTypeError, DataNotFoundError, SpecError
 from .spec import MLPSpec
 
-__all__ = ["build_model", "make_optimizer", "load_checkpoint", "LOSS"]
+__all__ = ["build_model", "load_model", "make_optimizer", "load_checkpoint", "LOSS"]
 
 #: The loss every model is compiled with (integer labels, softmax outputs).
 LOSS = "sparse_categorical_crossentropy"
@@ -46,6 +48,44 @@ def build_model(spec: MLPSpec, *, compile: bool = True, steps_per_execution: int
     import keras
 
     return _build(spec, keras, compile=compile, steps_per_execution=steps_per_execution)
+
+
+def load_model(path: str | os.PathLike) -> Any:
+    """Load a ``.keras`` model saved by mnistopt, in Keras' safe mode.
+
+    Safe mode never deserialises Python code (``Lambda`` layers, pickled
+    functions), so a model file from elsewhere cannot run code on load; such
+    a file is refused with a :class:`~mnistopt.SpecError`, as is anything that
+    is not a Keras model.
+
+    Raises:
+        DataNotFoundError: no file at ``path``.
+        SpecError: not a ``.keras`` file, or not loadable in safe mode.
+
+    Example:
+        >>> import tempfile, os
+        >>> from mnistopt import MLPSpec, build_model, load_model
+        >>> path = os.path.join(tempfile.mkdtemp(), "m.keras")
+        >>> build_model(MLPSpec(hidden=(8,), pool=True)).save(path)
+        >>> load_model(path).count_params()
+        1666
+    """
+    if not isinstance(path, (str, os.PathLike)):
+        raise ArgumentTypeError(f"`path` must be a file path. Received: path={path!r} (type {type(path).__name__}).")
+    p = Path(os.fspath(path))
+    if not p.is_file():
+        raise DataNotFoundError(f"No model file at {p}. Pass a .keras file written by mnistopt baseline or search.")
+    if p.suffix != ".keras":
+        raise SpecError(f"{p} is not a .keras file. Pass a model saved by mnistopt (model.keras, "
+                        f"models/budget-N.keras).")
+    import keras
+
+    try:
+        return keras.saving.load_model(p, safe_mode=True)
+    except Exception as exc:  # corrupt, foreign, or unsafe (code in it): say so, not a Keras traceback
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SpecError(f"Cannot load {p} as a Keras model in safe mode ({reason}). Pass a .keras file saved "
+                        f"by mnistopt; models holding Python code (Lambda layers) are refused.") from exc
 
 
 def make_optimizer(spec: MLPSpec, keras_module: ModuleType | None = None) -> Any:

@@ -16,6 +16,14 @@ from .space import BUDGET_KINDS
 __all__ = ["main", "build_parser"]
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error (``mnistopt: error: ...``, exit status 2), like every other
+    mnistopt error on the command line; the usage stays one ``--help`` away."""
+
+    def error(self, message: str):
+        self.exit(2, f"mnistopt: error: {message}. See `{self.prog} --help`.\n")
+
+
 def _add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--data", metavar="PATH", default=None,
@@ -29,12 +37,12 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for documentation and tests)."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="mnistopt",
         description="Budget-driven model compression on MNIST-format data.",
     )
     parser.add_argument("--version", action="version", version=f"mnistopt {__version__}")
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     common.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -151,6 +159,7 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
     from .spec import MLPSpec
 
     dataset = _load_data(args)
+    _import_tensorflow(args)
     spec = MLPSpec.baseline()
     if args.epochs is not None:
         spec = dataclasses.replace(spec, epochs=args.epochs)
@@ -174,23 +183,25 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
 
 
 def _cmd_search(args: argparse.Namespace) -> int:
-    from .search import reference_grid_search, search_under_budget
+    from .search import check_search_arguments, reference_grid_search, search_under_budget
 
     if args.preset is None and not args.budget:
         raise _UsageError("search needs --budget N [N ...] (or --preset reference-grid)")
+    compress = ({"quantize": args.quantize, "sparsity": args.sparsity, "fine_tune_epochs": args.fine_tune_epochs}
+                if args.compress else False)
+    options = dict(tuner=args.tuner, max_trials=args.max_trials, max_epochs=args.max_epochs, seed=args.seed,
+                   directory=args.out, overwrite=args.overwrite, budget_kind=args.budget_kind, compress=compress,
+                   distributed=args.distributed, oracle=args.oracle, worker_id=args.worker_id,
+                   trial_timeout=args.trial_timeout)
+    if args.preset is None:
+        check_search_arguments(args.budget, **options)  # before the data is read
     dataset = _load_data(args)
+    _import_tensorflow(args)
     bar = _ProgressBar(args)
     if args.preset == "reference-grid":
         result = reference_grid_search(dataset, directory=args.out, overwrite=args.overwrite, seed=args.seed, progress=bar)
     else:
-        compress = ({"quantize": args.quantize, "sparsity": args.sparsity, "fine_tune_epochs": args.fine_tune_epochs}
-                    if args.compress else False)
-        result = search_under_budget(
-            args.budget, dataset, tuner=args.tuner, max_trials=args.max_trials, max_epochs=args.max_epochs,
-            seed=args.seed, directory=args.out, overwrite=args.overwrite, progress=bar,
-            budget_kind=args.budget_kind, compress=compress, distributed=args.distributed, oracle=args.oracle,
-            worker_id=args.worker_id, trial_timeout=args.trial_timeout,
-        )
+        result = search_under_budget(args.budget, dataset, progress=bar, **options)
     bar.close()
     from pathlib import Path
 
@@ -228,22 +239,17 @@ def _cmd_report(args: argparse.Namespace) -> int:
 def _cmd_compress(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .build import spec_from_model
-    from .compress.pipeline import compress_model
-    from .errors import DataNotFoundError, SpecError
+    from .build import load_model, spec_from_model
+    from .compress.pipeline import check_stages, compress_model
+    from .errors import DataNotFoundError
 
     path = Path(args.model)
     if not path.is_file():
         raise DataNotFoundError(f"No model file at {path}. Pass a .keras file written by mnistopt baseline or search.")
-    if path.suffix != ".keras":
-        raise SpecError(f"{path} is not a .keras file. Pass a model saved by mnistopt (model.keras, models/budget-N.keras).")
+    check_stages(args.quantize, args.sparsity)  # before the data and the model are read
     dataset = _load_data(args)
-    import keras
-
-    try:
-        model = keras.saving.load_model(path, safe_mode=True)
-    except Exception as exc:  # a corrupt or foreign file: say so, not a Keras traceback
-        raise SpecError(f"Cannot load {path} as a Keras model: {exc}") from exc
+    _import_tensorflow(args)
+    model = load_model(path)
     training = {"batch_size": args.batch_size} if args.batch_size is not None else {}
     spec = spec_from_model(model, **training)
     _say(args, f"model: {spec.architecture} ({spec.params:,} params)")
@@ -346,6 +352,19 @@ def _load_data(args: argparse.Namespace):
     dataset = load_dataset(args.dataset, path=args.data, validation_fraction=args.validation_fraction, seed=args.seed)
     _say(args, f"data: {dataset.name} from {dataset.source}: " + ", ".join(f"{k} {v:,}" for k, v in dataset.sizes.items()))
     return dataset
+
+
+def _import_tensorflow(args: argparse.Namespace) -> None:
+    """Import TensorFlow and Keras with file descriptor 2 silenced (unless ``--debug``): at import
+    their C++ side prints start-up lines (absl, CUDA probing) that TF_CPP_MIN_LOG_LEVEL does not
+    stop and that would bury the command's own output and errors."""
+    if args.debug:
+        return
+    from ._io import silence_fd
+
+    with silence_fd(2):
+        import keras  # noqa: F401  (imports TensorFlow)
+        import tensorflow  # noqa: F401
 
 
 def _say(args: argparse.Namespace, message: str) -> None:

@@ -275,7 +275,13 @@ def _find_named(name: str, path, download: bool) -> tuple[_Arrays, str, str]:
     tried: list[str] = []
     candidates: list[tuple[str, Path]] = []
     if path is not None:
-        candidates.append(("path=", Path(os.fspath(path)).expanduser()))
+        given = Path(os.fspath(path)).expanduser()
+        if not given.exists():  # a path the user named explicitly: a typo, not a reason to download
+            raise DataNotFoundError(
+                f"`path` {str(given)!r} does not exist (looking for the {name!r} dataset). Pass an existing "
+                f"directory or file holding {_expected_files(name)}."
+            )
+        candidates.append(("path=", given))
     env = os.environ.get(ENV_VAR)
     if env:
         candidates.append((f"${ENV_VAR}", Path(env).expanduser()))
@@ -557,17 +563,22 @@ def _check_images(x: np.ndarray, src: str, split: str) -> np.ndarray:
         x = x[..., 0]
     if x.ndim != 3:
         raise DataError(
-            f"{src}: {split} images must have shape (N, height, width); got {x.shape}."
+            f"{src}: {split} images must have shape (N, height, width); got {x.shape}. Reshape flat "
+            f"images first, e.g. x.reshape(-1, 28, 28)."
         )
     if len(x) == 0:
-        raise DataError(f"{src}: the {split} split holds no images.")
+        raise DataError(f"{src}: the {split} split holds no images. Pass a dataset with images in both "
+                        f"the train and the test split.")
     if x.dtype == np.uint8:
         return (x.astype(np.float32) / np.float32(255.0))
     if not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)):
-        raise DataError(f"{src}: {split} images have dtype {x.dtype}; expected uint8 or float.")
+        raise DataError(f"{src}: {split} images have dtype {x.dtype}; expected uint8 or float. Convert them, "
+                        f"e.g. x.astype('uint8').")
     xf = x.astype(np.float32)
     if not np.all(np.isfinite(xf)):
-        raise DataError(f"{src}: {split} images contain NaN or infinite values.")
+        bad = int(np.sum(~np.all(np.isfinite(xf.reshape(len(xf), -1)), axis=1)))
+        raise DataError(f"{src}: {split} images contain NaN or infinite values ({bad:,} of {len(xf):,} images). "
+                        f"Drop or repair those images.")
     lo, hi = float(xf.min()), float(xf.max())
     if lo < 0 or hi > 255:
         raise DataError(
@@ -583,17 +594,20 @@ def _check_labels(y: np.ndarray, src: str, split: str, num_classes: int) -> np.n
     if y.ndim != 1:
         raise DataError(f"{src}: {split} labels must be a 1-D array of class ids; got shape {y.shape}.")
     if len(y) == 0:
-        raise DataError(f"{src}: the {split} split holds no labels.")
+        raise DataError(f"{src}: the {split} split holds no labels. Pass one label per image.")
     if np.issubdtype(y.dtype, np.floating):
         if not np.all(np.isfinite(y)) or not np.all(y == np.round(y)):
-            raise DataError(f"{src}: {split} labels must be whole numbers; found non-integer values.")
+            raise DataError(f"{src}: {split} labels must be whole numbers (class ids); found non-integer values. "
+                            f"Pass integer labels 0..{num_classes - 1}, e.g. y.astype(int) if they are ids stored "
+                            f"as floats.")
     elif not np.issubdtype(y.dtype, np.integer):
-        raise DataError(f"{src}: {split} labels have dtype {y.dtype}; expected integers.")
+        raise DataError(f"{src}: {split} labels have dtype {y.dtype}; expected integers. Pass integer labels "
+                        f"0..{num_classes - 1}.")
     lo, hi = y.min(), y.max()
     if lo < 0 or hi >= num_classes:
         bad = y[(y < 0) | (y >= num_classes)]
         raise DataError(
             f"{src}: {split} labels must lie in 0..{num_classes - 1}; found {len(bad):,} out of "
-            f"range (e.g. {bad[0]!r}). Check the labels file, or pass num_classes."
+            f"range (e.g. {bad[0].item()!r}). Check the labels file, or pass num_classes."
         )
     return y.astype(np.int32)

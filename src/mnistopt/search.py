@@ -29,7 +29,8 @@ from .errors import ArgumentError, ArgumentTypeError, BudgetError, SearchFailedE
 from .records import COMPLETED, FAILED, SearchResult, SelectedModel, TrialRecord, chain_history, select_best
 from .space import BUDGET_KINDS, SearchSpace
 
-__all__ = ["search_under_budget", "TrialProgress", "TUNERS", "DEFAULT_COMPRESSION", "reference_grid_search"]
+__all__ = ["search_under_budget", "check_search_arguments", "TrialProgress", "TUNERS", "DEFAULT_COMPRESSION",
+           "reference_grid_search"]
 
 logger = logging.getLogger(__name__)
 
@@ -187,25 +188,16 @@ def search_under_budget(
         >>> result.best(4034).record.test_accuracy  # doctest: +SKIP
         0.94...
     """
-    budgets = _check_budgets(budget)
-    budget_kind = check_choice("budget_kind", budget_kind, BUDGET_KINDS)
-    tuner = check_choice("tuner", tuner, TUNERS)
-    max_epochs = check_int("max_epochs", max_epochs, minimum=1, maximum=10_000)
-    seed = check_int("seed", seed, minimum=0)
-    hyperband_factor = check_int("hyperband_factor", hyperband_factor, minimum=2)
-    if max_trials is not None:
-        max_trials = check_int("max_trials", max_trials, minimum=1)
-    if patience == "auto":
-        patience = 3 if tuner in ("random", "bayesian") else None
-    elif patience is not None:
-        patience = check_int("patience", patience, minimum=0)
-    space = SearchSpace() if space is None else space
-    if not isinstance(space, SearchSpace):
-        raise ArgumentTypeError(f"`space` must be a SearchSpace. Received: {type(space).__name__}.")
-    if not isinstance(overwrite, bool):
-        raise ArgumentTypeError(f"`overwrite` must be True or False. Received: overwrite={overwrite!r}.")
-    compression = _check_compress(compress, budget_kind)
-    cluster = _check_distributed(distributed, oracle, worker_id, trial_timeout, budgets, directory)
+    checked = check_search_arguments(
+        budget, tuner=tuner, max_trials=max_trials, max_epochs=max_epochs, seed=seed, directory=directory,
+        overwrite=overwrite, space=space, patience=patience, hyperband_factor=hyperband_factor,
+        budget_kind=budget_kind, compress=compress, distributed=distributed, oracle=oracle, worker_id=worker_id,
+        trial_timeout=trial_timeout,
+    )
+    budgets, budget_kind, tuner, max_epochs = (checked[k] for k in ("budget", "budget_kind", "tuner", "max_epochs"))
+    seed, hyperband_factor, max_trials, patience = (checked[k] for k in ("seed", "hyperband_factor", "max_trials",
+                                                                         "patience"))
+    space, compression, cluster = checked["space"], checked["compress"], checked["cluster"]
 
     data = dataset if isinstance(dataset, Dataset) else load_dataset(dataset, path=data_path, seed=seed)
     # Resolve every budget before any training, so a bad budget fails fast.
@@ -235,6 +227,64 @@ def search_under_budget(
         if compression is not None:
             run.compress(b, budget_kind, compression, seed, progress)
     return run.result()
+
+
+def check_search_arguments(
+    budget: Any,
+    *,
+    tuner: Any = "hyperband",
+    max_trials: Any = None,
+    max_epochs: Any = 25,
+    seed: Any = 0,
+    directory: Any = None,
+    overwrite: Any = False,
+    space: Any = None,
+    patience: Any = "auto",
+    hyperband_factor: Any = 5,
+    budget_kind: Any = "params",
+    compress: Any = False,
+    distributed: Any = None,
+    oracle: Any = None,
+    worker_id: Any = None,
+    trial_timeout: Any = 1800.0,
+) -> dict[str, Any]:
+    """Check :func:`search_under_budget`'s arguments without reading data or importing TensorFlow.
+
+    Raises the same typed errors the search would, before any work. Returns
+    the normalised values (``budget`` as a list, ``patience`` resolved,
+    ``compress`` as options or ``None``, ``cluster`` for a distributed search).
+    Whether the budgets fit any model is checked later, against the data's
+    image shape.
+
+    Example:
+        >>> checked = check_search_arguments([4034, 4034], tuner="Random")
+        >>> checked["budget"], checked["tuner"], checked["patience"]
+        ([4034], 'random', 3)
+    """
+    budgets = _check_budgets(budget)
+    budget_kind = check_choice("budget_kind", budget_kind, BUDGET_KINDS)
+    tuner = check_choice("tuner", tuner, TUNERS)
+    max_epochs = check_int("max_epochs", max_epochs, minimum=1, maximum=10_000)
+    seed = check_int("seed", seed, minimum=0)
+    hyperband_factor = check_int("hyperband_factor", hyperband_factor, minimum=2)
+    if max_trials is not None:
+        max_trials = check_int("max_trials", max_trials, minimum=1)
+    if patience == "auto":
+        patience = 3 if tuner in ("random", "bayesian") else None
+    elif patience is not None:
+        patience = check_int("patience", patience, minimum=0)
+    space = SearchSpace() if space is None else space
+    if not isinstance(space, SearchSpace):
+        raise ArgumentTypeError(f"`space` must be a SearchSpace. Received: {type(space).__name__}. "
+                                f"Build one with mnistopt.SearchSpace(...).")
+    if not isinstance(overwrite, bool):
+        raise ArgumentTypeError(f"`overwrite` must be True or False. Received: overwrite={overwrite!r}.")
+    return {
+        "budget": budgets, "budget_kind": budget_kind, "tuner": tuner, "max_epochs": max_epochs, "seed": seed,
+        "hyperband_factor": hyperband_factor, "max_trials": max_trials, "patience": patience, "space": space,
+        "overwrite": overwrite, "compress": _check_compress(compress, budget_kind),
+        "cluster": _check_distributed(distributed, oracle, worker_id, trial_timeout, budgets, directory),
+    }
 
 
 #: What ``compress=True`` runs on each selected model.

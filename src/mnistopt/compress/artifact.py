@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from .._checks import check_choice, check_int
-from .._io import atomic_write_with
+from .._io import atomic_write_with, silence_fd
 from ..errors import ArgumentError
 
 __all__ = ["QUANTIZATIONS", "export_tflite", "tflite_predict", "evaluate_tflite"]
@@ -113,24 +113,6 @@ def evaluate_tflite(path: str | os.PathLike, x: np.ndarray, y: np.ndarray, batch
 def _quiet() -> Iterator[None]:
     """Silence the converter: Python prints, warnings, and the C++ lines it writes to
     file descriptor 2 (e.g. ``fully_quantize: 0, inference_type: 6, ...``)."""
-    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings(), _silence_fd(2):
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings(), silence_fd(2):
         warnings.simplefilter("ignore")
         yield
-
-
-@contextlib.contextmanager
-def _silence_fd(fd: int) -> Iterator[None]:
-    try:
-        saved = os.dup(fd)
-    except OSError:  # no such descriptor (e.g. an embedded interpreter): nothing to silence
-        yield
-        return
-    try:
-        with open(os.devnull, "wb") as null:
-            os.dup2(null.fileno(), fd)
-            try:
-                yield
-            finally:
-                os.dup2(saved, fd)
-    finally:
-        os.close(saved)

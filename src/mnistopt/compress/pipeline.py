@@ -121,11 +121,24 @@ def compress_model(
     from ..build import spec_from_model
     from .._env import environment
 
+    import keras
+
+    if isinstance(model, (str, os.PathLike)):
+        raise ArgumentTypeError(
+            f"`model` must be a loaded Keras model, not a path. Received: model={str(model)!r}. Load it with "
+            f"mnistopt.load_model(path) (Keras' safe mode), or run `mnistopt compress {model}`."
+        )
+    if not isinstance(model, keras.Model):
+        raise ArgumentTypeError(
+            f"`model` must be a Keras 3 model built by mnistopt (build_model, train, search). Received: "
+            f"{type(model).__name__}."
+        )
     if not isinstance(dataset, Dataset):
-        raise ArgumentTypeError(f"`dataset` must be a mnistopt Dataset. Received: {type(dataset).__name__}.")
+        raise ArgumentTypeError(f"`dataset` must be a mnistopt Dataset (see load_dataset). Received: "
+                                f"{type(dataset).__name__}.")
+    modes, sparsities = check_stages(quantize, sparsity)
     if spec is None:
         spec = spec_from_model(model)
-    modes, sparsities = check_stages(quantize, sparsity)
     cuts = sorted({check_int("units", b, minimum=1) for b in units}, reverse=True)
     for b in cuts:
         if b >= spec.params:

@@ -1,0 +1,211 @@
+"""Every bad input, wherever it enters (Python API and CLI): a typed mnistopt error whose message
+names the argument, the value received, what was expected and how to fix it; on the command line
+one line on stderr and exit status 2."""
+
+import math
+import os
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from mnistopt import (ArgumentError, ArgumentTypeError, BudgetError, DataError, DataNotFoundError, MLPSpec,
+                      OutputDirError, SpecError, build_model, compress_model, load_dataset, load_model,
+                      search_under_budget)
+from conftest import synthetic_arrays, write_idx_dir
+
+ARRAYS = synthetic_arrays(200, 50)
+
+
+def with_(key, value, **more):
+    return {**ARRAYS, key: value, **more}
+
+
+def images_with(value):
+    x = ARRAYS["x_train"].astype(np.float32) / 255
+    x[3, 4, 5] = value
+    return with_("x_train", x)
+
+
+def idx_dir(tmp_path, damage):
+    d = write_idx_dir(tmp_path / "idx", ARRAYS)
+    f = sorted(d.glob("train-images*"))[0]
+    f.write_bytes(damage(f.read_bytes()))
+    return d
+
+
+def pickled_npz(tmp_path):
+    path = tmp_path / "objects.npz"
+    np.savez(path, x_train=np.array([{"a": 1}] * 3, dtype=object), y_train=ARRAYS["y_train"],
+             x_test=ARRAYS["x_test"], y_test=ARRAYS["y_test"])
+    return path
+
+
+@pytest.fixture(scope="module")
+def small():
+    return load_dataset(ARRAYS)
+
+
+@pytest.fixture(scope="module")
+def model():
+    return build_model(MLPSpec(hidden=(8,), pool=True, epochs=1))
+
+
+def search(budget, **kw):
+    return lambda tmp, ds, m: search_under_budget(budget, ds, directory=tmp / "s", **kw)
+
+
+def load(source):
+    return lambda tmp, ds, m: load_dataset(source(tmp) if callable(source) else source)
+
+
+def compress(model=None, **kw):
+    return lambda tmp, ds, m: compress_model(m if model is None else model, ds, tmp / "c", **kw)
+
+
+def bad_magic(tmp):
+    d = write_idx_dir(tmp / "m", ARRAYS, gz=False)
+    (d / "train-images-idx3-ubyte").write_bytes(b"\x00\x00\x08\x09" + b"\x00" * 20)
+    return d
+
+
+def unwritable(tmp):
+    (tmp / "f").write_text("")
+    return tmp / "f" / "sub"
+
+
+# (id, call(tmp_path, dataset, model), error type, built-in it must also be, regex on the message)
+CASES = [
+    ("budget-zero", search(0), BudgetError, ValueError, r"`budget` must be an integer in \[1, .*Received: budget=0\. Pass"),
+    ("budget-negative", search(-5), BudgetError, ValueError, r"Received: budget=-5\. Pass a value in that range"),
+    ("budget-float", search(4034.5), ArgumentTypeError, TypeError, r"`budget` must be an integer\. Received: budget=4034\.5 \(type float\)\. Pass a whole number"),
+    ("budget-nan", search(math.nan), ArgumentTypeError, TypeError, r"Received: budget=nan \(type float\)"),
+    ("budget-bool", search(True), ArgumentTypeError, TypeError, r"Received: budget=True \(type bool\)"),
+    ("budget-string", search("4034"), ArgumentTypeError, TypeError, r"Received: budget='4034' \(type str\)"),
+    ("budget-absurd", search(10**12), BudgetError, ValueError, r"integer in \[1, 1000000000\]\. Received: budget=1000000000000"),
+    ("budget-below-minimum", search(10), BudgetError, ValueError, r"budget=10 is below the minimum of this search space: \d+ parameters.*Raise the budget"),
+    ("unknown-dataset", load("cifar100"), DataNotFoundError, ValueError, r"Dataset 'cifar100' is neither a known name \(mnist, fashion_mnist\).*Pass a dataset name"),
+    ("missing-path", load(lambda tmp: tmp / "nowhere.npz"), DataNotFoundError, FileNotFoundError, r"nowhere\.npz' is neither.*Pass"),
+    ("missing-data-path", lambda tmp, ds, m: load_dataset("mnist", path=tmp / "nowhere"), DataNotFoundError, FileNotFoundError, r"`path` '.*nowhere' does not exist \(looking for the 'mnist' dataset\)\. Pass an existing directory"),
+    ("truncated-gzip", load(lambda tmp: idx_dir(tmp, lambda raw: raw[: len(raw) // 2])), DataError, ValueError, r"train-images.*corrupt or truncated gzip data.*Download the file again"),
+    ("wrong-idx-magic", load(bad_magic), DataError, ValueError, r"magic"),
+    ("labels-out-of-range", load(with_("y_train", np.full(200, 12))), DataError, ValueError, r"train labels must lie in 0\.\.9; found 200 out of range \(e\.g\. 12\)\. Check the labels"),
+    ("labels-not-integer", load(with_("y_train", np.arange(200) / 7)), DataError, ValueError, r"train labels must be whole numbers.*Pass integer labels 0\.\.9"),
+    ("count-mismatch", load(with_("y_train", ARRAYS["y_train"][:150])), DataError, ValueError, r"200 images in <x_train array> but 150 labels.*Pair each"),
+    ("images-wrong-shape", load(with_("x_train", np.zeros((200, 784), np.uint8))), DataError, ValueError, r"shape \(N, height, width\); got \(200, 784\)\. Reshape"),
+    ("images-nan", load(images_with(np.nan)), DataError, ValueError, r"NaN or infinite values \(1 of 200 images\)\. Drop or repair"),
+    ("images-inf", load(images_with(np.inf)), DataError, ValueError, r"NaN or infinite values \(1 of 200 images\)"),
+    ("empty-dataset", load(with_("x_train", np.zeros((0, 28, 28), np.uint8), y_train=np.zeros(0, np.uint8))), DataError, ValueError, r"the train split holds no images\. Pass"),
+    ("pickled-npz", load(pickled_npz), DataError, ValueError, r"objects\.npz: holds pickled Python objects, which mnistopt refuses.*numpy\.savez"),
+    ("output-dir-unwritable", lambda tmp, ds, m: search_under_budget(3000, ds, directory=unwritable(tmp)), OutputDirError, OSError, r"`directory` directory '.*f/sub' cannot be created.*Choose a directory"),
+    ("sparsity-one", compress(sparsity=[1.0]), ArgumentError, ValueError, r"`sparsity` must be a finite number in the range \[0\.01, 0\.99\]\. Received: sparsity=1\.0\. Pass"),
+    ("sparsity-negative", compress(sparsity=[-0.1]), ArgumentError, ValueError, r"Received: sparsity=-0\.1"),
+    ("sparsity-in-search", search(3000, compress={"sparsity": [1.5]}), ArgumentError, ValueError, r"Received: sparsity=1\.5"),
+    ("unknown-tuner", search(3000, tuner="genetic"), ArgumentError, ValueError, r"`tuner` must be one of \['hyperband', 'bayesian', 'random', 'grid'\]\. Received: tuner='genetic'\. Pick"),
+    ("unknown-quantization", compress(quantize=["int4"]), ArgumentError, ValueError, r"`quantize` entries must be among \['dynamic', 'float16', 'int8'\]\. Received: 'int4'"),
+    ("model-is-a-path", compress(model="model.keras"), ArgumentTypeError, TypeError, r"`model` must be a loaded Keras model, not a path\. Received: model='model\.keras'\. Load it with mnistopt\.load_model\(path\)"),
+    ("model-not-keras", compress(model=42), ArgumentTypeError, TypeError, r"`model` must be a Keras 3 model built by mnistopt.*Received: int"),
+]
+
+
+@pytest.mark.parametrize("call, error, builtin, match", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_input_raises_a_typed_error_that_says_how_to_fix_it(tmp_path, small, model, call, error, builtin, match):
+    with pytest.raises(error, match=match) as info:
+        call(tmp_path, small, model)
+    assert isinstance(info.value, builtin)  # `except ValueError` (TypeError, OSError) in user code still works
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can read anything")
+def test_unreadable_file(tmp_path):
+    path = tmp_path / "data.npz"
+    np.savez(path, **ARRAYS)
+    path.chmod(0)
+    with pytest.raises(DataError, match=r"data\.npz"):
+        load_dataset(path)
+
+
+def cli(*args, env_extra=None):
+    env = {"PATH": "/usr/bin:/bin", "MNISTOPT_DATA": "", "TF_CPP_MIN_LOG_LEVEL": "3", **(env_extra or {})}
+    return subprocess.run([sys.executable, "-m", "mnistopt", *args], capture_output=True, text=True, env=env,
+                          timeout=300)
+
+
+CLI_CASES = [
+    ("budget-zero", ["search", "--budget", "0", "--data", "{npz}"], r"`budget` must be an integer in \[1, 1000000000\]\. Received: budget=0"),
+    ("budget-float", ["search", "--budget", "4034.5", "--data", "{npz}"], r"argument --budget: invalid int value: '4034\.5'\. See `mnistopt search --help`"),
+    ("budget-nan", ["search", "--budget", "nan", "--data", "{npz}"], r"invalid int value: 'nan'"),
+    ("budget-below-minimum", ["search", "--budget", "10", "--data", "{npz}"], r"budget=10 is below the minimum"),
+    ("unknown-dataset", ["search", "--budget", "3000", "--dataset", "cifar"], r"Dataset 'cifar' is neither"),
+    ("missing-path", ["search", "--budget", "3000", "--data", "/no/such/file.npz"], r"`path` '/no/such/file\.npz' does not exist \(looking for the 'mnist' dataset\)\. Pass an existing"),
+    ("truncated-gzip", ["search", "--budget", "3000", "--data", "{gz}"], r"corrupt or truncated gzip data"),
+    ("pickled-npz", ["search", "--budget", "3000", "--data", "{pickled}"], r"holds pickled Python objects"),
+    ("output-dir-unwritable", ["search", "--budget", "3000", "--data", "{npz}", "--out", "{file}/sub"], r"cannot be created"),
+    ("unknown-tuner", ["search", "--budget", "3000", "--data", "{npz}", "--tuner", "genetic"], r"Received: tuner='genetic'"),
+    ("sparsity", ["search", "--budget", "3000", "--data", "{npz}", "--compress", "--sparsity", "1.0"], r"Received: sparsity=1\.0"),
+    ("budget-kind", ["search", "--budget", "3000", "--data", "{npz}", "--budget-kind", "kilobytes"], r"argument --budget-kind: invalid choice"),
+    ("unknown-quantization", ["compress", "{model}", "--data", "{npz}", "--quantize", "int4"], r"Received: 'int4'"),
+    ("model-not-keras", ["compress", "{model}", "--data", "{npz}"], r"Cannot load .*model\.keras as a Keras model in safe mode"),
+]
+
+
+@pytest.mark.parametrize("args, match", [c[1:] for c in CLI_CASES], ids=[c[0] for c in CLI_CASES])
+def test_cli_bad_input_is_one_line_on_stderr_and_exit_2(tmp_path, args, match):
+    np.savez(tmp_path / "d.npz", **ARRAYS)
+    (tmp_path / "file").write_text("")
+    (tmp_path / "model.keras").write_text("not a model")
+    paths = {"npz": tmp_path / "d.npz", "gz": idx_dir(tmp_path, lambda raw: raw[:100]),
+             "pickled": pickled_npz(tmp_path), "file": tmp_path / "file", "model": tmp_path / "model.keras"}
+    argv = [a.format(**paths) for a in args]
+    if "--out" not in argv:
+        argv += ["--out", str(tmp_path / "out")]
+    proc = cli(*argv, "-q", env_extra={"KERAS_HOME": str(tmp_path / "keras-home")})
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("mnistopt: error: "), proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert re.search(match, lines[0]), lines[0]
+
+
+def test_cli_debug_shows_the_traceback(tmp_path):
+    proc = cli("search", "--budget", "0", "--data", "/no/such/file.npz", "--debug")
+    assert proc.returncode == 2 and "Traceback" in proc.stderr and "mnistopt: error:" in proc.stderr
+
+
+def lambda_model(path):
+    """A .keras file holding Python code (a Lambda layer): what safe mode exists to refuse."""
+    import keras
+
+    model = keras.Sequential([keras.Input((28, 28)), keras.layers.Flatten(),
+                              keras.layers.Lambda(lambda x: x * 2.0), keras.layers.Dense(10, activation="softmax")])
+    model.save(path)
+    return path
+
+
+@pytest.mark.parametrize("make, error, match", [
+    (lambda p: lambda_model(p / "code.keras"), SpecError, r"code\.keras as a Keras model in safe mode.*Lambda layers\) are refused"),
+    (lambda p: (p / "text.keras").write_text("hello") and p / "text.keras", SpecError, r"Cannot load .*text\.keras"),
+    (lambda p: (p / "weights.h5").write_text("x") and p / "weights.h5", SpecError, r"weights\.h5 is not a \.keras file"),
+    (lambda p: p / "missing.keras", DataNotFoundError, r"No model file at .*missing\.keras"),
+    (lambda p: 3.5, ArgumentTypeError, r"`path` must be a file path\. Received: path=3\.5"),
+], ids=["lambda-code", "not-a-model", "wrong-suffix", "missing", "not-a-path"])
+def test_load_model_is_safe_mode_and_refuses_what_is_not_a_model(tmp_path, make, error, match):
+    with pytest.raises(error, match=match):
+        load_model(make(tmp_path))
+
+
+def test_load_model_round_trips_an_mnistopt_model(tmp_path, model):
+    model.save(tmp_path / "m.keras")
+    loaded = load_model(tmp_path / "m.keras")
+    x = ARRAYS["x_test"][:5].astype(np.float32) / 255
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6)
+
+
+def test_cli_compress_refuses_a_model_holding_code(tmp_path):
+    np.savez(tmp_path / "d.npz", **ARRAYS)
+    proc = cli("compress", str(lambda_model(tmp_path / "code.keras")), "--data", str(tmp_path / "d.npz"),
+               "--out", str(tmp_path / "out"), "-q")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "in safe mode" in lines[0], proc.stderr
