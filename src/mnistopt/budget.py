@@ -67,7 +67,13 @@ def reduced_shape(
 
 
 def input_features(input_shape: Sequence[int], crop: int = 0, pool: bool = False) -> int:
-    """Number of inputs the first dense layer sees after input reduction."""
+    """Number of inputs the first dense layer sees after input reduction.
+
+    Example:
+        >>> from mnistopt import input_features
+        >>> input_features((28, 28)), input_features((28, 28), crop=2), input_features((28, 28), crop=4, pool=True)
+        (784, 576, 100)
+    """
     height, width = reduced_shape(input_shape, crop, pool)
     return height * width
 

@@ -24,43 +24,145 @@ __all__ = [
 
 
 class MnistoptError(Exception):
-    """Base class of every error raised by mnistopt."""
+    """Base class of every error raised by mnistopt.
+
+    Example:
+        >>> from mnistopt import MnistoptError, search_under_budget
+        >>> try:
+        ...     search_under_budget(0)
+        ... except MnistoptError as exc:
+        ...     print(type(exc).__name__, "-", exc)
+        BudgetError - `budget` must be an integer in [1, 1000000000]. Received: budget=0. Pass a value in that range.
+    """
 
 
 class ArgumentError(MnistoptError, ValueError):
-    """An argument has the right type but an invalid value."""
+    """An argument has the right type but an invalid value.
+
+    Example:
+        >>> from mnistopt import search_under_budget
+        >>> search_under_budget(4034, tuner="genetic")
+        Traceback (most recent call last):
+        ...
+        mnistopt.errors.ArgumentError: `tuner` must be one of ['hyperband', 'bayesian', 'random', 'grid']. Received: tuner='genetic'. Pick one of those (case does not matter).
+    """
 
 
 class ArgumentTypeError(MnistoptError, TypeError):
-    """An argument has the wrong type."""
+    """An argument has the wrong type.
+
+    Example:
+        >>> from mnistopt import search_under_budget
+        >>> search_under_budget("4034")
+        Traceback (most recent call last):
+        ...
+        mnistopt.errors.ArgumentTypeError: `budget` must be an integer. Received: budget='4034' (type str). Pass a whole number such as 10.
+    """
 
 
 class BudgetError(ArgumentError):
-    """A parameter budget is invalid or too small for any model."""
+    """A parameter budget is invalid or too small for any model.
+
+    Example:
+        >>> from mnistopt import widths_for_budget
+        >>> widths_for_budget(100, 784, 10, (1,))
+        Traceback (most recent call last):
+        ...
+        mnistopt.errors.BudgetError: budget=100 is below the smallest 1-hidden-layer MLP for 784 inputs and 10 classes, which has 805 parameters (with no hidden layer: 7,850). Raise the budget, use fewer hidden layers, or shrink the input (crop border pixels, 2x2 pooling).
+    """
 
 
 class SpecError(ArgumentError):
-    """An :class:`~mnistopt.MLPSpec` field has an invalid value."""
+    """An :class:`~mnistopt.MLPSpec` field has an invalid value.
+
+    Example:
+        >>> from mnistopt import MLPSpec, SpecError
+        >>> try:
+        ...     MLPSpec(hidden=(0,))
+        ... except SpecError as exc:
+        ...     print("refused:", "hidden" in str(exc))
+        refused: True
+    """
 
 
 class DataError(MnistoptError, ValueError):
-    """A dataset file is corrupt, truncated, mislabelled or of the wrong layout."""
+    """A dataset file is corrupt, truncated, mislabelled or of the wrong layout.
+
+    Example:
+        >>> import numpy as np
+        >>> from mnistopt import load_dataset
+        >>> x = np.zeros((20, 28, 28), np.uint8)
+        >>> load_dataset({"x_train": x, "y_train": np.full(20, 11), "x_test": x, "y_test": np.zeros(20)})
+        Traceback (most recent call last):
+        ...
+        mnistopt.errors.DataError: <y_train array>: train labels must lie in 0..9; found 20 out of range (e.g. 11). Check the labels file, or pass num_classes.
+    """
 
 
 class DataNotFoundError(DataError, FileNotFoundError):
     """No copy of a dataset could be found or downloaded.
 
     The message lists every place that was looked at.
+
+    Example:
+        >>> from mnistopt import DataNotFoundError, load_dataset
+        >>> try:
+        ...     load_dataset("mnist", path="/no/such/folder")
+        ... except FileNotFoundError as exc:  # also a ValueError
+        ...     print(isinstance(exc, DataNotFoundError), "does not exist" in str(exc))
+        True True
     """
 
 
 class TrainingDivergedError(MnistoptError, FloatingPointError):
-    """The training loss became NaN or infinite."""
+    """The training loss became NaN or infinite.
+
+    Example:
+        >>> import numpy as np
+        >>> from mnistopt import MLPSpec, TrainingDivergedError, load_dataset, train
+        >>> rng = np.random.default_rng(0)
+        >>> x = rng.integers(0, 256, (200, 28, 28), dtype=np.uint8)
+        >>> ds = load_dataset({"x_train": x, "y_train": np.arange(200) % 10, "x_test": x[:20], "y_test": np.arange(20) % 10})
+        >>> spec = MLPSpec(hidden=(16,), optimizer="sgd", learning_rate=1e20, epochs=2)
+        >>> try:
+        ...     train(spec, ds)
+        ... except TrainingDivergedError as exc:
+        ...     print("diverged:", "Lower the learning rate" in str(exc))
+        diverged: True
+    """
 
 
 class OutputDirError(MnistoptError, OSError):
-    """An output directory cannot be created or written."""
+    """An output directory cannot be created or written.
+
+    Example:
+        >>> import os, tempfile
+        >>> from mnistopt import OutputDirError, search_under_budget
+        >>> blocker = os.path.join(tempfile.mkdtemp(), "a-file")
+        >>> open(blocker, "w").close()
+        >>> try:
+        ...     search_under_budget(4034, directory=os.path.join(blocker, "run"))
+        ... except OSError as exc:
+        ...     print(type(exc).__name__, "cannot be created" in str(exc))
+        OutputDirError True
+    """
 
 
 class SearchFailedError(MnistoptError, RuntimeError):
-    """Every trial of a search failed; the message gives the first reasons."""
+    """Every trial of a search failed; the message gives the first reasons.
+
+    Example:
+        >>> import tempfile
+        >>> import numpy as np
+        >>> from mnistopt import SearchFailedError, SearchSpace, load_dataset, search_under_budget
+        >>> rng = np.random.default_rng(0)
+        >>> x = rng.integers(0, 256, (200, 28, 28), dtype=np.uint8)
+        >>> ds = load_dataset({"x_train": x, "y_train": np.arange(200) % 10, "x_test": x[:20], "y_test": np.arange(20) % 10})
+        >>> hopeless = SearchSpace(depth=1, inputs="pool", optimizer="sgd", learning_rate=1e20, batch_norm=False)
+        >>> try:
+        ...     search_under_budget(3000, ds, tuner="random", max_trials=2, max_epochs=1, space=hopeless,
+        ...                         directory=tempfile.mkdtemp())
+        ... except SearchFailedError as exc:
+        ...     print("every trial failed:", "diverged" in str(exc))
+        every trial failed: True
+    """

@@ -55,6 +55,16 @@ class TrialRecord:
             file's own, measured with the TFLite interpreter.
         source_stage: the stage this one was made from (``None`` for a
             trained model).
+
+    Example:
+        >>> from mnistopt import MLPSpec, TrialRecord
+        >>> spec = MLPSpec(hidden=(5,))
+        >>> record = TrialRecord(budget=4034, trial_id="00", status="completed", spec=spec, params=spec.params,
+        ...                      val_accuracy=0.91)
+        >>> TrialRecord.from_dict(record.to_dict()) == record
+        True
+        >>> record.params, record.stage, record.is_compression_stage
+        (3985, 'dense', False)
     """
 
     budget: int
@@ -116,6 +126,22 @@ class SelectedModel:
     ``classification`` holds its test-set confusion matrix and classification
     report (see :func:`mnistopt.report.classification.classification_summary`),
     computed once at selection so reports can be re-rendered without the model.
+
+    Example:
+        >>> import numpy as np
+        >>> from mnistopt import load_dataset
+        >>> rng = np.random.default_rng(0)
+        >>> x = rng.integers(0, 256, (300, 28, 28), dtype=np.uint8)
+        >>> ds = load_dataset({"x_train": x, "y_train": np.arange(300) % 10, "x_test": x[:50], "y_test": np.arange(50) % 10})
+        >>> import tempfile
+        >>> from mnistopt import search_under_budget
+        >>> result = search_under_budget(3000, ds, tuner="random", max_trials=2, max_epochs=1,
+        ...                              directory=tempfile.mkdtemp())
+        >>> chosen = result.best(3000)
+        >>> chosen.record.selected, chosen.spec.params <= 3000, chosen.model.count_params() == chosen.record.params
+        (True, True, True)
+        >>> chosen.classification["split"], chosen.model_path.endswith("budget-3000.keras")
+        ('test', True)
     """
 
     record: TrialRecord

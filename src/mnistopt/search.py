@@ -43,7 +43,24 @@ MAX_CONSECUTIVE_FAILURES = 10
 
 @dataclasses.dataclass(frozen=True)
 class TrialProgress:
-    """What a search's ``progress`` callback receives after each finished trial."""
+    """What a search's ``progress`` callback receives after each finished trial.
+
+    Example:
+        >>> import numpy as np
+        >>> from mnistopt import load_dataset
+        >>> rng = np.random.default_rng(0)
+        >>> x = rng.integers(0, 256, (300, 28, 28), dtype=np.uint8)
+        >>> ds = load_dataset({"x_train": x, "y_train": np.arange(300) % 10, "x_test": x[:50], "y_test": np.arange(50) % 10})
+        >>> import tempfile
+        >>> from mnistopt import search_under_budget
+        >>> events = []
+        >>> _ = search_under_budget(3000, ds, tuner="random", max_trials=2, max_epochs=1,
+        ...                         directory=tempfile.mkdtemp(), progress=events.append)
+        >>> [(e.budget, e.done, e.total) for e in events]
+        [(3000, 1, 2), (3000, 2, 2)]
+        >>> str(events[0]).startswith("budget 3,000: trial 1/2")
+        True
+    """
 
     budget: int
     done: int
@@ -199,15 +216,14 @@ def search_under_budget(
                                                                          "patience"))
     space, compression, cluster = checked["space"], checked["compress"], checked["cluster"]
 
-    data = dataset if isinstance(dataset, Dataset) else load_dataset(dataset, path=data_path, seed=seed)
-    # Resolve every budget before any training, so a bad budget fails fast.
-    resolved = {b: space.resolve(b, data.image_shape, data.num_classes, kind=budget_kind) for b in budgets}
-
     if directory is None:
         root = Path(tempfile.mkdtemp(prefix="mnistopt-search-"))
         logger.info("search state in %s", root)
     else:
         root = ensure_dir(directory, "directory")
+    data = dataset if isinstance(dataset, Dataset) else load_dataset(dataset, path=data_path, seed=seed)
+    # Resolve every budget before any training, so a bad budget fails fast.
+    resolved = {b: space.resolve(b, data.image_shape, data.num_classes, kind=budget_kind) for b in budgets}
     if overwrite:
         for sub in ("tuner", "models", "compress"):
             shutil.rmtree(root / sub, ignore_errors=True)

@@ -29,7 +29,16 @@ __all__ = ["Choice", "Range", "SearchSpace", "ResolvedSpace", "Dimension"]
 
 @dataclasses.dataclass(frozen=True)
 class Choice:
-    """One of a fixed set of values, e.g. ``Choice(32, 64, 128)``."""
+    """One of a fixed set of values, e.g. ``Choice(32, 64, 128)``.
+
+    Example:
+        >>> from mnistopt import Choice, SearchSpace
+        >>> Choice(32, 64).values, Choice([0.0, 0.2]).values
+        ((32, 64), (0.0, 0.2))
+        >>> space = SearchSpace(batch_size=Choice(64, 128)).resolve(4034)
+        >>> [d.values for d in space.dimensions() if d.name == "batch_size"]
+        [(64, 128)]
+    """
 
     values: tuple
 
@@ -43,7 +52,14 @@ class Choice:
 
 @dataclasses.dataclass(frozen=True)
 class Range:
-    """A continuous interval ``[low, high]``, sampled on a log scale if ``log``."""
+    """A continuous interval ``[low, high]``, sampled on a log scale if ``log``.
+
+    Example:
+        >>> from mnistopt import Range, SearchSpace
+        >>> space = SearchSpace(learning_rate=Range(1e-4, 1e-2, log=True)).resolve(4034)
+        >>> [(d.kind, d.low, d.high, d.log) for d in space.dimensions() if d.name == "learning_rate"]
+        [('range', 0.0001, 0.01, True)]
+    """
 
     low: float
     high: float
@@ -95,8 +111,8 @@ class SearchSpace:
             ``"crop4"``, ``"pool"``, ``"crop2+pool"``, ``"crop4+pool"``.
             Reductions whose widest one-layer model would be narrower than
             ``min_width`` at the budget are dropped (unless no other fits).
-        activation, dropout, l2, batch_norm, optimizer, learning_rate,
-        lr_schedule, batch_size, momentum: as in :class:`~mnistopt.MLPSpec`.
+        activation, dropout, l2, batch_norm, optimizer, learning_rate, lr_schedule, batch_size, momentum: as
+            in :class:`~mnistopt.MLPSpec`.
         sgd_lr_factor: plain SGD needs larger steps than Adam or RMSProp, so
             for ``sgd`` the sampled learning rate is multiplied by this factor
             (the spec records the rate actually used).

@@ -44,7 +44,22 @@ _EVAL_BATCH = 4096
 
 @dataclasses.dataclass(frozen=True)
 class EpochProgress:
-    """What a ``progress`` callback of :func:`train` receives after each epoch."""
+    """What a ``progress`` callback of :func:`train` receives after each epoch.
+
+    Example:
+        >>> import numpy as np
+        >>> from mnistopt import load_dataset
+        >>> rng = np.random.default_rng(0)
+        >>> x = rng.integers(0, 256, (300, 28, 28), dtype=np.uint8)
+        >>> ds = load_dataset({"x_train": x, "y_train": np.arange(300) % 10, "x_test": x[:50], "y_test": np.arange(50) % 10})
+        >>> from mnistopt import MLPSpec, train
+        >>> events = []
+        >>> _ = train(MLPSpec(hidden=(8,), pool=True, epochs=2), ds, progress=events.append)
+        >>> [(e.epoch, e.epochs, sorted(e.logs)) for e in events]
+        [(1, 2, ['accuracy', 'loss', 'val_accuracy', 'val_loss']), (2, 2, ['accuracy', 'loss', 'val_accuracy', 'val_loss'])]
+        >>> str(events[-1]).startswith("epoch 2/2")
+        True
+    """
 
     epoch: int
     epochs: int
@@ -70,6 +85,19 @@ class TrainResult:
     with dropout active). ``train_accuracy``/``train_loss`` are measured after
     training on the whole train split, like the validation and test figures.
     ``test_*`` is ``None`` when the test set was not evaluated.
+
+    Example:
+        >>> import numpy as np
+        >>> from mnistopt import load_dataset
+        >>> rng = np.random.default_rng(0)
+        >>> x = rng.integers(0, 256, (300, 28, 28), dtype=np.uint8)
+        >>> ds = load_dataset({"x_train": x, "y_train": np.arange(300) % 10, "x_test": x[:50], "y_test": np.arange(50) % 10})
+        >>> from mnistopt import MLPSpec, train
+        >>> result = train(MLPSpec(hidden=(8,), pool=True, epochs=1), ds, evaluate_test=False)
+        >>> result.params, result.test_accuracy, 0.0 <= result.val_accuracy <= 1.0
+        (1666, None, True)
+        >>> sorted(result.to_dict())[:4]
+        ['architecture', 'epochs_run', 'history', 'params']
     """
 
     spec: MLPSpec

@@ -117,6 +117,22 @@ def compress_model(
     Returns:
         A :class:`~mnistopt.records.SearchResult` holding one record per stage
         (``selected`` is empty: compression chooses nothing).
+
+    Example:
+        >>> import tempfile
+        >>> import numpy as np
+        >>> from mnistopt import MLPSpec, compress_model, load_dataset, train
+        >>> rng = np.random.default_rng(0)
+        >>> x = rng.integers(0, 256, (300, 28, 28), dtype=np.uint8)
+        >>> ds = load_dataset({"x_train": x, "y_train": np.arange(300) % 10, "x_test": x[:50], "y_test": np.arange(50) % 10})
+        >>> model = train(MLPSpec(hidden=(32,), pool=True, epochs=1), ds).model
+        >>> result = compress_model(model, ds, tempfile.mkdtemp(), quantize=["dynamic"], sparsity=[0.5],
+        ...                         fine_tune_epochs=1)
+        >>> [(r.stage, r.source_stage, r.bytes > 0) for r in result.records]
+        [('float32', None, True), ('dynamic', 'float32', True), ('sparse-0.5', 'float32', True), ('sparse-0.5+dynamic', 'sparse-0.5', True)]
+        >>> dense, pruned = result.records[0], result.records[2]
+        >>> pruned.nonzero_params < 0.6 * dense.nonzero_params
+        True
     """
     from ..build import spec_from_model
     from .._env import environment

@@ -61,6 +61,21 @@ def quantization_aware_training(
     Returns:
         ``(path, history)``: the int8 file (float32 input and output, like
         every mnistopt artifact) and the fine-tuning curves.
+
+    Example:
+        >>> import numpy as np
+        >>> from mnistopt import load_dataset
+        >>> rng = np.random.default_rng(0)
+        >>> x = rng.integers(0, 256, (300, 28, 28), dtype=np.uint8)
+        >>> ds = load_dataset({"x_train": x, "y_train": np.arange(300) % 10, "x_test": x[:50], "y_test": np.arange(50) % 10})
+        >>> import os, tempfile
+        >>> from mnistopt import MLPSpec, quantization_aware_training, train
+        >>> spec = MLPSpec(hidden=(16,), pool=True, epochs=1)
+        >>> model = train(spec, ds, evaluate_test=False).model
+        >>> path, history = quantization_aware_training(model, spec, ds, os.path.join(tempfile.mkdtemp(), "qat.tflite"),
+        ...                                             epochs=1)
+        >>> path.suffix, len(history["loss"]), os.path.getsize(path) < 4 * spec.params
+        ('.tflite', 1, True)
     """
     import tensorflow as tf
 

@@ -123,6 +123,23 @@ def prune_magnitude(
 
     Returns:
         A :class:`PruningOutcome` with a compiled Keras 3 model.
+
+    Example:
+        >>> import numpy as np
+        >>> from mnistopt import load_dataset
+        >>> rng = np.random.default_rng(0)
+        >>> x = rng.integers(0, 256, (300, 28, 28), dtype=np.uint8)
+        >>> ds = load_dataset({"x_train": x, "y_train": np.arange(300) % 10, "x_test": x[:50], "y_test": np.arange(50) % 10})
+        >>> from mnistopt import MLPSpec, prune_magnitude, train
+        >>> from mnistopt.compress import count_nonzero
+        >>> spec = MLPSpec(hidden=(32,), pool=True, epochs=1)
+        >>> dense = train(spec, ds, evaluate_test=False).model
+        >>> outcome = prune_magnitude(dense, spec, ds, sparsity=0.75, epochs=1)
+        >>> outcome.nonzero_params == count_nonzero(outcome.model) < count_nonzero(dense) / 2
+        True
+        >>> pruned = prune_magnitude(dense, spec, ds, nonzero_budget=2000, epochs=1)
+        >>> count_nonzero(pruned.model) <= 2000
+        True
     """
     if (sparsity is None) == (nonzero_budget is None):
         raise ArgumentError("Pass exactly one of `sparsity` and `nonzero_budget`.")

@@ -1,0 +1,43 @@
+"""The Sphinx documentation builds with warnings as errors, its examples run, and it documents
+every public name."""
+
+import glob
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import mnistopt
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+
+
+def sphinx(builder, out):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "MPLBACKEND": "Agg"}
+    return subprocess.run([sys.executable, "-m", "sphinx", "-W", "-q", "-b", builder, str(DOCS), str(out)],
+                          env=env, capture_output=True, text=True, timeout=900)
+
+
+@pytest.mark.slow
+def test_html_builds_without_warnings_and_documents_every_public_name(tmp_path):
+    proc = sphinx("html", tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    html = {Path(f).name: Path(f).read_text() for f in glob.glob(str(tmp_path / "**" / "*.html"), recursive=True)}
+    api = html["api.html"]
+    assert [n for n in mnistopt.__all__ if f'id="mnistopt.{n}"' not in api] == []  # each has its entry
+    for page in ("quickstart.html", "reports.html"):  # figures the examples drew, embedded
+        name = page.split(".")[0]
+        assert f'src="_images/{name}-1.png"' in html[page] or f'src="../_images/{name}-1.png"' in html[page]
+        assert (tmp_path / "_images" / f"{name}-1.png").stat().st_size > 5000
+    assert "0.9627" in html["walkthrough.html"] and "training-set" in html["walkthrough.html"]
+
+
+@pytest.mark.slow
+def test_doctest_builder_runs_every_example(tmp_path):
+    proc = sphinx("doctest", tmp_path)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    summary = (tmp_path / "output.txt").read_text()
+    tests = int(summary.split("Doctest summary")[1].split("tests")[0].split()[-1])
+    assert tests >= 200 and "0 failures in tests" in summary
