@@ -118,11 +118,9 @@ class TrainingDivergedError(MnistoptError, FloatingPointError):
     """The training loss became NaN or infinite.
 
     Example:
-        >>> import numpy as np
-        >>> from mnistopt import MLPSpec, TrainingDivergedError, load_dataset, train
-        >>> rng = np.random.default_rng(0)
-        >>> x = rng.integers(0, 256, (200, 28, 28), dtype=np.uint8)
-        >>> ds = load_dataset({"x_train": x, "y_train": np.arange(200) % 10, "x_test": x[:20], "y_test": np.arange(20) % 10})
+        >>> from mnistopt import MLPSpec, TrainingDivergedError, train
+        >>> from mnistopt.data import synthetic_dataset
+        >>> ds = synthetic_dataset()
         >>> spec = MLPSpec(hidden=(16,), optimizer="sgd", learning_rate=1e20, epochs=2)
         >>> try:
         ...     train(spec, ds)
@@ -153,11 +151,9 @@ class SearchFailedError(MnistoptError, RuntimeError):
 
     Example:
         >>> import tempfile
-        >>> import numpy as np
-        >>> from mnistopt import SearchFailedError, SearchSpace, load_dataset, search_under_budget
-        >>> rng = np.random.default_rng(0)
-        >>> x = rng.integers(0, 256, (200, 28, 28), dtype=np.uint8)
-        >>> ds = load_dataset({"x_train": x, "y_train": np.arange(200) % 10, "x_test": x[:20], "y_test": np.arange(20) % 10})
+        >>> from mnistopt import SearchFailedError, SearchSpace, search_under_budget
+        >>> from mnistopt.data import synthetic_dataset
+        >>> ds = synthetic_dataset()
         >>> hopeless = SearchSpace(depth=1, inputs="pool", optimizer="sgd", learning_rate=1e20, batch_norm=False)
         >>> try:
         ...     search_under_budget(3000, ds, tuner="random", max_trials=2, max_epochs=1, space=hopeless,

@@ -128,11 +128,8 @@ class SelectedModel:
     computed once at selection so reports can be re-rendered without the model.
 
     Example:
-        >>> import numpy as np
-        >>> from mnistopt import load_dataset
-        >>> rng = np.random.default_rng(0)
-        >>> x = rng.integers(0, 256, (300, 28, 28), dtype=np.uint8)
-        >>> ds = load_dataset({"x_train": x, "y_train": np.arange(300) % 10, "x_test": x[:50], "y_test": np.arange(50) % 10})
+        >>> from mnistopt.data import synthetic_dataset
+        >>> ds = synthetic_dataset()
         >>> import tempfile
         >>> from mnistopt import search_under_budget
         >>> result = search_under_budget(3000, ds, tuner="random", max_trials=2, max_epochs=1,

@@ -47,11 +47,8 @@ class EpochProgress:
     """What a ``progress`` callback of :func:`train` receives after each epoch.
 
     Example:
-        >>> import numpy as np
-        >>> from mnistopt import load_dataset
-        >>> rng = np.random.default_rng(0)
-        >>> x = rng.integers(0, 256, (300, 28, 28), dtype=np.uint8)
-        >>> ds = load_dataset({"x_train": x, "y_train": np.arange(300) % 10, "x_test": x[:50], "y_test": np.arange(50) % 10})
+        >>> from mnistopt.data import synthetic_dataset
+        >>> ds = synthetic_dataset()
         >>> from mnistopt import MLPSpec, train
         >>> events = []
         >>> _ = train(MLPSpec(hidden=(8,), pool=True, epochs=2), ds, progress=events.append)
@@ -87,11 +84,8 @@ class TrainResult:
     ``test_*`` is ``None`` when the test set was not evaluated.
 
     Example:
-        >>> import numpy as np
-        >>> from mnistopt import load_dataset
-        >>> rng = np.random.default_rng(0)
-        >>> x = rng.integers(0, 256, (300, 28, 28), dtype=np.uint8)
-        >>> ds = load_dataset({"x_train": x, "y_train": np.arange(300) % 10, "x_test": x[:50], "y_test": np.arange(50) % 10})
+        >>> from mnistopt.data import synthetic_dataset
+        >>> ds = synthetic_dataset()
         >>> from mnistopt import MLPSpec, train
         >>> result = train(MLPSpec(hidden=(8,), pool=True, epochs=1), ds, evaluate_test=False)
         >>> result.params, result.test_accuracy, 0.0 <= result.val_accuracy <= 1.0

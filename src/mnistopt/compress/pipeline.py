@@ -120,11 +120,9 @@ def compress_model(
 
     Example:
         >>> import tempfile
-        >>> import numpy as np
-        >>> from mnistopt import MLPSpec, compress_model, load_dataset, train
-        >>> rng = np.random.default_rng(0)
-        >>> x = rng.integers(0, 256, (300, 28, 28), dtype=np.uint8)
-        >>> ds = load_dataset({"x_train": x, "y_train": np.arange(300) % 10, "x_test": x[:50], "y_test": np.arange(50) % 10})
+        >>> from mnistopt import MLPSpec, compress_model, train
+        >>> from mnistopt.data import synthetic_dataset
+        >>> ds = synthetic_dataset()
         >>> model = train(MLPSpec(hidden=(32,), pool=True, epochs=1), ds).model
         >>> result = compress_model(model, ds, tempfile.mkdtemp(), quantize=["dynamic"], sparsity=[0.5],
         ...                         fine_tune_epochs=1)

@@ -63,11 +63,8 @@ def quantization_aware_training(
         every mnistopt artifact) and the fine-tuning curves.
 
     Example:
-        >>> import numpy as np
-        >>> from mnistopt import load_dataset
-        >>> rng = np.random.default_rng(0)
-        >>> x = rng.integers(0, 256, (300, 28, 28), dtype=np.uint8)
-        >>> ds = load_dataset({"x_train": x, "y_train": np.arange(300) % 10, "x_test": x[:50], "y_test": np.arange(50) % 10})
+        >>> from mnistopt.data import synthetic_dataset
+        >>> ds = synthetic_dataset()
         >>> import os, tempfile
         >>> from mnistopt import MLPSpec, quantization_aware_training, train
         >>> spec = MLPSpec(hidden=(16,), pool=True, epochs=1)

@@ -125,11 +125,8 @@ def prune_magnitude(
         A :class:`PruningOutcome` with a compiled Keras 3 model.
 
     Example:
-        >>> import numpy as np
-        >>> from mnistopt import load_dataset
-        >>> rng = np.random.default_rng(0)
-        >>> x = rng.integers(0, 256, (300, 28, 28), dtype=np.uint8)
-        >>> ds = load_dataset({"x_train": x, "y_train": np.arange(300) % 10, "x_test": x[:50], "y_test": np.arange(50) % 10})
+        >>> from mnistopt.data import synthetic_dataset
+        >>> ds = synthetic_dataset()
         >>> from mnistopt import MLPSpec, prune_magnitude, train
         >>> from mnistopt.compress import count_nonzero
         >>> spec = MLPSpec(hidden=(32,), pool=True, epochs=1)
