@@ -38,12 +38,10 @@ import _common
 PEERS = ("mnistopt", "seed_grid", "kerastuner", "optuna")
 
 
-def mlp_params(widths) -> int:
-    return sum(a * b + b for a, b in zip(widths, widths[1:]))
+def params_of(hidden, data) -> int:
+    from mnistopt import mlp_params
 
-
-def widest_one_layer(budget: int, features: int, classes: int) -> int:
-    return max(1, (budget - classes) // (features + 1 + classes))
+    return mlp_params(math.prod(data.image_shape), tuple(hidden), data.num_classes)
 
 
 def plain_model(hidden, learning_rate: float, input_shape, classes: int):
@@ -105,17 +103,20 @@ def finish_peer(best: Best, data, trials: int, start: float) -> dict:
     best.model.set_weights(best.weights)
     return {"test_accuracy": test_accuracy(best.model, data), "val_accuracy": best.val, "trials": trials,
             "wall_s": time.perf_counter() - start, "config": best.config,
-            "params": mlp_params([math.prod(data.image_shape), *best.config["hidden"], data.num_classes])}
+            "params": params_of(best.config["hidden"], data)}
 
 
-def plain_space(budget, data) -> int:
-    return min(512, widest_one_layer(budget, math.prod(data.image_shape), data.num_classes))
+def widest_units(budget, data) -> int:
+    """The plain space's upper bound on units per layer: the widest one-layer MLP within the budget."""
+    from mnistopt import widths_for_budget
+
+    return min(512, widths_for_budget(budget, math.prod(data.image_shape), data.num_classes, (1,))[0])
 
 
 def kerastuner_random(budget, data, allowance, epochs, seed, directory) -> dict:
     import keras_tuner as kt
 
-    top = plain_space(budget, data)
+    top = widest_units(budget, data)
 
     class Plain(kt.HyperModel):
         def build(self, hp):
@@ -148,14 +149,14 @@ def kerastuner_random(budget, data, allowance, epochs, seed, directory) -> dict:
     return {"test_accuracy": test_accuracy(model, data), "val_accuracy": best_trial.score,
             "trials": len(completed), "oversized_skipped": len(trials) - len(completed), "wall_s": wall,
             "config": {"hidden": hidden, "learning_rate": hp["learning_rate"], "batch_size": hp["batch_size"]},
-            "params": mlp_params([math.prod(data.image_shape), *hidden, data.num_classes])}
+            "params": params_of(hidden, data)}
 
 
 def optuna_tpe(budget, data, allowance, epochs, seed) -> dict:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    top, features = plain_space(budget, data), math.prod(data.image_shape)
+    top = widest_units(budget, data)
     best, start = Best(), time.perf_counter()
 
     def objective(trial):
@@ -163,7 +164,7 @@ def optuna_tpe(budget, data, allowance, epochs, seed) -> dict:
         hidden = tuple(trial.suggest_int(f"units_{i}", 2, top, log=True) for i in range(layers))
         lr = trial.suggest_float("learning_rate", 1e-4, 1e-2, log=True)
         batch = trial.suggest_categorical("batch_size", [32, 64, 128])
-        if mlp_params([features, *hidden, data.num_classes]) > budget:
+        if params_of(hidden, data) > budget:
             raise optuna.TrialPruned("over the budget")
         model, val = fit_plain(hidden, lr, batch, epochs, data, seed)
         best.offer(val, model, {"hidden": hidden, "learning_rate": lr, "batch_size": batch})

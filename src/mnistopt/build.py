@@ -19,7 +19,7 @@ from typing import Any
 from .errors import ArgumentTypeError, DataNotFoundError, SpecError
 from .spec import MLPSpec
 
-__all__ = ["build_model", "load_model", "make_optimizer", "load_checkpoint", "LOSS"]
+__all__ = ["build_model", "load_model", "check_model_path", "make_optimizer", "load_checkpoint", "LOSS"]
 
 #: The loss every model is compiled with (integer labels, softmax outputs).
 LOSS = "sparse_categorical_crossentropy"
@@ -70,14 +70,7 @@ def load_model(path: str | os.PathLike) -> Any:
         >>> load_model(path).count_params()
         1666
     """
-    if not isinstance(path, (str, os.PathLike)):
-        raise ArgumentTypeError(f"`path` must be a file path. Received: path={path!r} (type {type(path).__name__}).")
-    p = Path(os.fspath(path))
-    if not p.is_file():
-        raise DataNotFoundError(f"No model file at {p}. Pass a .keras file written by mnistopt baseline or search.")
-    if p.suffix != ".keras":
-        raise SpecError(f"{p} is not a .keras file. Pass a model saved by mnistopt (model.keras, "
-                        f"models/budget-N.keras).")
+    p = check_model_path(path)
     import keras
 
     try:
@@ -86,6 +79,20 @@ def load_model(path: str | os.PathLike) -> Any:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise SpecError(f"Cannot load {p} as a Keras model in safe mode ({reason}). Pass a .keras file saved "
                         f"by mnistopt; models holding Python code (Lambda layers) are refused.") from exc
+
+
+def check_model_path(path: str | os.PathLike) -> Path:
+    """``path`` as a :class:`~pathlib.Path` if it names an existing ``.keras`` file (what
+    :func:`load_model` accepts), checked without importing Keras; else the error load_model raises."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise ArgumentTypeError(f"`path` must be a file path. Received: path={path!r} (type {type(path).__name__}).")
+    p = Path(os.fspath(path))
+    if not p.is_file():
+        raise DataNotFoundError(f"No model file at {p}. Pass a .keras file written by mnistopt baseline or search.")
+    if p.suffix != ".keras":
+        raise SpecError(f"{p} is not a .keras file. Pass a model saved by mnistopt (model.keras, "
+                        f"models/budget-N.keras).")
+    return p
 
 
 def make_optimizer(spec: MLPSpec, keras_module: ModuleType | None = None) -> Any:

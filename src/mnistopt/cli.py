@@ -239,14 +239,11 @@ def _cmd_report(args: argparse.Namespace) -> int:
 def _cmd_compress(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .build import load_model, spec_from_model
+    from .build import check_model_path, load_model, spec_from_model
     from .compress.pipeline import check_stages, compress_model
-    from .errors import DataNotFoundError
 
-    path = Path(args.model)
-    if not path.is_file():
-        raise DataNotFoundError(f"No model file at {path}. Pass a .keras file written by mnistopt baseline or search.")
-    check_stages(args.quantize, args.sparsity)  # before the data and the model are read
+    path = check_model_path(args.model)  # these checks before the data and the model are read
+    check_stages(args.quantize, args.sparsity)
     dataset = _load_data(args)
     _import_tensorflow(args)
     model = load_model(path)

@@ -7,11 +7,12 @@ epoch, and validation metrics from an eager forward pass.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -307,12 +308,20 @@ def apply_updates(optimizer: Any, grads: Sequence[Any], variables: Sequence[Any]
     optimizer.iterations.assign_add(1)
 
 
-class _NoRetracingWarning(logging.Filter):
-    """Drops TensorFlow's "triggered tf.function retracing" warning. Each model traces its own
-    epoch graph once, on purpose; across a search's trials that warning mistakes this for a bug."""
+@contextlib.contextmanager
+def _no_retracing_warning() -> Iterator[None]:
+    """Drop TensorFlow's "triggered tf.function retracing" warning meanwhile. Each model traces its
+    own epoch graph once, on purpose; across a search's trials that warning mistakes this for a bug."""
 
-    def filter(self, record: logging.LogRecord) -> bool:
+    def keep(record: logging.LogRecord) -> bool:
         return "triggered tf.function retracing" not in record.getMessage()
+
+    tf_logger = logging.getLogger("tensorflow")
+    tf_logger.addFilter(keep)
+    try:
+        yield
+    finally:
+        tf_logger.removeFilter(keep)
 
 
 def train_tensors(dataset: Dataset) -> tuple[Any, Any]:
@@ -387,17 +396,8 @@ def fit_model(
     start = time.perf_counter()
     for epoch in range(initial_epoch, epochs):
         optimizer.learning_rate.assign(spec.learning_rate_at(epoch))
-        order = tf.constant(rng.permutation(n).astype(np.int32))
-        if epoch == initial_epoch:  # the call that traces
-            quiet = _NoRetracingWarning()
-            tf_logger = logging.getLogger("tensorflow")
-            tf_logger.addFilter(quiet)
-            try:
-                loss, acc = run_epoch(order)
-            finally:
-                tf_logger.removeFilter(quiet)
-        else:
-            loss, acc = run_epoch(order)
+        with _no_retracing_warning() if epoch == initial_epoch else contextlib.nullcontext():  # the tracing call
+            loss, acc = run_epoch(tf.constant(rng.permutation(n).astype(np.int32)))
         logs = {"loss": float(loss), "accuracy": float(acc)}
         if not math.isfinite(logs["loss"]):
             outcome.diverged = (epoch + 1, logs["loss"])
