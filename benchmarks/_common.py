@@ -12,8 +12,10 @@ import time
 def parser(description: str, default_out: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--data", metavar="PATH", default=None,
-                   help="MNIST-format data: a directory or .npz (default: $MNISTOPT_DATA, Keras' cache, download)")
-    p.add_argument("--dataset", default="mnist", help="mnist (default) or fashion_mnist")
+                   help="MNIST-format data: a directory or .npz, used as it is (default: $MNISTOPT_DATA; with "
+                   "neither, MNIST from Keras' cache or download)")
+    p.add_argument("--dataset", default=None,
+                   help="mnist or fashion_mnist: chooses between named files at --data (default: what --data holds)")
     p.add_argument("--out", metavar="DIR", default=default_out, help=f"output directory (default: {default_out})")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     return p

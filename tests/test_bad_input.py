@@ -138,7 +138,9 @@ CLI_CASES = [
     ("budget-nan", ["search", "--budget", "nan", "--data", "{npz}"], r"invalid int value: 'nan'"),
     ("budget-below-minimum", ["search", "--budget", "10", "--data", "{npz}"], r"budget=10 is below the minimum"),
     ("unknown-dataset", ["search", "--budget", "3000", "--dataset", "cifar"], r"Dataset 'cifar' is neither"),
-    ("missing-path", ["search", "--budget", "3000", "--data", "/no/such/file.npz"], r"`path` '/no/such/file\.npz' does not exist \(looking for the 'mnist' dataset\)\. Pass an existing"),
+    ("missing-path", ["search", "--budget", "3000", "--data", "/no/such/file.npz"], r"`path` '/no/such/file\.npz' does not exist\. Pass an existing"),
+    ("empty-data-folder", ["search", "--budget", "3000", "--data", "{empty}"], r"No dataset in `path` '.*empty': it is empty\. Expected .*Nothing else was tried"),
+    ("name-disagrees", ["search", "--budget", "3000", "--data", "{npz_dir}", "--dataset", "fashion_mnist"], r"named 'fashion_mnist' but `path` '.*mnist\.npz' holds 'mnist'"),
     ("truncated-gzip", ["search", "--budget", "3000", "--data", "{gz}"], r"corrupt or truncated gzip data"),
     ("pickled-npz", ["search", "--budget", "3000", "--data", "{pickled}"], r"holds pickled Python objects"),
     ("output-dir-unwritable", ["search", "--budget", "3000", "--data", "{npz}", "--out", "{file}/sub"], r"cannot be created"),
@@ -155,7 +157,11 @@ def test_cli_bad_input_is_one_line_on_stderr_and_exit_2(tmp_path, args, match):
     np.savez(tmp_path / "d.npz", **ARRAYS)
     (tmp_path / "file").write_text("")
     (tmp_path / "model.keras").write_text("not a model")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "npz_dir").mkdir()
+    np.savez(tmp_path / "npz_dir" / "mnist.npz", **ARRAYS)
     paths = {"npz": tmp_path / "d.npz", "gz": idx_dir(tmp_path, lambda raw: raw[:100]),
+             "empty": tmp_path / "empty", "npz_dir": tmp_path / "npz_dir",
              "pickled": pickled_npz(tmp_path), "file": tmp_path / "file", "model": tmp_path / "model.keras"}
     argv = [a.format(**paths) for a in args]
     if "--out" not in argv:

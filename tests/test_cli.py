@@ -4,9 +4,10 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import synthetic_arrays, write_idx_dir
 
+from mnistopt import load_dataset
 from mnistopt.cli import main
-from conftest import synthetic_arrays
 
 
 def _npz(tmp_path, n_train=300):
@@ -65,3 +66,25 @@ def test_errors_exit_2_with_one_line_and_no_traceback(tmp_path, args, match):
     lines = [line for line in proc.stderr.splitlines() if line.startswith("mnistopt: error:")]
     assert len(lines) == 1 and match in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_data_alone_is_the_data_whatever_the_folder_and_env_say(tmp_path):
+    """Issue 13: `--data fashion-mnist/` with $MNISTOPT_DATA pointing at other data and Keras' cache
+    holding MNIST: the search trains on the named folder and result.json says so."""
+    other = write_idx_dir(tmp_path / "other" / "mnist", synthetic_arrays(seed=1))
+    cache = tmp_path / "kh" / "datasets"
+    cache.mkdir(parents=True)
+    np.savez(cache / "mnist.npz", **synthetic_arrays(seed=2))
+    data = write_idx_dir(tmp_path / "fashion-mnist", synthetic_arrays(seed=3))
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        [sys.executable, "-m", "mnistopt", "search", "--budget", "3000", "--data", str(data), "--out", str(out),
+         "--tuner", "random", "--max-trials", "1", "--max-epochs", "1", "-q"],
+        capture_output=True, text=True, timeout=300,
+        env={"PATH": "/usr/bin:/bin", "MNISTOPT_DATA": str(other), "KERAS_HOME": str(tmp_path / "kh"),
+             "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert proc.returncode == 0, proc.stderr
+    assert "Downloading" not in proc.stderr
+    described = json.loads((out / "result.json").read_text())["dataset"]
+    assert described["source"] == str(data) and described["name"] == "fashion-mnist"
+    assert described["checksum"] == load_dataset(data).checksum != load_dataset(other).checksum

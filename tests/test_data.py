@@ -100,22 +100,102 @@ def test_float_images_and_mapping_input():
 
 
 def test_not_found_lists_every_place_and_the_fix(tmp_path, monkeypatch):
-    monkeypatch.setenv("MNISTOPT_DATA", str(tmp_path / "nowhere"))
+    monkeypatch.delenv("MNISTOPT_DATA", raising=False)
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "kh"))
     with pytest.raises(DataNotFoundError) as info:
-        load_dataset("fashion_mnist", path=tmp_path, download=False)
+        load_dataset("fashion_mnist", download=False)
     message = str(info.value)
-    assert f"path= {tmp_path}" in message
-    assert "$MNISTOPT_DATA" in message and "does not exist" in message
+    assert "--data: not given" in message and "$MNISTOPT_DATA: not set" in message
     assert "Keras cache" in message and "download=False" in message
-    assert "--data PATH" in message
+    assert "--data PATH" in message and "\n" not in message
     assert isinstance(info.value, FileNotFoundError)
 
 
-def test_named_lookup_skips_a_folder_of_another_dataset(mnist_dir, tmp_path, monkeypatch):
-    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
-    with pytest.raises(DataNotFoundError, match="no fashion_mnist files"):
-        load_dataset("fashion_mnist", path=mnist_dir, download=False)
+# -- an explicit location is the data (issue 13) -------------------------------
+
+
+@pytest.fixture
+def no_fallback(tmp_path, monkeypatch, mnist_like_elsewhere):
+    """$MNISTOPT_DATA and Keras' cache both hold readable (other) data, and Keras' download fails the
+    test: whatever an explicit location yields cannot have come from anywhere else."""
+    import mnistopt.data
+
+    monkeypatch.setenv("MNISTOPT_DATA", str(mnist_like_elsewhere))
+    cache = tmp_path / "kh" / "datasets"
+    cache.mkdir(parents=True)
+    np.savez(cache / "mnist.npz", **synthetic_arrays(seed=7))
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "kh"))
+
+    def download(name):
+        raise AssertionError(f"Keras' downloader was called for {name!r}")
+
+    monkeypatch.setattr(mnistopt.data, "_download", download)
+    return mnist_like_elsewhere
+
+
+@pytest.fixture
+def mnist_like_elsewhere(tmp_path):
+    return write_idx_dir(tmp_path / "elsewhere" / "mnist", synthetic_arrays(seed=5))
+
+
+@pytest.mark.parametrize("folder", ["fashion-mnist", "mnist", "digits", "fashion_mnist"])
+def test_an_explicit_folder_loads_whatever_it_is_called(tmp_path, no_fallback, folder):
+    arrays = synthetic_arrays(seed=3)
+    d = write_idx_dir(tmp_path / "data" / folder, arrays)
+    ds = load_dataset(path=d)
+    assert ds.source == str(d) and ds.name == folder
+    np.testing.assert_allclose(ds.x_test, arrays["x_test"] / 255.0, rtol=1e-6)
+    assert load_dataset(d).checksum == ds.checksum != load_dataset(path=no_fallback).checksum
+
+
+def test_env_alone_is_the_data_whatever_its_folder_is_called(tmp_path, no_fallback, monkeypatch):
+    d = write_idx_dir(tmp_path / "fashion-mnist", synthetic_arrays(seed=3))
+    monkeypatch.setenv("MNISTOPT_DATA", str(d))
+    assert load_dataset().source == str(d) and load_dataset().name == "fashion-mnist"
+
+
+@pytest.mark.parametrize("how", ["path=", "positional", "env", "named"])
+def test_an_explicit_empty_folder_fails_at_once_with_no_fallback(tmp_path, no_fallback, monkeypatch, how):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("not data")
+    call = {"path=": lambda: load_dataset(path=empty), "positional": lambda: load_dataset(empty),
+            "env": lambda: load_dataset(), "named": lambda: load_dataset("mnist", path=empty)}[how]
+    if how == "env":
+        monkeypatch.setenv("MNISTOPT_DATA", str(empty))
+    with pytest.raises(DataError, match=r"No dataset in .*empty'.*holds 1 entry \(notes.txt\).*Expected.*"
+                                        r"t10k-images-idx3-ubyte.*Nothing else was tried") as info:
+        call()
+    assert "\n" not in str(info.value)
+
+
+def test_a_name_chooses_between_named_files_and_never_returns_another(tmp_path, no_fallback):
+    d = tmp_path / "both"
+    d.mkdir()
+    np.savez(d / "mnist.npz", **synthetic_arrays(seed=1))
+    np.savez(d / "fashion_mnist.npz", **synthetic_arrays(seed=2))
+    assert load_dataset("fashion_mnist", path=d).source == str(d / "fashion_mnist.npz")
+    assert load_dataset("mnist", path=d).source == str(d / "mnist.npz")
+    sub = write_idx_dir(tmp_path / "cache-like" / "fashion-mnist", synthetic_arrays(seed=4))
+    assert load_dataset("fashion_mnist", path=sub.parent).source == str(sub)
+
+
+@pytest.mark.parametrize("layout", ["npz-in-folder", "npz-file", "folder-name"])
+def test_a_name_that_disagrees_with_the_path_is_one_line(tmp_path, no_fallback, layout):
+    if layout == "folder-name":
+        target = write_idx_dir(tmp_path / "mnist", synthetic_arrays())
+    else:
+        (tmp_path / "d").mkdir()
+        np.savez(tmp_path / "d" / "mnist.npz", **synthetic_arrays())
+        target = tmp_path / "d" if layout == "npz-in-folder" else tmp_path / "d" / "mnist.npz"
+    with pytest.raises(DataError, match=r"named 'fashion_mnist' but `path` .* holds 'mnist'\. Drop the name") as info:
+        load_dataset("fashion_mnist", path=target)
+    assert "\n" not in str(info.value)
+
+
+def test_the_checksum_names_the_images_not_the_format(mnist_dir):
+    assert load_dataset(mnist_dir).checksum == load_dataset(mnist_dir / "mnist-10k.npz").checksum
+    assert load_dataset(mnist_dir).describe()["checksum"].startswith("sha256:")
 
 
 def test_unknown_name_or_missing_path():

@@ -27,9 +27,13 @@ class _Parser(argparse.ArgumentParser):
 def _add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--data", metavar="PATH", default=None,
-        help="directory or .npz holding the dataset (default: $MNISTOPT_DATA, Keras' cache, then download)",
+        help="directory or .npz holding the dataset, used as it is whatever it is called (default: "
+        "$MNISTOPT_DATA; with neither, MNIST from Keras' cache or download)",
     )
-    p.add_argument("--dataset", default="mnist", help="dataset name: mnist or fashion_mnist (default: mnist)")
+    p.add_argument("--dataset", default=None, metavar="NAME",
+                   help="mnist or fashion_mnist: chooses between files named after datasets in the --data folder "
+                   "(fashion_mnist.npz, fashion-mnist/) and, with no --data or $MNISTOPT_DATA, what Keras "
+                   "downloads (default: whatever --data holds, else mnist)")
     p.add_argument("--validation-fraction", type=float, default=0.1, metavar="F",
                    help="share of the training data held out for validation (default: 0.1)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
+import hashlib
 import logging
 import os
 import re
@@ -74,6 +75,7 @@ class Dataset:
     num_classes: int = 10
     seed: int = 0
     validation_fraction: float = 0.1
+    checksum: str = ""
 
     @property
     def image_shape(self) -> tuple[int, int]:
@@ -86,10 +88,11 @@ class Dataset:
         return {"train": len(self.y_train), "val": len(self.y_val), "test": len(self.y_test)}
 
     def describe(self) -> dict[str, Any]:
-        """JSON-ready summary: name, source, sizes, image shape, seed."""
+        """JSON-ready summary: name, source, checksum, sizes, image shape, seed."""
         return {
             "name": self.name,
             "source": self.source,
+            "checksum": self.checksum,
             "sizes": self.sizes,
             "image_shape": list(self.image_shape),
             "num_classes": self.num_classes,
@@ -121,7 +124,7 @@ class Dataset:
 
 
 def load_dataset(
-    name_or_path: str | os.PathLike | Mapping[str, Any] | Sequence[str | os.PathLike] = "mnist",
+    name_or_path: str | os.PathLike | Mapping[str, Any] | Sequence[str | os.PathLike] | None = None,
     *,
     path: str | os.PathLike | None = None,
     validation_fraction: float = 0.1,
@@ -133,11 +136,17 @@ def load_dataset(
 
     ``name_or_path`` may be:
 
-    * ``"mnist"`` or ``"fashion_mnist"``, looked up in order in: ``path``, the
-      ``MNISTOPT_DATA`` environment variable, Keras' cache
-      (``$KERAS_HOME/datasets`` or ``~/.keras/datasets``), then Keras' download
-      (if ``download``). If all fail, one :class:`DataNotFoundError` lists every
-      place looked at;
+    * ``None`` (default): the data at ``path``, else at ``$MNISTOPT_DATA``,
+      whatever it is called; with neither, MNIST from Keras' cache or download;
+    * ``"mnist"`` or ``"fashion_mnist"``: the same places, in the same order,
+      where the name chooses between files named after datasets
+      (``fashion_mnist.npz``, a ``fashion-mnist/`` folder) and must agree with
+      what the location visibly holds. Keras' cache
+      (``$KERAS_HOME/datasets`` or ``~/.keras/datasets``) and then Keras'
+      download (if ``download``) are tried only when neither ``path`` nor
+      ``$MNISTOPT_DATA`` is given: **an explicit location is the data**, and
+      if nothing readable is there the error says what is there, without
+      trying anywhere else;
     * a ``.npz`` file in the layout of Keras' ``mnist.npz`` (``x_train``,
       ``y_train``, ``x_test``, ``y_test``), read with ``allow_pickle=False``;
     * a directory holding such an ``.npz`` or the four IDX files (gzipped or
@@ -155,7 +164,10 @@ def load_dataset(
         download: allow Keras' download for a named dataset.
 
     Returns:
-        A :class:`Dataset` with float32 images in ``[0, 1]``.
+        A :class:`Dataset` with float32 images in ``[0, 1]``. Its ``name`` is
+        what was loaded (the folder or file name, or the Keras dataset), and
+        its ``checksum`` a SHA-256 over the raw arrays (the same for the same
+        images whether they came from ``.npz`` or IDX files).
 
     Raises:
         DataError: a file is corrupt, truncated, of the wrong layout, or holds
@@ -175,6 +187,7 @@ def load_dataset(
     seed = check_int("seed", seed, minimum=0)
     num_classes = check_int("num_classes", num_classes, minimum=2)
     arrays, name, source = _resolve(name_or_path, path, download)
+    checksum = _checksum(arrays)
     (x_train, y_train), (x_test, y_test) = _validate(arrays, source, num_classes)
     train_idx, val_idx = stratified_split(y_train, validation_fraction, seed)
     logger.info("loaded %s from %s: %d train, %d test images", name, source, len(y_train), len(y_test))
@@ -190,7 +203,18 @@ def load_dataset(
         num_classes=num_classes,
         seed=seed,
         validation_fraction=validation_fraction,
+        checksum=checksum,
     )
+
+
+def _checksum(arrays: _Arrays) -> str:
+    """``sha256:<16 hex>`` over the arrays as read (dtype, shape and bytes of each, in a fixed order)."""
+    h = hashlib.sha256()
+    for key in _KEYS:
+        a = np.ascontiguousarray(arrays[key][0])
+        h.update(f"{key}:{a.dtype.str}:{a.shape};".encode())
+        h.update(a.tobytes())
+    return "sha256:" + h.hexdigest()[:16]
 
 
 def synthetic_dataset(n_train: int = 300, n_test: int = 50, *, noise: float = 0.7, seed: int = 0) -> Dataset:
@@ -266,65 +290,101 @@ def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np
 # --------------------------------------------------------------------------
 
 _Arrays = dict  # keys x_train, y_train, x_test, y_test -> (array, source file)
+_KEYS = ("x_train", "y_train", "x_test", "y_test")
+
+
+def _known_name(text: str) -> str | None:
+    """The known dataset a file or folder name stands for (``fashion-mnist`` -> ``fashion_mnist``)."""
+    key = text.lower().replace("-", "_")
+    return key if key in KNOWN_DATASETS else None
 
 
 def _resolve(name_or_path, path, download) -> tuple[_Arrays, str, str]:
+    """``(arrays, recorded name, source)``. An explicit location (a path argument, ``path=``, or
+    ``$MNISTOPT_DATA``) is the data: it is read as it is and nothing else is tried."""
     if isinstance(name_or_path, Mapping):
         return _from_mapping(name_or_path), "custom", "<arrays>"
-    if isinstance(name_or_path, (str, os.PathLike)):
+    name: str | None = None
+    if name_or_path is not None:
+        if not isinstance(name_or_path, (str, os.PathLike)):
+            return _from_sequence(name_or_path)
         text = os.fspath(name_or_path)
-        key = text.lower().replace("-", "_")
-        if key in KNOWN_DATASETS and not Path(text).exists():
-            return _find_named(key, path, download)
-        p = Path(text).expanduser()
-        if not p.exists():
-            raise DataNotFoundError(
-                f"Dataset {text!r} is neither a known name ({', '.join(KNOWN_DATASETS)}) "
-                f"nor an existing file or directory. Pass a dataset name, a .npz file, a "
-                f"directory of IDX files, or four IDX paths."
-            )
-        arrays = _from_path(p)
-        if arrays is None:
-            raise DataError(_nothing_in_dir_message(p))
-        return arrays, p.stem if p.is_file() else p.name, str(p)
-    if isinstance(name_or_path, Sequence) and not isinstance(name_or_path, (bytes, bytearray)):
-        paths = [Path(os.fspath(x)).expanduser() for x in name_or_path]
-        if len(paths) != 4:
-            raise DataError(
-                f"Expected four IDX paths (train images, train labels, test images, test "
-                f"labels). Received {len(paths)} path(s)."
-            )
-        keys = ("x_train", "y_train", "x_test", "y_test")
-        return {k: _read_idx_entry(p, k) for k, p in zip(keys, paths)}, "custom", str(paths[0].parent)
-    raise ArgumentTypeError(
-        f"`name_or_path` must be a dataset name, a path, four IDX paths or a mapping of "
-        f"arrays. Received: {name_or_path!r} (type {type(name_or_path).__name__})."
-    )
-
-
-def _find_named(name: str, path, download: bool) -> tuple[_Arrays, str, str]:
-    tried: list[str] = []
-    candidates: list[tuple[str, Path]] = []
+        name = _known_name(text)
+        if name is None or Path(text).exists():
+            given = Path(text).expanduser()
+            if not given.exists():
+                raise DataNotFoundError(
+                    f"Dataset {text!r} is neither a known name ({', '.join(KNOWN_DATASETS)}) nor an existing "
+                    f"file or directory. Pass a dataset name, a .npz file, a directory of IDX files, or four "
+                    f"IDX paths."
+                )
+            if path is not None:
+                raise ArgumentTypeError(
+                    f"Received a dataset path twice: {text!r} and path={os.fspath(path)!r}. Pass the data's "
+                    f"location once, either as the first argument or as `path`."
+                )
+            return _from_location(given, None, "`path`")
     if path is not None:
-        given = Path(os.fspath(path)).expanduser()
-        if not given.exists():  # a path the user named explicitly: a typo, not a reason to download
-            raise DataNotFoundError(
-                f"`path` {str(given)!r} does not exist (looking for the {name!r} dataset). Pass an existing "
-                f"directory or file holding {_expected_files(name)}."
-            )
-        candidates.append(("path=", given))
+        return _from_location(Path(os.fspath(path)).expanduser(), name, "`path`")
     env = os.environ.get(ENV_VAR)
     if env:
-        candidates.append((f"${ENV_VAR}", Path(env).expanduser()))
-    for label, p in candidates:
-        if not p.exists():
-            tried.append(f"{label} {p}: does not exist")
-            continue
-        for sub in _named_locations(p, name):
-            arrays = _from_path(sub)
-            if arrays is not None:
-                return arrays, name, str(sub)
-        tried.append(f"{label} {p}: no {name} files there (" + _expected_files(name) + ")")
+        return _from_location(Path(env).expanduser(), name, f"${ENV_VAR}")
+    return _from_keras(name or "mnist", download)
+
+
+def _from_sequence(paths) -> tuple[_Arrays, str, str]:
+    if not isinstance(paths, Sequence) or isinstance(paths, (bytes, bytearray)):
+        raise ArgumentTypeError(
+            f"`name_or_path` must be a dataset name, a path, four IDX paths or a mapping of "
+            f"arrays. Received: {paths!r} (type {type(paths).__name__})."
+        )
+    paths = [Path(os.fspath(x)).expanduser() for x in paths]
+    if len(paths) != 4:
+        raise DataError(
+            f"Expected four IDX paths (train images, train labels, test images, test "
+            f"labels). Received {len(paths)} path(s)."
+        )
+    arrays = {k: _read_idx_entry(p, k) for k, p in zip(_KEYS, paths)}
+    return arrays, paths[0].parent.name or "custom", str(paths[0].parent)
+
+
+def _from_location(p: Path, name: str | None, label: str) -> tuple[_Arrays, str, str]:
+    """Read the dataset at an explicit location; ``name`` (when the caller named one) chooses
+    between named files there and must not contradict what the location visibly holds."""
+    if not p.exists():
+        wanted = f" (looking for the {name!r} dataset)" if name else ""
+        raise DataNotFoundError(
+            f"{label} {str(p)!r} does not exist{wanted}. Pass an existing directory or file holding "
+            f"{_expected_files(name)}."
+        )
+    if p.is_file():
+        _check_agrees(name, p.stem, p, label)
+        return _from_path(p), p.stem, str(p)
+    if name is not None:
+        for sub in (p / name, p / name.replace("_", "-"), p / f"{name}.npz", p / f"{name.replace('_', '-')}.npz"):
+            if sub.exists():
+                arrays = _from_path(sub)
+                if arrays is not None:
+                    return arrays, sub.stem if sub.is_file() else sub.name, str(sub)
+        _check_agrees(name, p.name, p, label)
+    arrays = _from_path(p, name)
+    if arrays is None:
+        raise DataError(_nothing_in_dir_message(p, name, label))
+    return arrays, p.name, str(p)
+
+
+def _check_agrees(name: str | None, found: str, p: Path, label: str) -> None:
+    other = _known_name(found)
+    if name is not None and other is not None and other != name:
+        raise DataError(
+            f"The dataset is named {name!r} but {label} {str(p)!r} holds {other!r}. Drop the name "
+            f"(--dataset) to use that data as it is, or point the path (--data) at the {name} files."
+        )
+
+
+def _from_keras(name: str, download: bool) -> tuple[_Arrays, str, str]:
+    """A named dataset from Keras' cache, else Keras' download: only when no location was given."""
+    tried: list[str] = [f"path= / --data: not given", f"${ENV_VAR}: not set"]
     cache = _keras_cache_dir()
     cached = cache / "mnist.npz" if name == "mnist" else cache / "fashion-mnist"
     if cached.exists():
@@ -341,33 +401,16 @@ def _find_named(name: str, path, download: bool) -> tuple[_Arrays, str, str]:
     else:
         tried.append("Keras download: not attempted (download=False)")
     raise DataNotFoundError(
-        f"Could not find the {name!r} dataset. Looked in:\n  - "
-        + "\n  - ".join(tried)
-        + f"\nTo fix: pass --data PATH (CLI) or path=PATH, or set {ENV_VAR}=PATH, where PATH "
+        f"Could not find the {name!r} dataset. Looked in: " + "; ".join(tried)
+        + f". To fix: pass --data PATH (CLI) or path=PATH, or set {ENV_VAR}=PATH, where PATH "
         f"is a directory holding {_expected_files(name)}; or connect to the internet once "
         f"so Keras can download and cache it."
     )
 
 
-def _named_locations(p: Path, name: str) -> list[Path]:
-    """Where, under a user-given location, a named dataset may be."""
-    if p.is_file():
-        return [p]
-    subdirs = [p / name, p / name.replace("_", "-")]
-    out = [s for s in subdirs if s.is_dir()]
-    if (p / f"{name}.npz").is_file():
-        out.append(p / f"{name}.npz")
-    # Files directly in the directory count as this dataset unless the
-    # directory is named after another known dataset (e.g. asking for
-    # fashion_mnist in a folder called "mnist").
-    folder = p.name.lower().replace("-", "_")
-    if folder not in KNOWN_DATASETS or folder == name:
-        out.append(p)
-    return out
-
-
-def _expected_files(name: str) -> str:
-    return f"{name}.npz, or train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz], " \
+def _expected_files(name: str | None) -> str:
+    npz = f"{name}.npz" if name else "a .npz in Keras' mnist.npz layout"
+    return f"{npz}, or train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz], " \
         "t10k-images-idx3-ubyte[.gz], t10k-labels-idx1-ubyte[.gz]"
 
 
@@ -385,16 +428,22 @@ def _download(name: str) -> _Arrays:
     return {"x_train": (x_train, src), "y_train": (y_train, src), "x_test": (x_test, src), "y_test": (y_test, src)}
 
 
-def _nothing_in_dir_message(p: Path) -> str:
+def _nothing_in_dir_message(p: Path, name: str | None = None, label: str = "`path`") -> str:
+    entries = sorted(p.iterdir())
+    shown = ", ".join(e.name + ("/" if e.is_dir() else "") for e in entries[:8])
+    holds = f"it holds {len(entries)} entr{'y' if len(entries) == 1 else 'ies'} ({shown}{', ...' if len(entries) > 8 else ''})" \
+        if entries else "it is empty"
     return (
-        f"No dataset found in directory {p}: expected a .npz in Keras' mnist.npz layout, "
-        f"or IDX files named like train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, "
-        f"t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz."
+        f"No dataset in {label} {str(p)!r}: {holds}. Expected {_expected_files(name)}. "
+        f"Nothing else was tried: point the path at the folder or file that holds the data."
     )
 
 
-def _from_path(p: Path) -> _Arrays | None:
-    """Arrays from a file or directory, or None when a directory holds none."""
+def _from_path(p: Path, name: str | None = None) -> _Arrays | None:
+    """Arrays from a file or directory, or None when a directory holds none.
+
+    In a directory, a ``.npz`` named after another known dataset than ``name`` is
+    never read (asking for ``fashion_mnist`` never returns ``mnist.npz``)."""
     if p.is_file():
         if p.suffix == ".npz":
             return _read_npz(p)
@@ -404,15 +453,22 @@ def _from_path(p: Path) -> _Arrays | None:
         )
     if not p.is_dir():
         return None
+
+    def allowed(f: Path) -> bool:
+        other = _known_name(f.stem)
+        return name is None or other is None or other == name
+
     for npz in (p / "mnist.npz", p / f"{p.name}.npz"):
-        if npz.is_file():
+        if npz.is_file() and allowed(npz):
             return _read_npz(npz)
     idx = _idx_files_in(p)
     if idx is not None:
         return {k: _read_idx_entry(f, k) for k, f in idx.items()}
     npzs = sorted(p.glob("*.npz"))
-    if len(npzs) == 1:
+    if len(npzs) == 1 and allowed(npzs[0]):
         return _read_npz(npzs[0])
+    if npzs and name is not None:
+        _check_agrees(name, npzs[0].stem, npzs[0], "`path`")
     return None
 
 

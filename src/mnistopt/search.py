@@ -104,7 +104,7 @@ def _check_budgets(budget: Any) -> list[int]:
 
 def search_under_budget(
     budget: int | Sequence[int],
-    dataset: str | os.PathLike | Dataset = "mnist",
+    dataset: str | os.PathLike | Dataset | None = None,
     *,
     tuner: str = "hyperband",
     max_trials: int | None = None,
@@ -133,7 +133,9 @@ def search_under_budget(
     Args:
         budget: a positive int, or a list of them (one search each).
         dataset: a name (``"mnist"``, ``"fashion_mnist"``), a path, or a
-            :class:`~mnistopt.Dataset`.
+            :class:`~mnistopt.Dataset`; ``None`` (default): the data at
+            ``data_path`` (or ``$MNISTOPT_DATA``), else MNIST (see
+            :func:`~mnistopt.load_dataset`).
         tuner: ``"hyperband"`` (multi-fidelity, default), ``"bayesian"``,
             ``"random"`` or ``"grid"``.
         max_trials: stop after this many trials per budget (default: the whole
@@ -148,8 +150,8 @@ def search_under_budget(
             dimensions (default: the full space).
         patience: early-stopping patience for non-Hyperband trials
             (``"auto"``: 3 for random/bayesian, none for hyperband and grid).
-        data_path: where to look for a named dataset (see
-            :func:`~mnistopt.load_dataset`).
+        data_path: where the data is: used as it is, nothing else is tried
+            (see :func:`~mnistopt.load_dataset`).
         hyperband_factor: Hyperband's reduction factor.
         progress: called with a :class:`TrialProgress` after every trial
             (and a :class:`~mnistopt.compress.pipeline.StageProgress` after
@@ -669,7 +671,7 @@ def _kerastuner_output():
 
 
 def reference_grid_search(
-    dataset: str | os.PathLike | Dataset = "mnist",
+    dataset: str | os.PathLike | Dataset | None = None,
     *,
     directory: str | os.PathLike | None = None,
     overwrite: bool = False,
