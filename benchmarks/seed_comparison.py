@@ -18,7 +18,7 @@ import _common
 def main() -> int:
     p = _common.parser(__doc__.splitlines()[0], "runs/seed_comparison")
     p.add_argument("--budget", type=int, nargs="+", default=[4034, 72842, 93322], metavar="N")
-    p.add_argument("--max-epochs", type=int, default=25, help="epochs of a fully trained trial (default: 25)")
+    p.add_argument("--max-epochs", type=int, default=None, help="epochs of a fully trained trial (default: the library's)")
     p.add_argument("--overwrite", action="store_true", help="start afresh instead of resuming")
     p.add_argument("--sparsity", type=float, nargs="*", default=[0.5, 0.9], metavar="S",
                    help="kernel sparsities for magnitude pruning (default: 0.5 0.9)")
@@ -30,7 +30,7 @@ def main() -> int:
     from mnistopt.report.render import report_data, summary_markdown, write_report
 
     result = search_under_budget(
-        args.budget, data, directory=args.out, seed=args.seed, max_epochs=args.max_epochs, overwrite=args.overwrite,
+        args.budget, data, directory=args.out, seed=args.seed, **({} if args.max_epochs is None else {"max_epochs": args.max_epochs}), overwrite=args.overwrite,
         compress={"sparsity": args.sparsity, "quantize": args.quantize}, progress=lambda event: _common.say(str(event)),
     )
     files = write_report(result, args.out)

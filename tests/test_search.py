@@ -135,7 +135,8 @@ def test_hyperband_continues_from_parent_checkpoints(mnist_small, tmp_path):
 
 def test_diverging_trial_is_recorded_as_failed_and_search_goes_on(mnist_small, tmp_path):
     space = SearchSpace(depth=1, inputs="pool", optimizer="sgd", batch_size=256, batch_norm=False,
-                        activation="relu", dropout=0.0, l2=0.0, lr_schedule="constant", learning_rate=Choice(1e-3, 1e19))
+                        activation="relu", dropout=0.0, l2=0.0, lr_schedule="constant", learning_rate=Choice(1e-3, 1e19),
+                        augment="none", label_smoothing=0.0)
     result = search_under_budget(3000, mnist_small, tuner="grid", max_epochs=1, directory=tmp_path, space=space)
     assert len(result.records) == 2
     status = {r.spec.learning_rate: r for r in result.records}
@@ -146,7 +147,8 @@ def test_diverging_trial_is_recorded_as_failed_and_search_goes_on(mnist_small, t
 
 def test_every_trial_failing_is_one_clear_error(mnist_small, tmp_path):
     space = SearchSpace(depth=1, inputs="pool", optimizer="sgd", batch_size=256, batch_norm=False,
-                        activation="relu", dropout=0.0, l2=0.0, lr_schedule="constant", learning_rate=Choice(1e19, 1e20))
+                        activation="relu", dropout=0.0, l2=0.0, lr_schedule="constant", learning_rate=Choice(1e19, 1e20),
+                        augment="none", label_smoothing=0.0)
     with pytest.raises(SearchFailedError, match=r"Every trial of the search at budget=3,000 failed \(2 trials\)"):
         search_under_budget(3000, mnist_small, tuner="grid", max_epochs=1, directory=tmp_path, space=space)
     data = json.loads((tmp_path / "result.json").read_text())

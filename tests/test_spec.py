@@ -54,7 +54,7 @@ def test_from_dict_rejects_unknown_fields():
         (dict(crop=-1), SpecError, r"`crop` must be an integer >= 0"),
         (dict(pool="yes"), ArgumentTypeError, r"`pool` must be True or False"),
         (dict(num_classes=1), SpecError, r"`num_classes` must be an integer >= 2"),
-        (dict(lr_schedule="step"), SpecError, r"`lr_schedule` must be one of \['constant', 'cosine'\]"),
+        (dict(lr_schedule="step"), SpecError, r"`lr_schedule` must be one of \['constant', 'cosine', 'warmup_cosine'\]"),
     ],
 )
 def test_invalid_fields_raise_clear_errors(kwargs, error, match):

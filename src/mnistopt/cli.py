@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from . import __version__
 from .errors import MnistoptError
 from .space import BUDGET_KINDS
+from .search import DEFAULT_MAX_EPOCHS
 
 __all__ = ["main", "build_parser"]
 
@@ -78,8 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
     srch.add_argument("--out", metavar="DIR", default="runs/search", help="output directory (default: runs/search)")
     srch.add_argument("--tuner", default="hyperband", help="hyperband (default), bayesian, random or grid")
     srch.add_argument("--max-trials", type=int, default=None, metavar="N", help="trials per budget (default: tuner's)")
-    srch.add_argument("--max-epochs", type=int, default=25, metavar="N", help="epochs of a fully trained trial (default: 25)")
+    srch.add_argument("--max-epochs", type=int, default=DEFAULT_MAX_EPOCHS, metavar="N",
+                      help=f"epochs of a fully trained trial (default: {DEFAULT_MAX_EPOCHS})")
     srch.add_argument("--overwrite", action="store_true", help="start afresh instead of resuming")
+    srch.add_argument("--refit", action="store_true",
+                      help="retrain each selected spec on train + validation for its selected epochs; that model is "
+                      "saved, compressed and reported (its record keeps the validation accuracy that chose it)")
     srch.add_argument(
         "--budget-kind", choices=list(BUDGET_KINDS), default="params",
         help="what --budget counts: parameters (default), non-zero weights after magnitude pruning, "
@@ -196,7 +201,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
     options = dict(tuner=args.tuner, max_trials=args.max_trials, max_epochs=args.max_epochs, seed=args.seed,
                    directory=args.out, overwrite=args.overwrite, budget_kind=args.budget_kind, compress=compress,
                    distributed=args.distributed, oracle=args.oracle, worker_id=args.worker_id,
-                   trial_timeout=args.trial_timeout)
+                   trial_timeout=args.trial_timeout, refit=args.refit)
     if args.preset is None:
         check_search_arguments(args.budget, **options)  # before the data is read
     dataset = _load_data(args)

@@ -100,6 +100,29 @@ class Dataset:
             "seed": self.seed,
         }
 
+    def development_split(self, fraction: float = 0.1, seed: int | None = None) -> Dataset:
+        """A dataset for design decisions: its ``test`` is a stratified part of *this* train split.
+
+        Defaults (augmentations, schedules, epochs...) are chosen on such a
+        development split, carved from the training files and distinct from
+        validation, so the official test set never chooses anything. The
+        result's ``name`` ends in ``-dev`` and its source says what it is.
+
+        Example:
+            >>> from mnistopt.data import synthetic_dataset
+            >>> dev = synthetic_dataset(n_train=500).development_split(0.2)
+            >>> dev.sizes, dev.name
+            ({'train': 360, 'val': 50, 'test': 90}, 'synthetic-dev')
+        """
+        fraction = check_float("fraction", fraction, minimum=0.0, maximum=1.0, min_inclusive=False,
+                               max_inclusive=False)
+        keep, dev = stratified_split(self.y_train, fraction, self.seed + 1 if seed is None else seed)
+        return dataclasses.replace(
+            self, x_train=self.x_train[keep], y_train=self.y_train[keep], x_test=self.x_train[dev],
+            y_test=self.y_train[dev], name=f"{self.name}-dev",
+            source=f"{self.source} (test = {len(dev):,} images of its train split, official test set unused)",
+        )
+
     def subset(self, train: int | None = None, val: int | None = None, test: int | None = None) -> Dataset:
         """A smaller dataset keeping the first ``train``/``val``/``test`` images.
 

@@ -53,6 +53,9 @@ class TrialRecord:
             and of that file gzipped (level 9): zeros pay off only compressed.
         artifact: the path of that file; the stage's accuracies are the
             file's own, measured with the TFLite interpreter.
+        refit: the selected model was retrained on train + validation for
+            the selected trial's epochs (``search_under_budget(refit=True)``);
+            ``val_accuracy`` is still the trial's, which chose it.
         source_stage: the stage this one was made from (``None`` for a
             trained model).
 
@@ -91,6 +94,7 @@ class TrialRecord:
     gzip_bytes: int | None = None
     artifact: str | None = None
     source_stage: str | None = None
+    refit: bool = False
 
     @property
     def is_compression_stage(self) -> bool:

@@ -22,12 +22,18 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ._checks import check_choice, check_float, check_int
 from ._io import atomic_write_with, ensure_dir
 from .data import Dataset, load_dataset
 from .errors import ArgumentError, ArgumentTypeError, BudgetError, SearchFailedError
 from .records import COMPLETED, FAILED, SearchResult, SelectedModel, TrialRecord, chain_history, select_best
 from .space import BUDGET_KINDS, SearchSpace
+
+#: Epochs of a fully trained trial (Hyperband's top rung), chosen on a development split
+#: (``benchmarks/defaults.py``).
+DEFAULT_MAX_EPOCHS = 40
 
 __all__ = ["search_under_budget", "check_search_arguments", "TrialProgress", "TUNERS", "DEFAULT_COMPRESSION",
            "reference_grid_search"]
@@ -108,7 +114,7 @@ def search_under_budget(
     *,
     tuner: str = "hyperband",
     max_trials: int | None = None,
-    max_epochs: int = 25,
+    max_epochs: int = DEFAULT_MAX_EPOCHS,
     seed: int = 0,
     directory: str | os.PathLike | None = None,
     overwrite: bool = False,
@@ -123,6 +129,7 @@ def search_under_budget(
     oracle: str | None = None,
     worker_id: str | None = None,
     trial_timeout: float = 1800.0,
+    refit: bool = False,
 ) -> SearchResult:
     """Find the most accurate MLP with at most ``budget`` parameters.
 
@@ -189,6 +196,13 @@ def search_under_budget(
         trial_timeout: chief only: seconds after which a trial still running
             counts as lost (its worker died), is recorded as failed and stops
             holding up the end of the search.
+        refit: after selection, retrain the selected spec from scratch on
+            train + validation for the selected trial's epoch count (pruned
+            to the budget again for ``nonzero``, exported again for
+            ``bytes``); that model is the one saved, compressed and reported.
+            Its record has ``refit=True`` and keeps the trial's validation
+            accuracy, which chose it (the refit model has seen the
+            validation images).
 
     Returns:
         A :class:`~mnistopt.records.SearchResult`; ``result.best(budget)``
@@ -208,7 +222,7 @@ def search_under_budget(
         budget, tuner=tuner, max_trials=max_trials, max_epochs=max_epochs, seed=seed, directory=directory,
         overwrite=overwrite, space=space, patience=patience, hyperband_factor=hyperband_factor,
         budget_kind=budget_kind, compress=compress, distributed=distributed, oracle=oracle, worker_id=worker_id,
-        trial_timeout=trial_timeout,
+        trial_timeout=trial_timeout, refit=refit,
     )
     budgets, budget_kind, tuner, max_epochs = (checked[k] for k in ("budget", "budget_kind", "tuner", "max_epochs"))
     seed, hyperband_factor, max_trials, patience = (checked[k] for k in ("seed", "hyperband_factor", "max_trials",
@@ -231,7 +245,7 @@ def search_under_budget(
     settings = {
         "budget_kind": budget_kind, "tuner": tuner, "max_trials": max_trials, "max_epochs": max_epochs, "seed": seed,
         "patience": patience, "hyperband_factor": hyperband_factor, "space": space.to_dict(),
-        "compress": compression,
+        "compress": compression, "refit": checked["refit"],
     }
     run = _Run(root, data, settings, cluster)
     for b in budgets:
@@ -249,7 +263,7 @@ def check_search_arguments(
     *,
     tuner: Any = "hyperband",
     max_trials: Any = None,
-    max_epochs: Any = 25,
+    max_epochs: Any = DEFAULT_MAX_EPOCHS,
     seed: Any = 0,
     directory: Any = None,
     overwrite: Any = False,
@@ -262,6 +276,7 @@ def check_search_arguments(
     oracle: Any = None,
     worker_id: Any = None,
     trial_timeout: Any = 1800.0,
+    refit: Any = False,
 ) -> dict[str, Any]:
     """Check :func:`search_under_budget`'s arguments without reading data or importing TensorFlow.
 
@@ -292,12 +307,13 @@ def check_search_arguments(
     if not isinstance(space, SearchSpace):
         raise ArgumentTypeError(f"`space` must be a SearchSpace. Received: {type(space).__name__}. "
                                 f"Build one with mnistopt.SearchSpace(...).")
-    if not isinstance(overwrite, bool):
-        raise ArgumentTypeError(f"`overwrite` must be True or False. Received: overwrite={overwrite!r}.")
+    for name, flag in (("overwrite", overwrite), ("refit", refit)):
+        if not isinstance(flag, bool):
+            raise ArgumentTypeError(f"`{name}` must be True or False. Received: {name}={flag!r}.")
     return {
         "budget": budgets, "budget_kind": budget_kind, "tuner": tuner, "max_epochs": max_epochs, "seed": seed,
         "hyperband_factor": hyperband_factor, "max_trials": max_trials, "patience": patience, "space": space,
-        "overwrite": overwrite, "compress": _check_compress(compress, budget_kind),
+        "overwrite": overwrite, "refit": refit, "compress": _check_compress(compress, budget_kind),
         "cluster": _check_distributed(distributed, oracle, worker_id, trial_timeout, budgets, directory),
     }
 
@@ -585,7 +601,10 @@ class _Run:
             )
         kind = tuner.hypermodel.space.kind
         models = ensure_dir(self.root / "models", "directory")
-        if kind == "nonzero":  # the pruned model
+        refit = bool(self.settings.get("refit"))
+        if refit:
+            model, artifact = self._refit(best, tuner, models)
+        elif kind == "nonzero":  # the pruned model
             model = build_model(best.spec)
             model.load_weights(tuner.final_model_path(best.trial_id))
         else:
@@ -593,7 +612,7 @@ class _Run:
         if kind == "bytes":  # the file is the model: its own accuracy
             from .compress.artifact import evaluate_tflite, tflite_predict
 
-            artifact = Path(tuner.final_model_path(best.trial_id))
+            artifact = artifact if refit else Path(tuner.final_model_path(best.trial_id))
             path = atomic_write_with(models / f"budget-{budget}.tflite",
                                      lambda tmp: Path(tmp).write_bytes(artifact.read_bytes()), ".tflite")
             train_acc = evaluate_tflite(path, self.data.x_train, self.data.y_train)
@@ -608,7 +627,8 @@ class _Run:
         test_loss += penalty
         classification = {"split": "test", **classification_summary(self.data.y_test, probs.argmax(axis=1))}
         chosen = dataclasses.replace(
-            best, selected=True, train_accuracy=train_acc, test_accuracy=test_acc, test_loss=test_loss, **extra
+            best, selected=True, train_accuracy=train_acc, test_accuracy=test_acc, test_loss=test_loss, refit=refit,
+            **extra
         )
         self.records[best.key] = chosen  # same position; the old record object is untouched
         self.selected[budget] = SelectedModel(chosen, model, chain_history(chosen, mine), str(path), classification)
@@ -618,6 +638,41 @@ class _Run:
             chosen.val_accuracy, test_acc,
         )
         self.flush()
+
+
+    def _refit(self, best: TrialRecord, tuner, models: Path) -> tuple[Any, Path | None]:
+        """The selected spec trained afresh on train + validation for the selected trial's epochs, then
+        finished like its trials (pruned to a ``nonzero`` budget, exported for a ``bytes`` one)."""
+        import keras
+
+        from .build import build_model
+        from .training import fit_model
+
+        merged = dataclasses.replace(self.data, x_train=np.concatenate([self.data.x_train, self.data.x_val]),
+                                     y_train=np.concatenate([self.data.y_train, self.data.y_val]))
+        seed = int(self.settings.get("seed", 0))
+        keras.backend.clear_session()
+        keras.utils.set_random_seed(seed)
+        model = build_model(best.spec)
+        fit_model(model, best.spec, merged, epochs=best.epochs, seed=seed)
+        space = tuner.hypermodel.space
+        logger.info("budget %s: refit %s on %d images for %d epochs", space.budget, best.spec.architecture,
+                    len(merged.y_train), best.epochs)
+        if space.kind == "nonzero" and best.stage != "dense":
+            from .compress.sparsity import prune_magnitude
+
+            model = prune_magnitude(model, best.spec, merged, nonzero_budget=space.budget,
+                                    epochs=tuner.prune_epochs, seed=seed).model
+        if space.kind != "bytes":
+            return model, None
+        from .compress.artifact import export_tflite
+
+        path = models / f"budget-{space.budget}-refit-unchecked.tflite"
+        export_tflite(model, path, best.stage, representative=merged.x_train)
+        if path.stat().st_size > space.budget:
+            raise BudgetError(f"The refit {best.stage} file of {best.spec.architecture} has {path.stat().st_size:,} "
+                              f"bytes, over budget={space.budget:,}.")
+        return model, path
 
 
 def _make_oracle(name: str, max_trials: int | None, max_epochs: int, seed: int, factor: int):

@@ -22,7 +22,7 @@ from typing import Any, Union
 from . import budget as _budget
 from ._checks import check_choice, check_int
 from .errors import ArgumentError, ArgumentTypeError, BudgetError
-from .spec import ACTIVATIONS, LR_SCHEDULES, OPTIMIZERS, MLPSpec
+from .spec import ACTIVATIONS, AUGMENTATIONS, LR_SCHEDULES, OPTIMIZERS, MLPSpec
 
 __all__ = ["Choice", "Range", "SearchSpace", "ResolvedSpace", "Dimension"]
 
@@ -111,8 +111,10 @@ class SearchSpace:
             ``"crop4"``, ``"pool"``, ``"crop2+pool"``, ``"crop4+pool"``.
             Reductions whose widest one-layer model would be narrower than
             ``min_width`` at the budget are dropped (unless no other fits).
-        activation, dropout, l2, batch_norm, optimizer, learning_rate, lr_schedule, batch_size, momentum: as
-            in :class:`~mnistopt.MLPSpec`.
+        activation, dropout, l2, batch_norm, optimizer, learning_rate, lr_schedule, batch_size, momentum,
+            augment, label_smoothing: as in :class:`~mnistopt.MLPSpec`. ``augment`` is searched like
+            any other choice and selected on validation accuracy, so data that an augmentation
+            hurts keeps ``"none"``; ``"hflip"`` is left out by default (a flip changes a digit).
         sgd_lr_factor: plain SGD needs larger steps than Adam or RMSProp, so
             for ``sgd`` the sampled learning rate is multiplied by this factor
             (the spec records the rate actually used).
@@ -146,9 +148,11 @@ class SearchSpace:
     batch_norm: Value = Choice(False, True)
     optimizer: Value = Choice("adam", "sgd", "rmsprop")
     learning_rate: Value = Range(3e-4, 1e-2, log=True)
-    lr_schedule: Value = Choice("constant", "cosine")
-    batch_size: Value = Choice(32, 64, 128)
+    lr_schedule: Value = Choice("constant", "cosine", "warmup_cosine")
+    batch_size: Value = Choice(64, 128, 256)
     momentum: Value = 0.9
+    augment: Value = Choice("none", "shift1", "shift2", "affine")
+    label_smoothing: Value = Choice(0.0, 0.1)
     hidden: tuple[int, ...] | None = None
     min_width: int = 8
     sgd_lr_factor: float = 10.0
@@ -179,6 +183,8 @@ class SearchSpace:
             lr_schedule="constant",
             learning_rate=Choice(1e-4, 1e-3, 1e-2),
             batch_size=Choice(32, 64, 128),
+            augment="none",
+            label_smoothing=0.0,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -226,7 +232,7 @@ class SearchSpace:
         )
         batch_norms = _as_choice(self.batch_norm, "batch_norm")
         for name, allowed in (("activation", ACTIVATIONS), ("optimizer", OPTIMIZERS),
-                              ("lr_schedule", LR_SCHEDULES)):
+                              ("lr_schedule", LR_SCHEDULES), ("augment", AUGMENTATIONS)):
             bad = [v for v in _as_choice(getattr(self, name), name) if v not in allowed]
             if bad:
                 raise ArgumentError(f"`{name}` must be among {list(allowed)}. Received: {bad}.")
@@ -313,7 +319,7 @@ class ResolvedSpace:
             dims.extend(_dim(f"taper_{i}", s.taper) for i in range(2, max_depth + 1))
         dims.append(_dim("inputs", Choice(*self.inputs)))
         for name in ("activation", "dropout", "l2", "batch_norm", "optimizer", "learning_rate",
-                     "lr_schedule", "batch_size", "momentum"):
+                     "lr_schedule", "batch_size", "momentum", "augment", "label_smoothing"):
             dims.append(_dim(name, getattr(s, name)))
         return dims + _extra_dims(s, self.kind)
 
@@ -341,6 +347,8 @@ class ResolvedSpace:
             lr_schedule=values["lr_schedule"],
             batch_size=int(values["batch_size"]),
             momentum=float(values["momentum"]),
+            augment=values.get("augment", "none"),
+            label_smoothing=float(values.get("label_smoothing", 0.0)),
             epochs=int(epochs),
             input_shape=self.input_shape,
             num_classes=self.num_classes,

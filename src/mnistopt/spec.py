@@ -17,6 +17,7 @@ from .errors import ArgumentTypeError, SpecError
 
 __all__ = [
     "ACTIVATIONS",
+    "AUGMENTATIONS",
     "LR_SCHEDULES",
     "OPTIMIZERS",
     "MLPSpec",
@@ -28,8 +29,11 @@ __all__ = [
 ACTIVATIONS = ("relu", "tanh", "elu", "selu", "gelu", "swish", "sigmoid")
 #: Optimizers a spec may name; ``sgd`` uses ``momentum``.
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
-#: Learning-rate schedules: constant, or cosine decay to zero over ``epochs``.
-LR_SCHEDULES = ("constant", "cosine")
+#: Learning-rate schedules: constant; cosine decay to zero over ``epochs``; the same after a
+#: linear warm-up over the first tenth of the epochs (at least one).
+LR_SCHEDULES = ("constant", "cosine", "warmup_cosine")
+#: Training-time augmentations (see :mod:`mnistopt.augment`); ``hflip`` is opt-in only.
+AUGMENTATIONS = ("none", "shift1", "shift2", "affine", "hflip")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,11 +56,19 @@ class MLPSpec:
             is then dropped).
         optimizer: one of :data:`OPTIMIZERS`.
         learning_rate: optimizer step size, ``> 0`` (the initial one under a schedule).
-        lr_schedule: ``"constant"``, or ``"cosine"``: the rate at epoch ``e``
-            (0-based) is ``learning_rate * (1 + cos(pi * e / epochs)) / 2``.
+        lr_schedule: ``"constant"``; ``"cosine"``: the rate at epoch ``e``
+            (0-based) is ``learning_rate * (1 + cos(pi * e / epochs)) / 2``;
+            ``"warmup_cosine"``: ``learning_rate * (e + 1) / (w + 1)`` over the
+            first ``w = max(1, epochs // 10)`` epochs, then cosine decay over
+            the rest.
         momentum: momentum for ``sgd`` (ignored by the other optimizers).
         batch_size: training batch size.
         epochs: maximum number of training epochs.
+        augment: random transformation of each training batch, one of
+            :data:`AUGMENTATIONS` (training only: the model holds none of it).
+        label_smoothing: share ``e`` of each target spread over all classes:
+            the loss is ``(1 - e)`` times the cross-entropy of the label plus
+            ``e`` times the mean cross-entropy over the classes, in ``[0, 1)``.
         input_shape: image height and width.
         num_classes: number of output classes.
 
@@ -84,6 +96,8 @@ class MLPSpec:
     epochs: int = 10
     input_shape: tuple[int, int] = (28, 28)
     num_classes: int = 10
+    augment: str = "none"
+    label_smoothing: float = 0.0
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -140,6 +154,13 @@ class MLPSpec:
         )
         set_(self, "batch_size", check_int("batch_size", self.batch_size, minimum=1, error=SpecError))
         set_(self, "epochs", check_int("epochs", self.epochs, minimum=1, error=SpecError))
+        set_(self, "augment", check_choice("augment", self.augment, AUGMENTATIONS, error=SpecError))
+        set_(
+            self,
+            "label_smoothing",
+            check_float("label_smoothing", self.label_smoothing, minimum=0.0, maximum=1.0, max_inclusive=False,
+                        error=SpecError),
+        )
 
     # -- derived quantities -------------------------------------------------
 
@@ -152,7 +173,12 @@ class MLPSpec:
         """
         if self.lr_schedule == "constant":
             return self.learning_rate
-        return self.learning_rate * 0.5 * (1.0 + math.cos(math.pi * epoch / self.epochs))
+        if self.lr_schedule == "cosine":
+            return self.learning_rate * 0.5 * (1.0 + math.cos(math.pi * epoch / self.epochs))
+        warm = max(1, self.epochs // 10)
+        if epoch < warm:
+            return self.learning_rate * (epoch + 1) / (warm + 1)
+        return self.learning_rate * 0.5 * (1.0 + math.cos(math.pi * (epoch - warm) / max(1, self.epochs - warm)))
 
     @property
     def in_features(self) -> int:

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from ._checks import check_int
+from .augment import augment_batch
 from .build import build_model
 from .data import Dataset
 from .errors import ArgumentError, ArgumentTypeError, TrainingDivergedError
@@ -324,6 +325,25 @@ def _no_retracing_warning() -> Iterator[None]:
         tf_logger.removeFilter(keep)
 
 
+def training_loss(label_smoothing: float = 0.0) -> Callable[[Any, Any], Any]:
+    """The training loss on softmax outputs: Keras' sparse categorical cross-entropy, or with
+    ``label_smoothing`` ``e > 0`` the label's cross-entropy times ``1 - e`` plus ``e`` times the mean
+    cross-entropy over the classes (probabilities clipped to ``[1e-7, 1]`` as Keras does)."""
+    import keras
+    import tensorflow as tf
+
+    if not label_smoothing:
+        return keras.losses.SparseCategoricalCrossentropy()
+    keep = 1.0 - float(label_smoothing)
+
+    def smoothed(y, probs):
+        log_p = tf.math.log(tf.clip_by_value(probs, 1e-7, 1.0))
+        picked = tf.gather(log_p, tf.cast(y, tf.int32), axis=1, batch_dims=1)
+        return -tf.reduce_mean(keep * picked + (1.0 - keep) * tf.reduce_mean(log_p, axis=1))
+
+    return smoothed
+
+
 def train_tensors(dataset: Dataset) -> tuple[Any, Any]:
     """The train split as TensorFlow tensors; make once, pass to every :func:`fit_model`."""
     import tensorflow as tf
@@ -368,15 +388,15 @@ def fit_model(
     variables = model.trainable_variables
     optimizer = model.optimizer
     optimizer.build(variables)
-    loss_fn = keras.losses.SparseCategoricalCrossentropy()
+    loss_fn = training_loss(spec.label_smoothing)
 
     @tf.function
-    def run_epoch(order):
+    def run_epoch(order, epoch_seed):
         loss_sum = tf.constant(0.0)
         correct = tf.constant(0.0)
         for i in tf.range(steps):
             idx = order[i * batch : (i + 1) * batch]
-            xb = tf.gather(x_all, idx)
+            xb = augment_batch(tf.gather(x_all, idx), spec.augment, tf.stack([epoch_seed, tf.cast(i, tf.int64)]))
             yb = tf.gather(y_all, idx)
             with tf.GradientTape() as tape:
                 probs = model(xb, training=True)
@@ -397,7 +417,9 @@ def fit_model(
     for epoch in range(initial_epoch, epochs):
         optimizer.learning_rate.assign(spec.learning_rate_at(epoch))
         with _no_retracing_warning() if epoch == initial_epoch else contextlib.nullcontext():  # the tracing call
-            loss, acc = run_epoch(tf.constant(rng.permutation(n).astype(np.int32)))
+            order = rng.permutation(n).astype(np.int32)
+            epoch_seed = int(np.random.SeedSequence([seed, epoch]).generate_state(1, np.uint64)[0] >> 1)
+            loss, acc = run_epoch(tf.constant(order), tf.constant(epoch_seed, tf.int64))
         logs = {"loss": float(loss), "accuracy": float(acc)}
         if not math.isfinite(logs["loss"]):
             outcome.diverged = (epoch + 1, logs["loss"])

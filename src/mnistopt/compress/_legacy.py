@@ -65,3 +65,35 @@ def _copy_weights(source: Any, target: Any) -> None:
 
         raise SpecError(f"The model's weights {shapes} do not match the spec's layers {expected}.")
     target.set_weights(weights)
+
+
+def fit_legacy(legacy: Any, spec: MLPSpec, dataset: Any, *, epochs: int, seed: int, callbacks: list | None = None):
+    """Fine-tune a compiled tf_keras model as the spec trains: its batch size and, when it has
+    them, its augmentation (a ``tf.data`` pipeline applying :func:`~mnistopt.augment.augment_batch`
+    to each batch) and label smoothing (in the compiled loss, see :func:`loss_for`). Returns Keras'
+    history."""
+    import tensorflow as tf
+
+    from ..augment import augment_batch
+
+    common = dict(epochs=epochs, verbose=0, validation_data=(dataset.x_val, dataset.y_val), callbacks=callbacks)
+    if spec.augment == "none":
+        return legacy.fit(dataset.x_train, dataset.y_train, batch_size=spec.batch_size, shuffle=True, **common)
+    base = tf.constant(seed, tf.int64)
+    batches = (
+        tf.data.Dataset.from_tensor_slices((dataset.x_train, dataset.y_train))
+        .shuffle(len(dataset.y_train), seed=seed, reshuffle_each_iteration=True)
+        .batch(spec.batch_size)
+        .enumerate()
+        .map(lambda i, xy: (augment_batch(xy[0], spec.augment, tf.stack([base, i])), xy[1]))
+    )
+    return legacy.fit(batches, **common)
+
+
+def loss_for(spec: MLPSpec) -> Any:
+    """The loss to compile a tf_keras model with: the spec's (label smoothing included)."""
+    if not spec.label_smoothing:
+        return "sparse_categorical_crossentropy"
+    from ..training import training_loss
+
+    return training_loss(spec.label_smoothing)

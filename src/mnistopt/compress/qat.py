@@ -77,7 +77,7 @@ def quantization_aware_training(
     import tensorflow as tf
 
     from ..build import make_optimizer
-    from ._legacy import load_tfmot, to_tf_keras
+    from ._legacy import fit_legacy, load_tfmot, loss_for, to_tf_keras
     from .artifact import _quiet
 
     epochs = check_int("epochs", epochs, minimum=1, maximum=1000)
@@ -89,9 +89,8 @@ def quantization_aware_training(
         aware = tfmot.quantization.keras.quantize_model(legacy)
     rate = learning_rate if learning_rate is not None else spec.learning_rate / 10
     aware.compile(optimizer=make_optimizer(dataclasses.replace(spec, learning_rate=rate), tf_keras),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    fit = aware.fit(dataset.x_train, dataset.y_train, batch_size=spec.batch_size, epochs=epochs, verbose=0,
-                    validation_data=(dataset.x_val, dataset.y_val), shuffle=True)
+                  loss=loss_for(spec), metrics=["accuracy"])
+    fit = fit_legacy(aware, spec, dataset, epochs=epochs, seed=seed)
     converter = tf.lite.TFLiteConverter.from_keras_model(aware)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     with _quiet():

@@ -145,7 +145,7 @@ def prune_magnitude(
     sparsity = check_float("sparsity", sparsity, minimum=0.0, maximum=0.999)
     epochs = check_int("epochs", epochs, minimum=1, maximum=1000)
     ramp = check_float("ramp", ramp, minimum=0.0, maximum=1.0)
-    from ._legacy import load_tfmot, to_keras3, to_tf_keras
+    from ._legacy import fit_legacy, load_tfmot, loss_for, to_keras3, to_tf_keras
     from ..build import make_optimizer
 
     tfmot, tf_keras = load_tfmot()
@@ -171,13 +171,9 @@ def prune_magnitude(
     pruned = tf_keras.models.clone_model(legacy, clone_function=wrap)
     rate = learning_rate if learning_rate is not None else spec.learning_rate
     tuned_spec = dataclasses.replace(spec, learning_rate=rate)
-    pruned.compile(optimizer=make_optimizer(tuned_spec, tf_keras), loss="sparse_categorical_crossentropy",
-                   metrics=["accuracy"])
-    fit = pruned.fit(
-        dataset.x_train, dataset.y_train, batch_size=spec.batch_size, epochs=epochs, verbose=0,
-        validation_data=(dataset.x_val, dataset.y_val), shuffle=True,
-        callbacks=[tfmot.sparsity.keras.UpdatePruningStep()],
-    )
+    pruned.compile(optimizer=make_optimizer(tuned_spec, tf_keras), loss=loss_for(spec), metrics=["accuracy"])
+    fit = fit_legacy(pruned, spec, dataset, epochs=epochs, seed=seed,
+                     callbacks=[tfmot.sparsity.keras.UpdatePruningStep()])
     stripped = tfmot.sparsity.keras.strip_pruning(pruned)
     result = to_keras3(stripped, spec)
     if nonzero_budget is not None:
