@@ -1,9 +1,10 @@
 """Training-time augmentation of image batches, inside the traced training step.
 
-Each kind is a random per-image affine map (translation, rotation, scale,
-shear) applied with one ``ImageProjectiveTransformV3`` op to the whole batch:
-TensorFlow ops only, no per-image Python and no ``tf.data`` pipeline. The
-randomness is stateless, drawn from ``(seed, step)``, so a training run is
+Each kind is a bank of pixel maps (:func:`pixel_maps`, computed once): every
+image of a batch draws one map and is remapped by a single ``tf.gather`` over
+the batch, inside the traced training step: TensorFlow ops only, no per-image
+Python and no ``tf.data`` pipeline, at about the cost of gathering the batch
+itself. The draws are stateless, from ``(seed, step)``, so a training run is
 reproducible. Models never contain augmentation: their parameter counts and
 exported files are unchanged.
 
@@ -13,8 +14,8 @@ The kinds (:data:`mnistopt.spec.AUGMENTATIONS`):
 * ``"shift1"`` / ``"shift2"``: whole-pixel translations of up to 1 / 2 pixels
   in each direction (exact: no interpolation).
 * ``"affine"``: rotation up to 10 degrees, scale 0.9-1.1, shear up to 0.15
-  and translation up to 2 pixels, about the image centre, with bilinear
-  interpolation.
+  and translation up to 2 pixels, about the image centre, nearest-neighbour:
+  each image draws one of 512 fixed maps sampled from those ranges.
 * ``"hflip"``: mirror half the images left-right. Not in the default search
   space: a flip changes what a digit is; offer it for data where it does not.
 """
@@ -22,8 +23,9 @@ The kinds (:data:`mnistopt.spec.AUGMENTATIONS`):
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import Any
+
+import numpy as np
 
 from .spec import AUGMENTATIONS
 
@@ -71,6 +73,49 @@ def augment_params(kind: str) -> AugmentParams:
     return _PARAMS[kind]
 
 
+_AFFINE_MAPS = 512  # random maps in an affine kind's bank (each image draws one per step)
+
+
+def pixel_maps(kind: str, height: int = 28, width: int = 28) -> np.ndarray:
+    """The kind's bank of pixel maps: ``(M, height * width)`` indices into a flattened image with one
+    zero pixel appended (index ``height * width``: where a map points outside the image).
+
+    Shifts and flips are exact (``(2k + 1)**2`` or 2 maps); ``affine`` is a fixed bank of
+    nearest-neighbour maps drawn from its ranges (seeded, the same in every run).
+
+    Example:
+        >>> pixel_maps("shift1").shape, pixel_maps("hflip").shape, pixel_maps("affine").shape
+        ((9, 784), (2, 784), (512, 784))
+    """
+    p = augment_params(kind)
+    rows, cols = np.mgrid[0:height, 0:width].astype(np.float64)
+    cy, cx = (height - 1) / 2.0, (width - 1) / 2.0
+    if p.exact:  # whole-pixel shifts (and mirror images): every combination
+        shifts = range(-p.max_shift, p.max_shift + 1)
+        flips = (1.0, -1.0) if p.flip else (1.0,)
+        params = [(0.0, 1.0, 0.0, sx, dx, dy) for sx in flips for dy in shifts for dx in shifts]
+    else:
+        rng = np.random.default_rng(20261123)
+        m = _AFFINE_MAPS
+        params = list(zip(np.radians(rng.uniform(-p.max_rotation_deg, p.max_rotation_deg, m)),
+                          rng.uniform(1 - p.max_scale, 1 + p.max_scale, m),
+                          rng.uniform(-p.max_shear, p.max_shear, m), np.ones(m),
+                          rng.integers(-p.max_shift, p.max_shift + 1, m), rng.integers(-p.max_shift, p.max_shift + 1, m)))
+    maps = np.empty((len(params), height * width), np.int32)
+    for i, (angle, scale, shear, sx, dx, dy) in enumerate(params):
+        # Forward map about the centre: out = M @ (in - c) + c + t, M = R(angle) @ Shear(shear) @ diag(sx*s, s);
+        # each output pixel reads the input pixel nearest to M^-1 @ (out - c - t) + c.
+        c, s = np.cos(angle), np.sin(angle)
+        m00, m01, m10, m11 = c * sx * scale, (c * shear - s) * scale, s * sx * scale, (s * shear + c) * scale
+        det = m00 * m11 - m01 * m10
+        ox, oy = cols - cx - dx, rows - cy - dy
+        src_x = np.rint((m11 * ox - m01 * oy) / det + cx).astype(np.int64)
+        src_y = np.rint((-m10 * ox + m00 * oy) / det + cy).astype(np.int64)
+        inside = (src_x >= 0) & (src_x < width) & (src_y >= 0) & (src_y < height)
+        maps[i] = np.where(inside, src_y * width + src_x, height * width).ravel()
+    return maps
+
+
 def augment_batch(images: Any, kind: str, seed: Any) -> Any:
     """Randomly transform a batch ``(B, H, W)`` of float images; ``seed`` is a shape-``[2]`` int tensor.
 
@@ -89,37 +134,11 @@ def augment_batch(images: Any, kind: str, seed: Any) -> Any:
     p = augment_params(kind)
     if p.identity:
         return images
-    batch = tf.shape(images)[0]
     height, width = images.shape[1], images.shape[2]
-    seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), num=5)
-
-    def uniform(i, low, high):
-        return tf.random.stateless_uniform([batch], seed=seeds[i], minval=low, maxval=high)
-
-    zeros, ones = tf.zeros([batch]), tf.ones([batch])
-    if p.max_shift:
-        tx = tf.cast(tf.random.stateless_uniform([batch], seeds[0], -p.max_shift, p.max_shift + 1, tf.int32), tf.float32)
-        ty = tf.cast(tf.random.stateless_uniform([batch], seeds[1], -p.max_shift, p.max_shift + 1, tf.int32), tf.float32)
-    else:
-        tx = ty = zeros
-    angle = uniform(2, -1.0, 1.0) * math.radians(p.max_rotation_deg) if p.max_rotation_deg else zeros
-    scale = uniform(3, 1.0 - p.max_scale, 1.0 + p.max_scale) if p.max_scale else ones
-    shear = uniform(4, -p.max_shear, p.max_shear) if p.max_shear else zeros
-    sx = tf.where(uniform(4, 0.0, 1.0) < 0.5, -ones, ones) if p.flip else ones
-    # Forward map about the centre: out = M @ (in - c) + c + t, with M = R(angle) @ Shear(shear) @ diag(sx*s, s).
-    cos, sin = tf.cos(angle), tf.sin(angle)
-    m00, m01 = cos * sx * scale, (cos * shear - sin) * scale
-    m10, m11 = sin * sx * scale, (sin * shear + cos) * scale
-    det = m00 * m11 - m01 * m10
-    # The op wants the inverse (output pixel -> input pixel): in = M^-1 @ (out - c - t) + c.
-    a0, a1, b0, b1 = m11 / det, -m01 / det, -m10 / det, m00 / det
-    cx, cy = (width - 1) / 2.0, (height - 1) / 2.0
-    ox, oy = cx + tx, cy + ty
-    a2 = cx - (a0 * ox + a1 * oy)
-    b2 = cy - (b0 * ox + b1 * oy)
-    transforms = tf.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
-    out = tf.raw_ops.ImageProjectiveTransformV3(
-        images=images[..., None], transforms=transforms, output_shape=[height, width],
-        fill_value=0.0, interpolation="NEAREST" if p.exact else "BILINEAR", fill_mode="CONSTANT",
-    )
-    return out[..., 0]
+    maps = tf.constant(pixel_maps(kind, height, width))  # a graph constant, made once when traced
+    batch = tf.shape(images)[0]
+    pick = tf.random.stateless_uniform([batch], seed=tf.cast(seed, tf.int64), minval=0, maxval=maps.shape[0],
+                                       dtype=tf.int32)
+    flat = tf.concat([tf.reshape(images, [batch, height * width]), tf.zeros([batch, 1], images.dtype)], axis=1)
+    out = tf.gather(flat, tf.gather(maps, pick), batch_dims=1)
+    return tf.reshape(out, [batch, height, width])

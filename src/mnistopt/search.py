@@ -31,9 +31,10 @@ from .errors import ArgumentError, ArgumentTypeError, BudgetError, SearchFailedE
 from .records import COMPLETED, FAILED, SearchResult, SelectedModel, TrialRecord, chain_history, select_best
 from .space import BUDGET_KINDS, SearchSpace
 
-#: Epochs of a fully trained trial (Hyperband's top rung), chosen on a development split
-#: (``benchmarks/defaults.py``).
-DEFAULT_MAX_EPOCHS = 40
+#: Epochs of a fully trained trial (Hyperband's top rung) and Hyperband's reduction factor
+#: (44 trials: rungs of 2, 8 and 30 epochs), chosen on a development split (``benchmarks/defaults.py``).
+DEFAULT_MAX_EPOCHS = 30
+DEFAULT_HYPERBAND_FACTOR = 4
 
 __all__ = ["search_under_budget", "check_search_arguments", "TrialProgress", "TUNERS", "DEFAULT_COMPRESSION",
            "reference_grid_search"]
@@ -121,7 +122,7 @@ def search_under_budget(
     space: SearchSpace | None = None,
     patience: int | None | str = "auto",
     data_path: str | os.PathLike | None = None,
-    hyperband_factor: int = 5,
+    hyperband_factor: int = DEFAULT_HYPERBAND_FACTOR,
     progress: Callable[[TrialProgress], None] | None = None,
     budget_kind: str = "params",
     compress: bool | Mapping[str, Any] = False,
@@ -269,7 +270,7 @@ def check_search_arguments(
     overwrite: Any = False,
     space: Any = None,
     patience: Any = "auto",
-    hyperband_factor: Any = 5,
+    hyperband_factor: Any = DEFAULT_HYPERBAND_FACTOR,
     budget_kind: Any = "params",
     compress: Any = False,
     distributed: Any = None,
