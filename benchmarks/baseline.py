@@ -21,7 +21,8 @@ def main() -> int:
     import dataclasses
     from pathlib import Path
 
-    from mnistopt import MLPSpec, run_baseline
+    from mnistopt import MLPSpec
+    from mnistopt.reference import run_baseline
     from mnistopt._io import atomic_write_text
 
     spec = dataclasses.replace(MLPSpec.baseline(), epochs=args.epochs)

@@ -39,7 +39,7 @@ PEERS = ("mnistopt", "seed_grid", "kerastuner", "optuna")
 
 
 def params_of(hidden, data) -> int:
-    from mnistopt import mlp_params
+    from mnistopt.budget import mlp_params
 
     return mlp_params(math.prod(data.image_shape), tuple(hidden), data.num_classes)
 
@@ -108,7 +108,7 @@ def finish_peer(best: Best, data, trials: int, start: float) -> dict:
 
 def widest_units(budget, data) -> int:
     """The plain space's upper bound on units per layer: the widest one-layer MLP within the budget."""
-    from mnistopt import widths_for_budget
+    from mnistopt.budget import widths_for_budget
 
     return min(512, widths_for_budget(budget, math.prod(data.image_shape), data.num_classes, (1,))[0])
 

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from mnistopt import ArgumentError, MLPSpec, train
+from mnistopt import MLPSpec, train
+from mnistopt.errors import ArgumentError
 from mnistopt.compress.artifact import QUANTIZATIONS, evaluate_tflite, export_tflite, tflite_predict
 from mnistopt.training import predict_proba
 

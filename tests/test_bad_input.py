@@ -11,9 +11,9 @@ import sys
 import numpy as np
 import pytest
 
-from mnistopt import (ArgumentError, ArgumentTypeError, BudgetError, DataError, DataNotFoundError, MLPSpec,
-                      OutputDirError, SpecError, build_model, compress_model, load_dataset, load_model,
-                      search_under_budget)
+from mnistopt import MLPSpec, build_model, compress_model, load_dataset, load_model, search_under_budget
+from mnistopt.errors import (ArgumentError, BudgetError, DataError, DataNotFoundError, InvalidTypeError, OutputDirError,
+                             SpecError)
 from conftest import synthetic_arrays, write_idx_dir
 
 ARRAYS = synthetic_arrays(200, 50)
@@ -80,10 +80,10 @@ def unwritable(tmp):
 CASES = [
     ("budget-zero", search(0), BudgetError, ValueError, r"`budget` must be an integer in \[1, .*Received: budget=0\. Pass"),
     ("budget-negative", search(-5), BudgetError, ValueError, r"Received: budget=-5\. Pass a value in that range"),
-    ("budget-float", search(4034.5), ArgumentTypeError, TypeError, r"`budget` must be an integer\. Received: budget=4034\.5 \(type float\)\. Pass a whole number"),
-    ("budget-nan", search(math.nan), ArgumentTypeError, TypeError, r"Received: budget=nan \(type float\)"),
-    ("budget-bool", search(True), ArgumentTypeError, TypeError, r"Received: budget=True \(type bool\)"),
-    ("budget-string", search("4034"), ArgumentTypeError, TypeError, r"Received: budget='4034' \(type str\)"),
+    ("budget-float", search(4034.5), InvalidTypeError, TypeError, r"`budget` must be an integer\. Received: budget=4034\.5 \(type float\)\. Pass a whole number"),
+    ("budget-nan", search(math.nan), InvalidTypeError, TypeError, r"Received: budget=nan \(type float\)"),
+    ("budget-bool", search(True), InvalidTypeError, TypeError, r"Received: budget=True \(type bool\)"),
+    ("budget-string", search("4034"), InvalidTypeError, TypeError, r"Received: budget='4034' \(type str\)"),
     ("budget-absurd", search(10**12), BudgetError, ValueError, r"integer in \[1, 1000000000\]\. Received: budget=1000000000000"),
     ("budget-below-minimum", search(10), BudgetError, ValueError, r"budget=10 is below the minimum of this search space: \d+ parameters.*Raise the budget"),
     ("unknown-dataset", load("cifar100"), DataNotFoundError, ValueError, r"Dataset 'cifar100' is neither a known name \(mnist, fashion_mnist\).*Pass a dataset name"),
@@ -105,8 +105,8 @@ CASES = [
     ("sparsity-in-search", search(3000, compress={"sparsity": [1.5]}), ArgumentError, ValueError, r"Received: sparsity=1\.5"),
     ("unknown-tuner", search(3000, tuner="genetic"), ArgumentError, ValueError, r"`tuner` must be one of \['hyperband', 'bayesian', 'random', 'grid'\]\. Received: tuner='genetic'\. Pick"),
     ("unknown-quantization", compress(quantize=["int4"]), ArgumentError, ValueError, r"`quantize` entries must be among \['dynamic', 'float16', 'int8'\]\. Received: 'int4'"),
-    ("model-is-a-path", compress(model="model.keras"), ArgumentTypeError, TypeError, r"`model` must be a loaded Keras model, not a path\. Received: model='model\.keras'\. Load it with mnistopt\.load_model\(path\)"),
-    ("model-not-keras", compress(model=42), ArgumentTypeError, TypeError, r"`model` must be a Keras 3 model built by mnistopt.*Received: int"),
+    ("model-is-a-path", compress(model="model.keras"), InvalidTypeError, TypeError, r"`model` must be a loaded Keras model, not a path\. Received: model='model\.keras'\. Load it with mnistopt\.load_model\(path\)"),
+    ("model-not-keras", compress(model=42), InvalidTypeError, TypeError, r"`model` must be a Keras 3 model built by mnistopt.*Received: int"),
 ]
 
 
@@ -194,7 +194,7 @@ def lambda_model(path):
     (lambda p: (p / "text.keras").write_text("hello") and p / "text.keras", SpecError, r"Cannot load .*text\.keras"),
     (lambda p: (p / "weights.h5").write_text("x") and p / "weights.h5", SpecError, r"weights\.h5 is not a \.keras file"),
     (lambda p: p / "missing.keras", DataNotFoundError, r"No model file at .*missing\.keras"),
-    (lambda p: 3.5, ArgumentTypeError, r"`path` must be a file path\. Received: path=3\.5"),
+    (lambda p: 3.5, InvalidTypeError, r"`path` must be a file path\. Received: path=3\.5"),
 ], ids=["lambda-code", "not-a-model", "wrong-suffix", "missing", "not-a-path"])
 def test_load_model_is_safe_mode_and_refuses_what_is_not_a_model(tmp_path, make, error, match):
     with pytest.raises(error, match=match):

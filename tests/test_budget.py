@@ -2,7 +2,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mnistopt import BudgetError, MLPSpec, count_params, min_params, mlp_params, widest_spec, widths_for_budget
+from mnistopt import MLPSpec, count_params, widest_spec
+from mnistopt.errors import BudgetError
+from mnistopt.budget import min_params, mlp_params, widths_for_budget
 from mnistopt.budget import _widths, input_features, reduced_shape
 
 ratios_st = st.lists(st.floats(min_value=0.05, max_value=4.0, allow_nan=False), min_size=0, max_size=3)

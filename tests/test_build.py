@@ -2,7 +2,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mnistopt import ArgumentTypeError, MLPSpec, build_model, count_params
+from mnistopt import MLPSpec, build_model, count_params
+from mnistopt.errors import InvalidTypeError
 
 specs = st.builds(
     MLPSpec,
@@ -43,5 +44,5 @@ def test_sgd_momentum_is_applied():
 
 
 def test_rejects_non_spec():
-    with pytest.raises(ArgumentTypeError, match="`spec` must be an MLPSpec"):
+    with pytest.raises(InvalidTypeError, match="`spec` must be an MLPSpec"):
         build_model({"hidden": (4,)})

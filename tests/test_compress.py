@@ -1,6 +1,5 @@
 """Compression stages on a small slice of real MNIST: pruning, quantization, QAT, records."""
 
-import dataclasses
 import json
 import os
 import subprocess
@@ -9,7 +8,8 @@ import sys
 import numpy as np
 import pytest
 
-from mnistopt import BudgetError, Choice, MLPSpec, SearchSpace, SpecError, build_model, search_under_budget, train
+from mnistopt import MLPSpec, build_model, train
+from mnistopt.errors import BudgetError, SpecError
 from mnistopt.build import spec_from_model
 from mnistopt.cli import main
 from mnistopt.compress import (
@@ -203,58 +203,6 @@ def test_cli_compress_bad_model_path_exits_2(args, message, mnist_dir, tmp_path,
     assert message in capsys.readouterr().err
 
 
-FAST = SearchSpace(depth=Choice(1, 2), batch_size=256, optimizer="adam", batch_norm=False)
-
-
-def test_nonzero_budget_search_selects_a_pruned_model_within_budget(mnist_small, tmp_path):
-    result = search_under_budget(3000, mnist_small, tuner="random", max_trials=3, max_epochs=1, directory=tmp_path,
-                                 space=dataclasses.replace(FAST, sparsity=Choice(0.75, 0.9)),
-                                 budget_kind="nonzero")
-    statuses = [json.loads(p.read_text())["status"] for p in (tmp_path / "tuner").glob("*/trial_*/trial.json")]
-    assert statuses == ["COMPLETED"] * 3
-    for r in result.records:
-        assert r.nonzero_params <= 3000 < r.params  # wider than the budget, pruned to fit
-        assert r.stage.startswith("sparse-")
-    chosen = result.best(3000)
-    assert count_nonzero(chosen.model) == chosen.record.nonzero_params <= 3000
-    _, acc = evaluate_arrays(chosen.model, mnist_small.x_test, mnist_small.y_test)
-    assert acc == chosen.record.test_accuracy
-    assert result.info["settings"]["budget_kind"] == "nonzero"
-
-
-def test_bytes_budget_search_checks_each_file(mnist_small, tmp_path):
-    result = search_under_budget(9000, mnist_small, tuner="random", max_trials=3, max_epochs=1, directory=tmp_path,
-                                 space=FAST, budget_kind="bytes", seed=3)
-    for r in result.records:
-        assert r.bytes == os.path.getsize(r.artifact) <= 9000
-        assert r.stage in ("float32", "float16", "dynamic", "int8")
-    statuses = [json.loads(p.read_text())["status"] for p in (tmp_path / "tuner").glob("*/trial_*/trial.json")]
-    assert statuses == ["COMPLETED"] * 3  # KerasTuner took every trial's result
-    chosen = result.best(9000).record
-    assert chosen.artifact.endswith("budget-9000.tflite") and os.path.getsize(chosen.artifact) <= 9000
-    assert chosen.test_accuracy == evaluate_tflite(chosen.artifact, mnist_small.x_test, mnist_small.y_test)
-
-
-def test_bytes_hyperband_continuations_reuse_the_parents_checked_model(mnist_small, tmp_path, monkeypatch):
-    import mnistopt._tuner as tuner_module
-
-    probed = []
-    real = tuner_module.fit_file_budget
-    monkeypatch.setattr(tuner_module, "fit_file_budget", lambda *a, **k: probed.append(a[0]) or real(*a, **k))
-    result = search_under_budget(9000, mnist_small, tuner="hyperband", max_trials=4, max_epochs=3, hyperband_factor=3,
-                                 directory=tmp_path, space=FAST, budget_kind="bytes")
-    continued = [r for r in result.records if r.parent_trial_id is not None]
-    assert continued and len(probed) == len(result.records) - len(continued)  # no probing for continuations
-    by_id = {r.trial_id: r for r in result.records}
-    for r in continued:
-        assert r.spec == by_id[r.parent_trial_id].spec and r.bytes <= 9000
-
-
-def test_search_rejects_unknown_budget_kind(mnist_small):
-    with pytest.raises(ValueError, match=r"`budget_kind` must be one of \['params', 'nonzero', 'bytes'\]"):
-        search_under_budget(4034, mnist_small, budget_kind="flops")
-
-
 def test_tfmot_import_leaves_tf_keras_and_the_environment_alone():
     code = (
         "import os, tensorflow as tf\n"
@@ -269,21 +217,6 @@ def test_tfmot_import_leaves_tf_keras_and_the_environment_alone():
     assert out.returncode == 0, out.stderr[-2000:]
     version, variable = out.stdout.split()
     assert version.startswith("3.") and variable == "None"
-
-
-@pytest.mark.parametrize("quantize", ["dynamic", "int8"])  # float32: see the bytes search test
-def test_file_budget_probe_matches_trained_files(quantize, mnist_small, tmp_path):
-    """The pre-training size check must hold for the trained model's file (batch norm included:
-    a probe with negative variances once measured 150 bytes less than the trained file)."""
-    from mnistopt._tuner import fit_file_budget
-
-    wide = MLPSpec(hidden=(40, 20, 20), crop=2, pool=True, batch_norm=True, activation="gelu", epochs=1,
-                   batch_size=128)
-    spec = fit_file_budget(wide, quantize, 8192, mnist_small)
-    assert spec.hidden != wide.hidden and len(spec.hidden) == 3
-    model = train(spec, mnist_small, evaluate_test=False).model
-    size = export_tflite(model, tmp_path / "m.tflite", quantize, representative=mnist_small.x_train).stat().st_size
-    assert 0.8 * 8192 < size <= 8192
 
 
 KILL_COMPRESS = """

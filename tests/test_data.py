@@ -1,12 +1,11 @@
 import gzip
-import os
-import pickle
 
 import numpy as np
 import pytest
 from conftest import idx_bytes, synthetic_arrays, write_idx, write_idx_dir
 
-from mnistopt import DataError, DataNotFoundError, load_dataset
+from mnistopt import load_dataset
+from mnistopt.errors import DataError, DataNotFoundError
 from mnistopt.data import read_idx, stratified_split
 
 

@@ -11,7 +11,8 @@ import time
 import numpy as np
 import pytest
 
-from mnistopt import ArgumentError, search_under_budget
+from mnistopt import search_under_budget
+from mnistopt.errors import ArgumentError
 from conftest import synthetic_arrays
 
 

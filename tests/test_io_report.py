@@ -4,7 +4,7 @@ import os
 import numpy as np
 import pytest
 
-from mnistopt import OutputDirError
+from mnistopt.errors import OutputDirError
 from mnistopt._io import atomic_write_json, atomic_write_text, ensure_dir
 from mnistopt.report.classification import classification_summary
 from mnistopt.report.plots import curves_data, plot_confusion_matrix, plot_training_curves

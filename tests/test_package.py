@@ -3,7 +3,6 @@ import os
 import subprocess
 import sys
 
-import mnistopt
 
 
 def test_import_is_light_and_leaves_keras_alone():
@@ -20,17 +19,30 @@ def test_import_is_light_and_leaves_keras_alone():
     assert data == {"mods": [], "legacy": None}
 
 
-def test_all_names_resolve():
-    for name in mnistopt.__all__:
-        assert getattr(mnistopt, name) is not None, name
-    assert len(set(mnistopt.__all__)) == len(mnistopt.__all__)
+def test_all_names_resolve_and_the_top_level_stays_small():
+    import mnistopt.budget
+    import mnistopt.compress
+    import mnistopt.errors
+    import mnistopt.kinds
+    import mnistopt.reference
+    import mnistopt.report
+
+    for module in (mnistopt, mnistopt.errors, mnistopt.budget, mnistopt.kinds, mnistopt.compress, mnistopt.report,
+                   mnistopt.reference):
+        for name in module.__all__:
+            assert getattr(module, name) is not None, (module.__name__, name)
+        assert len(set(module.__all__)) == len(module.__all__)
+    assert len(mnistopt.__all__) <= 22
 
 
 def test_errors_subclass_builtins():
-    assert issubclass(mnistopt.BudgetError, ValueError)
-    assert issubclass(mnistopt.DataError, ValueError)
-    assert issubclass(mnistopt.DataNotFoundError, FileNotFoundError)
-    assert issubclass(mnistopt.ArgumentTypeError, TypeError)
-    assert issubclass(mnistopt.OutputDirError, OSError)
-    assert all(issubclass(getattr(mnistopt, n), mnistopt.MnistoptError)
-               for n in ("BudgetError", "SpecError", "DataError", "TrainingDivergedError"))
+    from mnistopt import errors
+
+    assert issubclass(errors.BudgetError, ValueError)
+    assert issubclass(errors.DataError, ValueError)
+    assert issubclass(errors.DataNotFoundError, FileNotFoundError)
+    assert issubclass(errors.ModelNotFoundError, FileNotFoundError)
+    assert issubclass(errors.NotSelectedError, KeyError)
+    assert issubclass(errors.InvalidTypeError, TypeError)
+    assert issubclass(errors.OutputDirError, OSError)
+    assert all(issubclass(getattr(errors, n), errors.MnistoptError) for n in errors.__all__)

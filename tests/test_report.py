@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mnistopt import DataError, DataNotFoundError, MLPSpec, SearchResult, TrialRecord
+from mnistopt import MLPSpec, SearchResult, TrialRecord
+from mnistopt.errors import DataError, DataNotFoundError
 from mnistopt.cli import main
 from mnistopt.records import SelectedModel
 from mnistopt.report.classification import classification_summary

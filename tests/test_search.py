@@ -9,16 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from mnistopt import (
-    ArgumentError,
-    ArgumentTypeError,
-    BudgetError,
-    Choice,
-    SearchFailedError,
-    SearchResult,
-    SearchSpace,
-    search_under_budget,
-)
+from mnistopt import Choice, SearchResult, SearchSpace, search_under_budget
+from mnistopt.errors import ArgumentError, InvalidTypeError, BudgetError, SearchFailedError
 from mnistopt.cli import main
 from conftest import kill_after_records
 
@@ -156,7 +148,7 @@ def test_every_trial_failing_is_one_clear_error(mnist_small, tmp_path):
 
 
 def test_reference_grid_runs_its_nine_combinations(mnist_small, tmp_path):
-    from mnistopt import reference_grid_search
+    from mnistopt.reference import reference_grid_search
 
     result = reference_grid_search(mnist_small.subset(train=300), directory=tmp_path, epochs=1)
     combos = {(r.spec.learning_rate, r.spec.batch_size) for r in result.records}
@@ -288,7 +280,7 @@ def test_search_with_compress_adds_stage_records_and_resumes(mnist_small, tmp_pa
     ({"quantize": ["int4"]}, "params", ArgumentError, "quantize"),
     ({"sparsity": [1.5]}, "params", ArgumentError, "sparsity"),
     (True, "bytes", ArgumentError, "'bytes' search already selects"),
-    ("yes", "params", ArgumentTypeError, "must be True, False or a dict"),
+    ("yes", "params", InvalidTypeError, "must be True, False or a dict"),
 ])
 def test_bad_compress_options_fail_before_training(mnist_small, tmp_path, compress, kind, error, match):
     with pytest.raises(error, match=match):

@@ -4,7 +4,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mnistopt import BudgetError, Choice, MLPSpec, Range, SearchSpace
+from mnistopt import Choice, MLPSpec, Range, SearchSpace
+from mnistopt.errors import BudgetError
 from mnistopt.space import Dimension
 
 

@@ -3,7 +3,8 @@ import json
 
 import pytest
 
-from mnistopt import ArgumentTypeError, MLPSpec, SpecError
+from mnistopt import MLPSpec
+from mnistopt.errors import InvalidTypeError, SpecError
 
 
 def test_defaults_are_the_reference_baseline():
@@ -40,8 +41,8 @@ def test_from_dict_rejects_unknown_fields():
     [
         (dict(hidden=(0,)), SpecError, r"`hidden\[0\]` must be an integer >= 1. Received: hidden\[0\]=0"),
         (dict(hidden=(8, -1)), SpecError, r"hidden\[1\]"),
-        (dict(hidden="128"), ArgumentTypeError, r"`hidden` must be a sequence"),
-        (dict(hidden=(2.5,)), ArgumentTypeError, r"`hidden\[0\]` must be an integer"),
+        (dict(hidden="128"), InvalidTypeError, r"`hidden` must be a sequence"),
+        (dict(hidden=(2.5,)), InvalidTypeError, r"`hidden\[0\]` must be an integer"),
         (dict(dropout=1.0), SpecError, r"`dropout` must be a finite number in the range \[0.0, 1.0\)"),
         (dict(dropout=-0.1), SpecError, r"dropout"),
         (dict(l2=float("nan")), SpecError, r"`l2` must be a finite number"),
@@ -49,10 +50,10 @@ def test_from_dict_rejects_unknown_fields():
         (dict(optimizer="adagrad"), SpecError, r"`optimizer` must be one of \['adam', 'sgd', 'rmsprop'\]"),
         (dict(activation="softplus2"), SpecError, r"`activation` must be one of"),
         (dict(batch_size=0), SpecError, r"`batch_size` must be an integer >= 1"),
-        (dict(epochs=True), ArgumentTypeError, r"`epochs` must be an integer"),
+        (dict(epochs=True), InvalidTypeError, r"`epochs` must be an integer"),
         (dict(crop=14), SpecError, r"`crop` removes the whole image"),
         (dict(crop=-1), SpecError, r"`crop` must be an integer >= 0"),
-        (dict(pool="yes"), ArgumentTypeError, r"`pool` must be True or False"),
+        (dict(pool="yes"), InvalidTypeError, r"`pool` must be True or False"),
         (dict(num_classes=1), SpecError, r"`num_classes` must be an integer >= 2"),
         (dict(lr_schedule="step"), SpecError, r"`lr_schedule` must be one of \['constant', 'cosine', 'warmup_cosine'\]"),
     ],

@@ -10,7 +10,7 @@ import math
 import numbers
 from collections.abc import Iterable
 
-from .errors import ArgumentError, ArgumentTypeError
+from .errors import ArgumentError, InvalidTypeError
 
 
 def check_int(
@@ -23,7 +23,7 @@ def check_int(
 ) -> int:
     """Return ``value`` as an ``int`` or raise a clear error."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ArgumentTypeError(
+        raise InvalidTypeError(
             f"`{name}` must be an integer. Received: {name}={value!r} "
             f"(type {type(value).__name__}). Pass a whole number such as 10."
         )
@@ -47,7 +47,7 @@ def check_float(
 ) -> float:
     """Return ``value`` as a finite ``float`` or raise a clear error."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ArgumentTypeError(
+        raise InvalidTypeError(
             f"`{name}` must be a number. Received: {name}={value!r} "
             f"(type {type(value).__name__}). Pass a float such as 0.5."
         )
@@ -81,7 +81,7 @@ def check_choice(
     """Return ``value`` if it is one of ``choices`` (case-insensitive)."""
     choices = tuple(choices)
     if not isinstance(value, str):
-        raise ArgumentTypeError(
+        raise InvalidTypeError(
             f"`{name}` must be a string, one of {list(choices)}. "
             f"Received: {name}={value!r} (type {type(value).__name__})."
         )

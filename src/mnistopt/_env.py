@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.metadata as md
 import platform
 
-from . import __version__
+from ._version import __version__
 
 __all__ = ["environment", "PACKAGES"]
 

@@ -10,7 +10,7 @@ Imported only when a search starts (KerasTuner imports TensorFlow).
 from __future__ import annotations
 
 import contextlib
-import dataclasses
+import io
 import json
 import logging
 import os
@@ -20,7 +20,7 @@ from typing import Any
 
 import keras
 import keras_tuner as kt
-import numpy as np
+from keras_tuner.engine.trial import TrialStatus as KerasTunerStatus  # KerasTuner's own trial states
 
 from ._io import atomic_write_json, atomic_write_text, atomic_write_with
 from .build import build_model, load_checkpoint
@@ -32,6 +32,8 @@ from .training import divergence_reason, fit_model
 logger = logging.getLogger(__name__)
 
 RECORD_FILE = "mnistopt_record.json"
+#: A search stops after this many failed trials in a row (e.g. a space that always diverges).
+MAX_CONSECUTIVE_FAILURES = 10
 CHECKPOINT_FILE = "checkpoint.weights.h5"
 
 
@@ -78,76 +80,12 @@ def reconcile_interrupted(oracle: kt.Oracle) -> list[str]:
     queue = getattr(oracle, "_retry_queue", None)
     if queue is None:  # an oracle client (distributed worker): the chief owns the state
         return []
-    ended = {"COMPLETED", "FAILED", "STOPPED"}
+    ended = {KerasTunerStatus.COMPLETED, KerasTunerStatus.FAILED, KerasTunerStatus.STOPPED}
     queue[:] = [t for t in queue if t in oracle.trials and oracle.trials[t].status not in ended]
-    orphans = [t for t, trial in sorted(oracle.trials.items()) if trial.status == "RUNNING" and t not in queue]
+    orphans = [t for t, trial in sorted(oracle.trials.items())
+               if trial.status == KerasTunerStatus.RUNNING and t not in queue]
     queue.extend(reversed(orphans))  # the queue is popped from its end: oldest first
     return list(queue)
-
-
-def fit_file_budget(spec: Any, quantize: str, budget: int, dataset: Dataset) -> Any:
-    """The widest version of ``spec`` (same depth and ratios) whose ``quantize`` file fits ``budget`` bytes.
-
-    A file's size depends on the architecture and the format, not on the
-    weights' values (as long as they are distinct and valid), so an untrained
-    model with such values is exported and measured, then narrowed (or
-    widened) in proportion to the miss, then bisected: at most ten probes.
-    """
-    import tempfile
-
-    from .budget import widths_for_budget
-    from .compress.artifact import export_tflite
-    from .errors import BudgetError
-    rng = np.random.default_rng(0)
-    sizes: dict[tuple[int, ...], int] = {}
-    best = None
-
-    def with_params(target: int):
-        widths = widths_for_budget(max(target, 1), spec.in_features, spec.num_classes, spec.hidden, spec.batch_norm)
-        return dataclasses.replace(spec, hidden=widths)
-
-    low = high = None  # parameter counts known to fit / to miss
-    with tempfile.TemporaryDirectory() as tmp:
-        candidate = spec
-        for _ in range(10):
-            if candidate.hidden in sizes:
-                break
-            probe = build_model(candidate, compile=False)
-            # Distinct positive values everywhere: the converter shares identical buffers (such as
-            # all-zero initial biases) and folds batch norm differently when a variance is negative
-            # (NaN), either of which makes an untrained file smaller than the trained one.
-            probe.set_weights([rng.uniform(0.1, 1.0, w.shape).astype(w.dtype) for w in probe.get_weights()])
-            size = os.path.getsize(export_tflite(probe, os.path.join(tmp, "m.tflite"), quantize,
-                                                 representative=dataset.x_train[:8]))
-            sizes[candidate.hidden] = size
-            params = candidate.params
-            if size <= budget:
-                if best is None or params > best.params:
-                    best = candidate
-                low = params if low is None else max(low, params)
-                if size >= 0.98 * budget:
-                    break
-            else:
-                high = params if high is None else min(high, params)
-            # Bisect once bracketed; before that, step in proportion to the miss (sizes grow
-            # about in proportion to parameters, not exactly: small tensors stay float32 under
-            # dynamic quantization, and every tensor has a header).
-            if low is not None and high is not None:
-                if high - low <= max(2, 0.01 * low):
-                    break
-                target = (low + high) // 2
-            elif high is not None:
-                target = int(params * min(0.9, (budget / size) ** 1.5))
-            else:
-                target = int(params * min(1.5, budget / size))
-            try:
-                candidate = with_params(target)
-            except BudgetError:
-                break
-    if best is None:
-        raise BudgetError(f"No {quantize} file of {spec.architecture} or a narrower model of its shape fits "
-                          f"budget={budget:,} bytes (the smallest tried had {min(sizes.values()):,} bytes).")
-    return best
 
 
 class SpaceHyperModel(kt.HyperModel):
@@ -240,13 +178,10 @@ class BudgetTuner(kt.engine.base_tuner.BaseTuner):
         epochs = int(values.get("tuner/epochs", self.max_epochs))
         initial_epoch = int(values.get("tuner/initial_epoch", 0))
         parent = values.get("tuner/trial_id")
-        if space.kind == "bytes":  # narrow the model until its file fits, before any training
-            checked = self.load_record(parent) if parent is not None else None
-            if checked is not None and checked.spec is not None:  # a continuation: its parent's file fitted
-                spec = dataclasses.replace(checked.spec, epochs=spec.epochs)
-            else:
-                spec = fit_file_budget(spec, values["quantize"], space.budget, self.dataset)
-        budget = self.hypermodel.space.budget
+        checked = self.load_record(parent) if parent is not None else None
+        spec = space.kind.prepare(spec, values, space.budget, self.dataset,
+                                  checked.spec if checked is not None else None)
+        budget = space.budget
         start = time.perf_counter()
         keras.backend.clear_session()  # no graph or model leaks from trial to trial
         trial_seed = self.seed * 100_003 + int(trial.trial_id)
@@ -274,8 +209,10 @@ class BudgetTuner(kt.engine.base_tuner.BaseTuner):
         val_accuracy = history["val_accuracy"][outcome.final_index]
         val_loss = history["val_loss"][outcome.final_index]
         atomic_write_with(self.checkpoint_path(trial.trial_id), lambda tmp: model.save_weights(tmp), ".weights.h5")
-        if space.kind != "params":  # the candidate is the compressed model, judged as such
-            final = self.finish(trial.trial_id, model, spec, values, trial_seed)
+        finished = space.kind.finish(model, spec, values, budget, self.dataset, self.candidate_path(trial.trial_id),
+                                     seed=trial_seed, prune_epochs=self.prune_epochs)
+        if finished is not None:  # the candidate is the compressed model, judged as such
+            final = finished[1]
             val_accuracy, val_loss = final.pop("val_accuracy"), final.pop("val_loss")
             base.update(final)
         record = TrialRecord(
@@ -289,46 +226,15 @@ class BudgetTuner(kt.engine.base_tuner.BaseTuner):
             metrics["val_loss"] = val_loss
         return metrics
 
-    def final_model_path(self, trial_id: str) -> str:
-        """The compressed candidate of a ``nonzero``/``bytes`` trial (``.keras`` or ``.tflite``)."""
-        kind = self.hypermodel.space.kind
-        return os.path.join(self.get_trial_dir(trial_id), "final.tflite" if kind == "bytes" else "final.weights.h5")
-
-    def finish(self, trial_id: str, model: Any, spec: Any, values: dict, seed: int) -> dict[str, Any]:
-        """Compress a trained trial model to its budget kind; its record fields and validation figures.
+    def candidate_path(self, trial_id: str) -> str | None:
+        """The compressed candidate of a trial whose kind has one (``.weights.h5`` or ``.tflite``).
 
         Every pruned trial fine-tunes ``prune_epochs`` epochs, short trials
         included, with the spec's augmentation and label smoothing, so the
         pruned candidates of a rung are ranked after the same fine-tuning.
         """
-        from .compress.artifact import export_tflite, tflite_predict
-        from .compress.pipeline import gzip_size, stage_name
-        from .compress.sparsity import count_nonzero, prune_magnitude
-        from .errors import BudgetError
-        from .training import evaluate_arrays, loss_and_accuracy
-
-        space = self.hypermodel.space
-        path = self.final_model_path(trial_id)
-        if space.kind == "nonzero":
-            if count_nonzero(model) > space.budget:
-                outcome = prune_magnitude(model, spec, self.dataset, nonzero_budget=space.budget,
-                                          epochs=self.prune_epochs, seed=seed)
-                model, stage = outcome.model, stage_name(sparsity=round(outcome.sparsity, 3))
-            else:
-                stage = "dense"
-            atomic_write_with(path, lambda tmp: model.save_weights(tmp), ".weights.h5")
-            val_loss, val_accuracy = evaluate_arrays(model, self.dataset.x_val, self.dataset.y_val)
-            return dict(stage=stage, nonzero_params=count_nonzero(model), val_accuracy=val_accuracy,
-                        val_loss=val_loss)
-        quantize = values["quantize"]
-        export_tflite(model, path, quantize, representative=self.dataset.x_train)
-        val_loss, val_accuracy = loss_and_accuracy(tflite_predict(path, self.dataset.x_val), self.dataset.y_val)
-        if os.path.getsize(path) > space.budget:  # never a candidate over its budget
-            raise BudgetError(f"The trained {quantize} file of {spec.architecture} has {os.path.getsize(path):,} "
-                              f"bytes, over budget={space.budget:,} (its untrained probe fitted).")
-        return dict(stage=quantize, nonzero_params=count_nonzero(model), bytes=os.path.getsize(path),
-                    gzip_bytes=gzip_size(path), artifact=path,
-                    val_accuracy=val_accuracy, val_loss=val_loss)
+        name = self.hypermodel.space.kind.candidate_file
+        return None if name is None else os.path.join(self.get_trial_dir(trial_id), name)
 
     def _stash(self, record: TrialRecord) -> None:
         atomic_write_json(self.record_path(record.trial_id), record.to_dict())
@@ -342,7 +248,7 @@ class BudgetTuner(kt.engine.base_tuner.BaseTuner):
 
     def _report(self, trial: kt.engine.trial.Trial) -> None:
         record = self._pending.pop(trial.trial_id, None)
-        if record is not None and record.status == COMPLETED and trial.status not in ("COMPLETED", None):
+        if record is not None and record.status == COMPLETED and trial.status not in (KerasTunerStatus.COMPLETED, None):
             record = None  # trained, but KerasTuner could not take its result: a failed trial, as it says
         if record is None:  # failed before any training (e.g. an error in build)
             record = TrialRecord(
@@ -358,3 +264,119 @@ class BudgetTuner(kt.engine.base_tuner.BaseTuner):
     def load_model(self, trial: kt.engine.trial.Trial):
         model = self.hypermodel.build(trial.hyperparameters.copy())
         return load_checkpoint(model, self.checkpoint_path(trial.trial_id))
+
+
+@contextlib.contextmanager
+def kerastuner_cluster(cluster: Any):
+    """KerasTuner's distributed mode is switched on by three environment variables; set them
+    for the duration of one budget's search and restore them afterwards."""
+    if cluster is None:
+        yield
+        return
+    keys = {"KERASTUNER_TUNER_ID": cluster.tuner_id, "KERASTUNER_ORACLE_IP": cluster.host,
+            "KERASTUNER_ORACLE_PORT": str(cluster.port)}
+    saved = {k: os.environ.get(k) for k in keys}
+    os.environ.update(keys)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+class LostTrialWatchdog:
+    """Chief side: end trials that have run longer than ``timeout`` as failed.
+
+    KerasTuner's chief stops serving only when no trial is running and every
+    worker has been told the search is over, so a worker killed mid-trial would
+    keep it waiting forever. This thread checks the oracle's running trials
+    every ``interval`` seconds; one running longer than ``timeout`` is ended as
+    failed and its worker forgotten.
+    """
+
+    def __init__(self, oracle, timeout: float, interval: float = 1.0):
+        import threading
+
+        self.oracle, self.timeout, self.interval = oracle, timeout, interval
+        self.seen: dict[str, float] = {}
+        self.lost: dict[str, str] = {}  # trial id -> message
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="mnistopt-lost-trials", daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+    def _watch(self) -> None:
+        from keras_tuner.engine.trial import TrialStatus as KerasTunerStatus
+
+        while not self._stop.wait(self.interval):
+            now = time.monotonic()
+            for tuner_id, trial in list(self.oracle.ongoing_trials.items()):
+                started = self.seen.setdefault(trial.trial_id, now)
+                if now - started > self.timeout:
+                    message = (f"Trial {trial.trial_id} on {tuner_id} ran over trial_timeout={self.timeout:g} s; "
+                               f"its worker is taken as lost and the trial as failed.")
+                    logger.warning("%s", message)
+                    trial.status = KerasTunerStatus.FAILED
+                    trial.message = message
+                    self.lost[trial.trial_id] = message
+                    self.oracle.end_trial(trial)
+                    self.oracle.tuner_ids.discard(tuner_id)
+
+
+def make_oracle(name: str, max_trials: int | None, max_epochs: int, seed: int, factor: int):
+    import keras_tuner as kt
+
+    objective = kt.Objective("val_accuracy", direction="max")
+    # KerasTuner treats seed=0 as "no seed" (``seed or random.randint(...)``): shift by one.
+    common = dict(objective=objective, seed=seed + 1, max_consecutive_failed_trials=MAX_CONSECUTIVE_FAILURES)
+    if name == "hyperband":
+        oracle = kt.oracles.HyperbandOracle(max_epochs=max_epochs, factor=factor, **common)
+        oracle.max_trials = max_trials  # Oracle.create_trial stops once this many exist
+        return oracle
+    if name == "bayesian":
+        return kt.oracles.BayesianOptimizationOracle(max_trials=max_trials or 20, **common)
+    if name == "random":
+        return kt.oracles.RandomSearchOracle(max_trials=max_trials or 20, **common)
+    return kt.oracles.GridSearchOracle(max_trials=max_trials, **common)
+
+
+def planned_trials(oracle, name: str, max_trials: int | None) -> int | None:
+    """How many trials the search will run (for progress and ETA)."""
+    if name == "hyperband":
+        brackets = oracle._get_num_brackets()
+        total = sum(
+            oracle._get_size(b, r) for b in range(brackets) for r in range(oracle._get_num_rounds(b))
+        ) * int(oracle.hyperband_iterations)
+        return min(total, max_trials) if max_trials else total
+    if name == "grid":
+        import math
+
+        sizes = [len(hp.values) for hp in oracle.hyperparameters.space if hasattr(hp, "values") and hp.values]
+        grid = math.prod(sizes) if sizes else 1
+        return min(grid, max_trials) if max_trials else grid
+    return oracle.max_trials
+
+
+class _LogWriter(io.TextIOBase):
+    """A stdout/stderr stand-in that sends KerasTuner's prints (and the
+    tracebacks it prints for failed trials) to the debug log."""
+
+    def write(self, text: str) -> int:
+        if text.strip():
+            logger.debug("keras_tuner: %s", text.rstrip())
+        return len(text)
+
+
+@contextlib.contextmanager
+def kerastuner_output():
+    with contextlib.redirect_stdout(_LogWriter()), contextlib.redirect_stderr(_LogWriter()):
+        yield

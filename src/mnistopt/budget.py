@@ -70,7 +70,7 @@ def input_features(input_shape: Sequence[int], crop: int = 0, pool: bool = False
     """Number of inputs the first dense layer sees after input reduction.
 
     Example:
-        >>> from mnistopt import input_features
+        >>> from mnistopt.budget import input_features
         >>> input_features((28, 28)), input_features((28, 28), crop=2), input_features((28, 28), crop=4, pool=True)
         (784, 576, 100)
     """

@@ -16,10 +16,11 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from .errors import ArgumentTypeError, DataNotFoundError, SpecError
+from .errors import InvalidTypeError, ModelNotFoundError, SpecError
 from .spec import MLPSpec
 
-__all__ = ["build_model", "load_model", "check_model_path", "make_optimizer", "load_checkpoint", "LOSS"]
+__all__ = ["build_model", "load_model", "spec_from_model", "check_model_path", "make_optimizer", "load_checkpoint",
+           "LOSS"]
 
 #: The loss every model is compiled with (integer labels, softmax outputs).
 LOSS = "sparse_categorical_crossentropy"
@@ -55,11 +56,11 @@ def load_model(path: str | os.PathLike) -> Any:
 
     Safe mode never deserialises Python code (``Lambda`` layers, pickled
     functions), so a model file from elsewhere cannot run code on load; such
-    a file is refused with a :class:`~mnistopt.SpecError`, as is anything that
+    a file is refused with a :class:`~mnistopt.errors.SpecError`, as is anything that
     is not a Keras model.
 
     Raises:
-        DataNotFoundError: no file at ``path``.
+        ModelNotFoundError: no file at ``path``.
         SpecError: not a ``.keras`` file, or not loadable in safe mode.
 
     Example:
@@ -85,10 +86,10 @@ def check_model_path(path: str | os.PathLike) -> Path:
     """``path`` as a :class:`~pathlib.Path` if it names an existing ``.keras`` file (what
     :func:`load_model` accepts), checked without importing Keras; else the error load_model raises."""
     if not isinstance(path, (str, os.PathLike)):
-        raise ArgumentTypeError(f"`path` must be a file path. Received: path={path!r} (type {type(path).__name__}).")
+        raise InvalidTypeError(f"`path` must be a file path. Received: path={path!r} (type {type(path).__name__}).")
     p = Path(os.fspath(path))
     if not p.is_file():
-        raise DataNotFoundError(f"No model file at {p}. Pass a .keras file written by mnistopt baseline or search.")
+        raise ModelNotFoundError(f"No model file at {p}. Pass a .keras file written by mnistopt baseline or search.")
     if p.suffix != ".keras":
         raise SpecError(f"{p} is not a .keras file. Pass a model saved by mnistopt (model.keras, "
                         f"models/budget-N.keras).")
@@ -118,7 +119,7 @@ def load_checkpoint(model: Any, path: str) -> Any:
 def _build(spec: MLPSpec, k: ModuleType, *, compile: bool = True, steps_per_execution: int = 1) -> Any:
     """Build with the given Keras module (``keras`` or ``tf_keras``, same layer API)."""
     if not isinstance(spec, MLPSpec):
-        raise ArgumentTypeError(
+        raise InvalidTypeError(
             f"`spec` must be an MLPSpec. Received: spec={spec!r} (type {type(spec).__name__})."
         )
     L = k.layers

@@ -9,10 +9,10 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from . import __version__
+from ._version import __version__
 from .errors import MnistoptError
-from .space import BUDGET_KINDS
-from .search import DEFAULT_MAX_EPOCHS
+from .kinds import BUDGET_KINDS
+from .options import DEFAULT_COMPRESSION, DEFAULTS, TUNERS
 
 __all__ = ["main", "build_parser"]
 
@@ -77,16 +77,18 @@ def build_parser() -> argparse.ArgumentParser:
     srch.add_argument("--budget", type=int, nargs="+", metavar="N", help="parameter budget(s), e.g. 4034 72842 93322")
     _add_data_args(srch)
     srch.add_argument("--out", metavar="DIR", default="runs/search", help="output directory (default: runs/search)")
-    srch.add_argument("--tuner", default="hyperband", help="hyperband (default), bayesian, random or grid")
-    srch.add_argument("--max-trials", type=int, default=None, metavar="N", help="trials per budget (default: tuner's)")
-    srch.add_argument("--max-epochs", type=int, default=DEFAULT_MAX_EPOCHS, metavar="N",
-                      help=f"epochs of a fully trained trial (default: {DEFAULT_MAX_EPOCHS})")
+    srch.add_argument("--tuner", default=DEFAULTS.tuner,
+                      help=f"{', '.join(TUNERS[:-1])} or {TUNERS[-1]} (default: {DEFAULTS.tuner})")
+    srch.add_argument("--max-trials", type=int, default=DEFAULTS.max_trials, metavar="N",
+                      help="trials per budget (default: the tuner's)")
+    srch.add_argument("--max-epochs", type=int, default=DEFAULTS.max_epochs, metavar="N",
+                      help=f"epochs of a fully trained trial (default: {DEFAULTS.max_epochs})")
     srch.add_argument("--overwrite", action="store_true", help="start afresh instead of resuming")
     srch.add_argument("--refit", action="store_true",
                       help="retrain each selected spec on train + validation for its selected epochs; that model is "
                       "saved, compressed and reported (its record keeps the validation accuracy that chose it)")
     srch.add_argument(
-        "--budget-kind", choices=list(BUDGET_KINDS), default="params",
+        "--budget-kind", choices=list(BUDGET_KINDS), default=DEFAULTS.budget_kind.name,
         help="what --budget counts: parameters (default), non-zero weights after magnitude pruning, "
         "or bytes of the exported .tflite file",
     )
@@ -99,12 +101,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="also compress each budget's selected model (quantization, magnitude pruning); every stage "
         "is measured on its .tflite file and added to the result and the report",
     )
-    srch.add_argument("--sparsity", type=float, nargs="*", default=[0.5, 0.9], metavar="S",
-                      help="with --compress: kernel sparsities for magnitude pruning (default: 0.5 0.9)")
-    srch.add_argument("--quantize", nargs="*", default=["dynamic", "float16", "int8"], metavar="MODE",
-                      help="with --compress: post-training quantization modes (default: dynamic float16 int8)")
-    srch.add_argument("--fine-tune-epochs", type=int, default=4, metavar="N",
-                      help="with --compress: fine-tuning epochs per pruning stage (default: 4)")
+    compression = DEFAULT_COMPRESSION
+    srch.add_argument("--sparsity", type=float, nargs="*", default=compression["sparsity"], metavar="S",
+                      help="with --compress: kernel sparsities for magnitude pruning (default: "
+                      f"{' '.join(map(str, compression['sparsity']))})")
+    srch.add_argument("--quantize", nargs="*", default=compression["quantize"], metavar="MODE",
+                      help="with --compress: post-training quantization modes (default: "
+                      f"{' '.join(compression['quantize'])})")
+    srch.add_argument("--fine-tune-epochs", type=int, default=compression["fine_tune_epochs"], metavar="N",
+                      help=f"with --compress: fine-tuning epochs per pruning stage (default: "
+                      f"{compression['fine_tune_epochs']})")
     srch.add_argument(
         "--distributed", choices=["chief", "worker"], default=None,
         help="share one search (one budget) between processes with KerasTuner's gRPC oracle: one chief "
@@ -164,7 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _cmd_baseline(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from .runs import run_baseline
+    from .reference import run_baseline
     from .spec import MLPSpec
 
     dataset = _load_data(args)
@@ -192,7 +198,8 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
 
 
 def _cmd_search(args: argparse.Namespace) -> int:
-    from .search import check_search_arguments, reference_grid_search, search_under_budget
+    from .reference import reference_grid_search
+    from .search import check_search_arguments, search_under_budget
 
     if args.preset is None and not args.budget:
         raise _UsageError("search needs --budget N [N ...] (or --preset reference-grid)")
@@ -323,7 +330,9 @@ class _ProgressBar:
     def __call__(self, event) -> None:
         if self.args.quiet:
             return
-        if not hasattr(event, "best_val_accuracy"):  # a compression stage: one line each
+        from .search import TrialProgress
+
+        if not isinstance(event, TrialProgress):  # a compression stage: one line each
             self.close()
             print(str(event), file=sys.stderr, flush=True)
             return

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from ._checks import check_float, check_int
-from .errors import ArgumentTypeError, DataError, DataNotFoundError
+from .errors import InvalidTypeError, DataError, DataNotFoundError
 
 __all__ = ["Dataset", "load_dataset", "synthetic_dataset", "read_idx", "KNOWN_DATASETS", "ENV_VAR"]
 
@@ -342,7 +342,7 @@ def _resolve(name_or_path, path, download) -> tuple[_Arrays, str, str]:
                     f"IDX paths."
                 )
             if path is not None:
-                raise ArgumentTypeError(
+                raise InvalidTypeError(
                     f"Received a dataset path twice: {text!r} and path={os.fspath(path)!r}. Pass the data's "
                     f"location once, either as the first argument or as `path`."
                 )
@@ -357,7 +357,7 @@ def _resolve(name_or_path, path, download) -> tuple[_Arrays, str, str]:
 
 def _from_sequence(paths) -> tuple[_Arrays, str, str]:
     if not isinstance(paths, Sequence) or isinstance(paths, (bytes, bytearray)):
-        raise ArgumentTypeError(
+        raise InvalidTypeError(
             f"`name_or_path` must be a dataset name, a path, four IDX paths or a mapping of "
             f"arrays. Received: {paths!r} (type {type(paths).__name__})."
         )
@@ -407,7 +407,7 @@ def _check_agrees(name: str | None, found: str, p: Path, label: str) -> None:
 
 def _from_keras(name: str, download: bool) -> tuple[_Arrays, str, str]:
     """A named dataset from Keras' cache, else Keras' download: only when no location was given."""
-    tried: list[str] = [f"path= / --data: not given", f"${ENV_VAR}: not set"]
+    tried: list[str] = ["path= / --data: not given", f"${ENV_VAR}: not set"]
     cache = _keras_cache_dir()
     cached = cache / "mnist.npz" if name == "mnist" else cache / "fashion-mnist"
     if cached.exists():

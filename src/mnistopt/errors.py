@@ -12,13 +12,15 @@ from __future__ import annotations
 __all__ = [
     "MnistoptError",
     "ArgumentError",
-    "ArgumentTypeError",
+    "InvalidTypeError",
     "BudgetError",
     "SpecError",
     "DataError",
     "DataNotFoundError",
     "TrainingDivergedError",
     "OutputDirError",
+    "ModelNotFoundError",
+    "NotSelectedError",
     "SearchFailedError",
 ]
 
@@ -48,7 +50,7 @@ class ArgumentError(MnistoptError, ValueError):
     """
 
 
-class ArgumentTypeError(MnistoptError, TypeError):
+class InvalidTypeError(MnistoptError, TypeError):
     """An argument has the wrong type.
 
     Example:
@@ -56,7 +58,7 @@ class ArgumentTypeError(MnistoptError, TypeError):
         >>> search_under_budget("4034")
         Traceback (most recent call last):
         ...
-        mnistopt.errors.ArgumentTypeError: `budget` must be an integer. Received: budget='4034' (type str). Pass a whole number such as 10.
+        mnistopt.errors.InvalidTypeError: `budget` must be an integer. Received: budget='4034' (type str). Pass a whole number such as 10.
     """
 
 
@@ -64,7 +66,7 @@ class BudgetError(ArgumentError):
     """A parameter budget is invalid or too small for any model.
 
     Example:
-        >>> from mnistopt import widths_for_budget
+        >>> from mnistopt.budget import widths_for_budget
         >>> widths_for_budget(100, 784, 10, (1,))
         Traceback (most recent call last):
         ...
@@ -76,7 +78,8 @@ class SpecError(ArgumentError):
     """An :class:`~mnistopt.MLPSpec` field has an invalid value.
 
     Example:
-        >>> from mnistopt import MLPSpec, SpecError
+        >>> from mnistopt import MLPSpec
+        >>> from mnistopt.errors import SpecError
         >>> try:
         ...     MLPSpec(hidden=(0,))
         ... except SpecError as exc:
@@ -105,7 +108,8 @@ class DataNotFoundError(DataError, FileNotFoundError):
     The message lists every place that was looked at.
 
     Example:
-        >>> from mnistopt import DataNotFoundError, load_dataset
+        >>> from mnistopt import load_dataset
+        >>> from mnistopt.errors import DataNotFoundError
         >>> try:
         ...     load_dataset("mnist", path="/no/such/folder")
         ... except FileNotFoundError as exc:  # also a ValueError
@@ -118,7 +122,8 @@ class TrainingDivergedError(MnistoptError, FloatingPointError):
     """The training loss became NaN or infinite.
 
     Example:
-        >>> from mnistopt import MLPSpec, TrainingDivergedError, train
+        >>> from mnistopt import MLPSpec, train
+        >>> from mnistopt.errors import TrainingDivergedError
         >>> from mnistopt.data import synthetic_dataset
         >>> ds = synthetic_dataset()
         >>> spec = MLPSpec(hidden=(16,), optimizer="sgd", learning_rate=1e20, epochs=2)
@@ -135,7 +140,8 @@ class OutputDirError(MnistoptError, OSError):
 
     Example:
         >>> import os, tempfile
-        >>> from mnistopt import OutputDirError, search_under_budget
+        >>> from mnistopt import search_under_budget
+        >>> from mnistopt.errors import OutputDirError
         >>> blocker = os.path.join(tempfile.mkdtemp(), "a-file")
         >>> open(blocker, "w").close()
         >>> try:
@@ -146,12 +152,44 @@ class OutputDirError(MnistoptError, OSError):
     """
 
 
+class ModelNotFoundError(MnistoptError, FileNotFoundError):
+    """No model file where one was named.
+
+    Example:
+        >>> from mnistopt import load_model
+        >>> from mnistopt.errors import ModelNotFoundError
+        >>> try:
+        ...     load_model("/no/such/model.keras")
+        ... except FileNotFoundError as exc:
+        ...     print(type(exc).__name__)
+        ModelNotFoundError
+    """
+
+
+class NotSelectedError(MnistoptError, KeyError):
+    """A result holds no selected model for the budget asked about.
+
+    Example:
+        >>> from mnistopt import SearchResult
+        >>> from mnistopt.errors import NotSelectedError
+        >>> try:
+        ...     SearchResult(records=(), selected={}, info={}).best(4034)
+        ... except KeyError as exc:  # also a MnistoptError
+        ...     print(type(exc).__name__, isinstance(exc, NotSelectedError))
+        NotSelectedError True
+    """
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
 class SearchFailedError(MnistoptError, RuntimeError):
     """Every trial of a search failed; the message gives the first reasons.
 
     Example:
         >>> import tempfile
-        >>> from mnistopt import SearchFailedError, SearchSpace, search_under_budget
+        >>> from mnistopt import SearchSpace, search_under_budget
+        >>> from mnistopt.errors import SearchFailedError
         >>> from mnistopt.data import synthetic_dataset
         >>> ds = synthetic_dataset()
         >>> hopeless = SearchSpace(depth=1, inputs="pool", optimizer="sgd", learning_rate=1e20, batch_norm=False)

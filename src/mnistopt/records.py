@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import enum
 import io
 import json
 import os
@@ -17,13 +18,30 @@ from pathlib import Path
 from typing import Any
 
 from ._io import atomic_write_json, atomic_write_text
-from .errors import DataError
+from .errors import DataError, NotSelectedError
 from .spec import MLPSpec
 
-__all__ = ["TrialRecord", "SelectedModel", "SearchResult", "COMPLETED", "FAILED"]
+__all__ = ["TrialStatus", "TrialRecord", "SelectedModel", "SearchResult", "CompressionResult", "COMPLETED",
+           "FAILED", "load_result"]
 
-COMPLETED = "completed"
-FAILED = "failed"
+
+class TrialStatus(str, enum.Enum):
+    """How a trial (or a compression stage) ended; compares and serialises as its lower-case value.
+
+    Example:
+        >>> TrialStatus("completed") is TrialStatus.COMPLETED, str(TrialStatus.FAILED), TrialStatus.FAILED == "failed"
+        (True, 'failed', True)
+    """
+
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+COMPLETED = TrialStatus.COMPLETED
+FAILED = TrialStatus.FAILED
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,7 +90,7 @@ class TrialRecord:
 
     budget: int
     trial_id: str
-    status: str
+    status: TrialStatus
     spec: MLPSpec | None
     params: int
     stage: str = "dense"
@@ -95,6 +113,9 @@ class TrialRecord:
     artifact: str | None = None
     source_stage: str | None = None
     refit: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "status", TrialStatus(self.status))  # "completed" read from JSON included
 
     @property
     def is_compression_stage(self) -> bool:
@@ -163,27 +184,11 @@ _CSV_FIELDS = (
 )
 
 
-@dataclasses.dataclass(frozen=True, eq=False)
-class SearchResult:
-    """Everything a budget search produced.
-
-    ``records`` holds one record per trial (and per later stage), in the order
-    they finished; ``selected`` maps each budget to its chosen model. Only the
-    selected models carry a test accuracy, computed once after their search.
-
-    Example:
-        >>> from mnistopt import MLPSpec
-        >>> from mnistopt.records import SearchResult, TrialRecord
-        >>> r = TrialRecord(budget=5000, trial_id="0", status="completed",
-        ...                 spec=MLPSpec(hidden=(6,)), params=4780, val_accuracy=0.9)
-        >>> result = SearchResult(records=(r,), selected={})
-        >>> result.to_rows()[0]["architecture"]
-        '784-6-10'
-    """
+class _RecordTable:
+    """What every result holds and writes: ``records`` (one per trial or stage) and ``info``."""
 
     records: tuple[TrialRecord, ...]
-    selected: dict[int, SelectedModel]
-    info: dict[str, Any] = dataclasses.field(default_factory=dict)
+    info: dict[str, Any]
 
     @property
     def budgets(self) -> list[int]:
@@ -192,31 +197,11 @@ class SearchResult:
             seen.setdefault(r.budget, None)
         return list(seen)
 
-    def best(self, budget: int) -> SelectedModel:
-        """The selected model for ``budget``."""
-        try:
-            return self.selected[budget]
-        except KeyError:
-            raise KeyError(f"No selected model for budget={budget}; budgets: {sorted(self.selected)}.") from None
-
     def for_budget(self, budget: int) -> list[TrialRecord]:
         return [r for r in self.records if r.budget == budget]
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "records": [r.to_dict() for r in self.records],
-            "selected": {
-                str(b): {
-                    "trial_id": s.record.trial_id,
-                    "stage": s.record.stage,
-                    "model_path": s.model_path,
-                    "history": s.history,
-                    "classification": s.classification,
-                }
-                for b, s in self.selected.items()
-            },
-            **self.info,
-        }
+        return {"records": [r.to_dict() for r in self.records], **self.info}
 
     def to_rows(self) -> list[dict[str, Any]]:
         """One flat dict per record (the CSV columns)."""
@@ -238,15 +223,83 @@ class SearchResult:
         writer.writerows(self.to_rows())
         return atomic_write_text(path, buf.getvalue())
 
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class CompressionResult(_RecordTable):
+    """The stages :func:`~mnistopt.compress_model` made from one model (or a search's selected
+    models): one record per stage, each measured on its own exported file; no selection.
+
+    Example:
+        >>> from mnistopt import MLPSpec
+        >>> from mnistopt.records import CompressionResult, TrialRecord
+        >>> r = TrialRecord(budget=5000, trial_id="0", status="completed", stage="int8",
+        ...                 spec=MLPSpec(hidden=(6,)), params=4780, val_accuracy=0.9, bytes=7000)
+        >>> CompressionResult(records=(r,)).to_rows()[0]["stage"]
+        'int8'
+    """
+
+    records: tuple[TrialRecord, ...]
+    info: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class SearchResult(_RecordTable):
+    """Everything a budget search produced.
+
+    ``records`` holds one record per trial (and per later stage), in the order
+    they finished; ``selected`` maps each budget to its chosen model. Only the
+    selected models carry a test accuracy, computed once after their search.
+
+    Example:
+        >>> from mnistopt import MLPSpec
+        >>> from mnistopt.records import SearchResult, TrialRecord
+        >>> r = TrialRecord(budget=5000, trial_id="0", status="completed",
+        ...                 spec=MLPSpec(hidden=(6,)), params=4780, val_accuracy=0.9)
+        >>> result = SearchResult(records=(r,), selected={})
+        >>> result.to_rows()[0]["architecture"]
+        '784-6-10'
+    """
+
+    records: tuple[TrialRecord, ...]
+    selected: dict[int, SelectedModel]
+    info: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def best(self, budget: int) -> SelectedModel:
+        """The selected model for ``budget``."""
+        try:
+            return self.selected[budget]
+        except KeyError:
+            raise NotSelectedError(f"No selected model for budget={budget}; budgets with one: {sorted(self.selected)}. "
+                                   f"Ask for one of those, or run the search for this budget.") from None
+
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "records": [r.to_dict() for r in self.records],
+            "selected": {
+                str(b): {
+                    "trial_id": s.record.trial_id,
+                    "stage": s.record.stage,
+                    "model_path": s.model_path,
+                    "history": s.history,
+                    "classification": s.classification,
+                }
+                for b, s in self.selected.items()
+            },
+            **self.info,
+        }
+
+
+
+
     @classmethod
     def from_json(cls, path: str | os.PathLike) -> SearchResult:
         """Read a result written by :meth:`to_json` (models are not loaded)."""
-        p = Path(path)
-        try:
-            data = json.loads(p.read_text(encoding="utf-8"))
-            records = tuple(TrialRecord.from_dict(r) for r in data["records"])
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise DataError(f"{p}: not a readable mnistopt result file ({type(exc).__name__}: {exc}).") from None
+        data, records = _read_result(path)
+        return cls._from_data(data, records)
+
+    @classmethod
+    def _from_data(cls, data: dict[str, Any], records: tuple[TrialRecord, ...]) -> SearchResult:
         by_key = {(r.budget, r.stage, r.trial_id): r for r in records}
         selected = {}
         for b, s in data.get("selected", {}).items():
@@ -255,6 +308,24 @@ class SearchResult:
                 selected[int(b)] = SelectedModel(rec, None, s.get("history", {}), s.get("model_path"), s.get("classification"))
         info = {k: v for k, v in data.items() if k not in ("records", "selected")}
         return cls(records=records, selected=selected, info=info)
+
+
+def _read_result(path: str | os.PathLike) -> tuple[dict[str, Any], tuple[TrialRecord, ...]]:
+    p = Path(path)
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+        return data, tuple(TrialRecord.from_dict(r) for r in data["records"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise DataError(f"{p}: not a readable mnistopt result file ({type(exc).__name__}: {exc}).") from None
+
+
+def load_result(path: str | os.PathLike) -> SearchResult | CompressionResult:
+    """A ``result.json`` written by a search (a :class:`SearchResult`) or by a compression
+    (a :class:`CompressionResult`, which has no ``selected``), as the object that wrote it."""
+    data, records = _read_result(path)
+    if "selected" in data:
+        return SearchResult._from_data(data, records)
+    return CompressionResult(records=records, info={k: v for k, v in data.items() if k != "records"})
 
 
 def select_best(records: Iterable[TrialRecord]) -> TrialRecord | None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import io
 import logging
 import os
 import shutil
@@ -24,28 +23,20 @@ from typing import Any
 
 import numpy as np
 
-from ._checks import check_choice, check_float, check_int
 from ._io import atomic_write_with, ensure_dir
 from .data import Dataset, load_dataset
-from .errors import ArgumentError, ArgumentTypeError, BudgetError, SearchFailedError
-from .records import COMPLETED, FAILED, SearchResult, SelectedModel, TrialRecord, chain_history, select_best
-from .space import BUDGET_KINDS, SearchSpace
+from .errors import ArgumentError, SearchFailedError
+from .kinds import BudgetKind, get_kind
+from .records import (FAILED, CompressionResult, SearchResult, SelectedModel, TrialRecord, chain_history,
+                      select_best)
+from .options import (DEFAULT_COMPRESSION, DEFAULT_HYPERBAND_FACTOR, DEFAULT_MAX_EPOCHS, TUNERS, ClusterOptions,
+                      SearchOptions, check_budgets)
+from .space import SearchSpace
 
-#: Epochs of a fully trained trial (Hyperband's top rung) and Hyperband's reduction factor
-#: (44 trials: rungs of 2, 8 and 30 epochs), chosen on a development split (``benchmarks/defaults.py``).
-DEFAULT_MAX_EPOCHS = 30
-DEFAULT_HYPERBAND_FACTOR = 4
-
-__all__ = ["search_under_budget", "check_search_arguments", "TrialProgress", "TUNERS", "DEFAULT_COMPRESSION",
-           "reference_grid_search"]
+__all__ = ["search_under_budget", "compress_selected", "check_search_arguments", "TrialProgress", "TUNERS",
+           "DEFAULT_COMPRESSION"]
 
 logger = logging.getLogger(__name__)
-
-#: Tuners a search can use (KerasTuner oracles).
-TUNERS = ("hyperband", "bayesian", "random", "grid")
-_MAX_BUDGET = 10**9
-#: A search stops after this many failed trials in a row (e.g. a space that always diverges).
-MAX_CONSECUTIVE_FAILURES = 10
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,18 +88,6 @@ class TrialProgress:
         )
 
 
-def _check_budgets(budget: Any) -> list[int]:
-    items = list(budget) if isinstance(budget, (list, tuple)) else [budget]
-    if not items:
-        raise BudgetError("`budget` is an empty list. Pass a positive integer or a list of them, e.g. [4034, 72842].")
-    out: list[int] = []
-    for b in items:
-        value = check_int("budget", b, minimum=1, maximum=_MAX_BUDGET, error=BudgetError)
-        if value not in out:
-            out.append(value)
-    return out
-
-
 def search_under_budget(
     budget: int | Sequence[int],
     dataset: str | os.PathLike | Dataset | None = None,
@@ -124,7 +103,7 @@ def search_under_budget(
     data_path: str | os.PathLike | None = None,
     hyperband_factor: int = DEFAULT_HYPERBAND_FACTOR,
     progress: Callable[[TrialProgress], None] | None = None,
-    budget_kind: str = "params",
+    budget_kind: str | BudgetKind = "params",
     compress: bool | Mapping[str, Any] = False,
     distributed: str | None = None,
     oracle: str | None = None,
@@ -219,255 +198,131 @@ def search_under_budget(
         >>> result.best(4034).record.test_accuracy  # doctest: +SKIP
         0.94...
     """
-    checked = check_search_arguments(
+    budgets, options, cluster = check_search_arguments(
         budget, tuner=tuner, max_trials=max_trials, max_epochs=max_epochs, seed=seed, directory=directory,
         overwrite=overwrite, space=space, patience=patience, hyperband_factor=hyperband_factor,
         budget_kind=budget_kind, compress=compress, distributed=distributed, oracle=oracle, worker_id=worker_id,
         trial_timeout=trial_timeout, refit=refit,
     )
-    budgets, budget_kind, tuner, max_epochs = (checked[k] for k in ("budget", "budget_kind", "tuner", "max_epochs"))
-    seed, hyperband_factor, max_trials, patience = (checked[k] for k in ("seed", "hyperband_factor", "max_trials",
-                                                                         "patience"))
-    space, compression, cluster = checked["space"], checked["compress"], checked["cluster"]
-
     if directory is None:
         root = Path(tempfile.mkdtemp(prefix="mnistopt-search-"))
         logger.info("search state in %s", root)
     else:
         root = ensure_dir(directory, "directory")
-    data = dataset if isinstance(dataset, Dataset) else load_dataset(dataset, path=data_path, seed=seed)
+    data = dataset if isinstance(dataset, Dataset) else load_dataset(dataset, path=data_path, seed=options.seed)
     # Resolve every budget before any training, so a bad budget fails fast.
-    resolved = {b: space.resolve(b, data.image_shape, data.num_classes, kind=budget_kind) for b in budgets}
-    if overwrite:
+    resolved = {b: options.space.resolve(b, data.image_shape, data.num_classes, kind=options.budget_kind)
+                for b in budgets}
+    if options.overwrite:
         for sub in ("tuner", "models", "compress"):
             shutil.rmtree(root / sub, ignore_errors=True)
         (root / "result.json").unlink(missing_ok=True)
+    from ._tuner import kerastuner_cluster  # imports KerasTuner: only once the arguments and data are good
 
-    settings = {
-        "budget_kind": budget_kind, "tuner": tuner, "max_trials": max_trials, "max_epochs": max_epochs, "seed": seed,
-        "patience": patience, "hyperband_factor": hyperband_factor, "space": space.to_dict(),
-        "compress": compression, "refit": checked["refit"],
-    }
-    run = _Run(root, data, settings, cluster)
+    run = _Run(root, data, options, cluster)
     for b in budgets:
-        with _kerastuner_cluster(cluster):
-            run.search_one(resolved[b], tuner, max_trials, max_epochs, seed, patience, hyperband_factor, progress)
+        with kerastuner_cluster(cluster):
+            run.search_one(resolved[b], progress)
         if cluster is not None and cluster.role == "worker":
             return run.result()  # the chief selects, compresses and writes result.json
-        if compression is not None:
-            run.compress(b, budget_kind, compression, seed, progress)
+        if options.compress is not None:
+            run.compress(b, progress)
     return run.result()
 
 
 def check_search_arguments(
     budget: Any,
     *,
-    tuner: Any = "hyperband",
-    max_trials: Any = None,
-    max_epochs: Any = DEFAULT_MAX_EPOCHS,
-    seed: Any = 0,
     directory: Any = None,
-    overwrite: Any = False,
-    space: Any = None,
-    patience: Any = "auto",
-    hyperband_factor: Any = DEFAULT_HYPERBAND_FACTOR,
-    budget_kind: Any = "params",
-    compress: Any = False,
     distributed: Any = None,
     oracle: Any = None,
     worker_id: Any = None,
     trial_timeout: Any = 1800.0,
-    refit: Any = False,
-) -> dict[str, Any]:
+    **options: Any,
+) -> tuple[list[int], SearchOptions, ClusterOptions | None]:
     """Check :func:`search_under_budget`'s arguments without reading data or importing TensorFlow.
 
     Raises the same typed errors the search would, before any work. Returns
-    the normalised values (``budget`` as a list, ``patience`` resolved,
-    ``compress`` as options or ``None``, ``cluster`` for a distributed search).
+    the budgets (a list of distinct ints), the :class:`~mnistopt.options.SearchOptions`
+    (``options`` are its fields) and the cluster's options (``None`` unless distributed).
     Whether the budgets fit any model is checked later, against the data's
     image shape.
 
     Example:
-        >>> checked = check_search_arguments([4034, 4034], tuner="Random")
-        >>> checked["budget"], checked["tuner"], checked["patience"]
-        ([4034], 'random', 3)
+        >>> budgets, options, cluster = check_search_arguments([4034, 4034], tuner="Random")
+        >>> budgets, options.tuner, options.patience, cluster
+        ([4034], 'random', 3, None)
     """
-    budgets = _check_budgets(budget)
-    budget_kind = check_choice("budget_kind", budget_kind, BUDGET_KINDS)
-    tuner = check_choice("tuner", tuner, TUNERS)
-    max_epochs = check_int("max_epochs", max_epochs, minimum=1, maximum=10_000)
-    seed = check_int("seed", seed, minimum=0)
-    hyperband_factor = check_int("hyperband_factor", hyperband_factor, minimum=2)
-    if max_trials is not None:
-        max_trials = check_int("max_trials", max_trials, minimum=1)
-    if patience == "auto":
-        patience = 3 if tuner in ("random", "bayesian") else None
-    elif patience is not None:
-        patience = check_int("patience", patience, minimum=0)
-    space = SearchSpace() if space is None else space
-    if not isinstance(space, SearchSpace):
-        raise ArgumentTypeError(f"`space` must be a SearchSpace. Received: {type(space).__name__}. "
-                                f"Build one with mnistopt.SearchSpace(...).")
-    for name, flag in (("overwrite", overwrite), ("refit", refit)):
-        if not isinstance(flag, bool):
-            raise ArgumentTypeError(f"`{name}` must be True or False. Received: {name}={flag!r}.")
-    return {
-        "budget": budgets, "budget_kind": budget_kind, "tuner": tuner, "max_epochs": max_epochs, "seed": seed,
-        "hyperband_factor": hyperband_factor, "max_trials": max_trials, "patience": patience, "space": space,
-        "overwrite": overwrite, "refit": refit, "compress": _check_compress(compress, budget_kind),
-        "cluster": _check_distributed(distributed, oracle, worker_id, trial_timeout, budgets, directory),
-    }
+    budgets = check_budgets(budget)
+    unknown = sorted(set(options) - {f.name for f in dataclasses.fields(SearchOptions)})
+    if unknown:
+        raise ArgumentError(f"Unknown search option(s) {unknown}. Expected among "
+                            f"{[f.name for f in dataclasses.fields(SearchOptions)]}.")
+    checked = SearchOptions(**options)
+    cluster = ClusterOptions.create(distributed, oracle, worker_id, trial_timeout)
+    if cluster is not None:
+        cluster.check_search(budgets, directory)
+    return budgets, checked, cluster
 
 
-#: What ``compress=True`` runs on each selected model.
-DEFAULT_COMPRESSION: dict[str, Any] = {"quantize": ["dynamic", "float16", "int8"], "sparsity": [0.5, 0.9],
-                                       "fine_tune_epochs": 4}
+def compress_selected(
+    result: SearchResult,
+    dataset: Dataset,
+    directory: str | os.PathLike,
+    *,
+    budgets: Sequence[int] | None = None,
+    quantize: Sequence[str] = tuple(DEFAULT_COMPRESSION["quantize"]),
+    sparsity: Sequence[float] = tuple(DEFAULT_COMPRESSION["sparsity"]),
+    fine_tune_epochs: int = DEFAULT_COMPRESSION["fine_tune_epochs"],
+    seed: int = 0,
+    progress: Callable[[Any], None] | None = None,
+) -> CompressionResult:
+    """Compress the selected model of each budget of a finished search: a step of its own.
 
+    Runs :func:`~mnistopt.compress_model` on each selected model (loaded from
+    its file when ``result`` was read from ``result.json``), writing its
+    stages to ``directory/compress/<budget>/``. A ``nonzero`` search's model
+    is already pruned, so only its quantization stages run; a ``bytes``
+    search's model is already a file, which is an error here.
+    ``search_under_budget(compress=...)`` calls this after each budget.
 
-def _check_compress(compress: Any, budget_kind: str) -> dict[str, Any] | None:
-    """``compress`` as compress_model options, validated before any training."""
-    from .compress.pipeline import check_stages
+    Returns:
+        A :class:`~mnistopt.records.CompressionResult` with every stage of every budget.
 
-    if compress is False or compress is None:
-        return None
-    if compress is True:
-        options = dict(DEFAULT_COMPRESSION)
-    elif isinstance(compress, Mapping):
-        unknown = sorted(set(compress) - set(DEFAULT_COMPRESSION))
-        if unknown:
-            raise ArgumentError(
-                f"`compress` keys must be among {sorted(DEFAULT_COMPRESSION)}. Received unknown keys: {unknown}."
-            )
-        options = {**DEFAULT_COMPRESSION, **compress}
-    else:
-        raise ArgumentTypeError(
-            f"`compress` must be True, False or a dict of options such as {{'sparsity': [0.9]}}. "
-            f"Received: {type(compress).__name__}."
-        )
-    if budget_kind == "bytes":
-        raise ArgumentError(
-            "`compress` applies to 'params' and 'nonzero' budgets: a 'bytes' search already selects a "
-            "compressed .tflite file. Run compress_model on a params search's model instead."
-        )
-    modes, sparsities = check_stages(options["quantize"], options["sparsity"])
-    if budget_kind == "nonzero":
-        sparsities = []  # the selected model is already pruned to its budget
-    epochs = check_int("fine_tune_epochs", options["fine_tune_epochs"], minimum=1, maximum=1000)
-    return {"quantize": modes, "sparsity": sparsities, "fine_tune_epochs": epochs}
-
-
-@dataclasses.dataclass(frozen=True)
-class _Cluster:
-    """A distributed search's role and the chief oracle's address."""
-
-    role: str  # "chief" | "worker"
-    host: str
-    port: int
-    tuner_id: str
-    trial_timeout: float
-
-
-def _check_distributed(distributed, oracle, worker_id, trial_timeout, budgets, directory) -> _Cluster | None:
-    if distributed is None:
-        if oracle is not None:
-            raise ArgumentError(f"`oracle` needs distributed='chief' or 'worker'. Received: oracle={oracle!r} "
-                                f"with distributed=None.")
-        return None
-    role = check_choice("distributed", distributed, ("chief", "worker"))
-    if not isinstance(oracle, str) or oracle.count(":") < 1:
-        raise ArgumentError(f"`oracle` must be 'HOST:PORT', e.g. '10.0.0.5:8000'. Received: oracle={oracle!r}.")
-    host, _, port_text = oracle.rpartition(":")
-    if not host or not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
-        raise ArgumentError(
-            f"`oracle` must be 'HOST:PORT' with a port in [1, 65535], e.g. '10.0.0.5:8000'. Received: oracle={oracle!r}."
-        )
-    if len(budgets) != 1:
-        raise ArgumentError(
-            f"A distributed search takes one budget (the chief serves one KerasTuner oracle at a time). "
-            f"Received: budget={budgets}. Run one distributed search per budget, each with its own directory or port."
-        )
-    if directory is None:
-        raise ArgumentError("A distributed search needs `directory`: a folder every process can read and write, "
-                            "where workers leave their trials for the chief. Received: directory=None.")
-    timeout = check_float("trial_timeout", trial_timeout, minimum=0.0, min_inclusive=False)
-    if worker_id is not None and (not isinstance(worker_id, str) or not worker_id or "chief" in worker_id):
-        raise ArgumentError(f"`worker_id` must be a non-empty name without 'chief' in it (KerasTuner reads that as "
-                            f"the chief). Received: worker_id={worker_id!r}.")
-    tuner_id = "chief" if role == "chief" else (worker_id or f"worker-{os.getpid()}")
-    return _Cluster(role, host, int(port_text), tuner_id, timeout)
-
-
-@contextlib.contextmanager
-def _kerastuner_cluster(cluster: _Cluster | None):
-    """KerasTuner's distributed mode is switched on by three environment variables; set them
-    for the duration of one budget's search and restore them afterwards."""
-    if cluster is None:
-        yield
-        return
-    keys = {"KERASTUNER_TUNER_ID": cluster.tuner_id, "KERASTUNER_ORACLE_IP": cluster.host,
-            "KERASTUNER_ORACLE_PORT": str(cluster.port)}
-    saved = {k: os.environ.get(k) for k in keys}
-    os.environ.update(keys)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
-class _LostTrialWatchdog:
-    """Chief side: end trials that have run longer than ``timeout`` as failed.
-
-    KerasTuner's chief stops serving only when no trial is running and every
-    worker has been told the search is over, so a worker killed mid-trial would
-    keep it waiting forever. This thread checks the oracle's running trials
-    every ``interval`` seconds; one running longer than ``timeout`` is ended as
-    failed and its worker forgotten.
+    Example:
+        >>> from mnistopt import search_under_budget
+        >>> from mnistopt.search import compress_selected
+        >>> result = search_under_budget(4034, directory="runs/search")  # doctest: +SKIP
+        >>> stages = compress_selected(result, load_dataset(), "runs/search", quantize=["int8"])  # doctest: +SKIP
+        >>> [r.stage for r in stages.records]  # doctest: +SKIP
+        ['float32', 'int8', 'sparse-0.5', 'sparse-0.5+int8', 'sparse-0.9', 'sparse-0.9+int8']
     """
+    from .build import load_model
+    from .compress.pipeline import compress_model
 
-    def __init__(self, oracle, timeout: float, interval: float = 1.0):
-        import threading
-
-        self.oracle, self.timeout, self.interval = oracle, timeout, interval
-        self.seen: dict[str, float] = {}
-        self.lost: dict[str, str] = {}  # trial id -> message
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._watch, name="mnistopt-lost-trials", daemon=True)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-
-    def _watch(self) -> None:
-        while not self._stop.wait(self.interval):
-            now = time.monotonic()
-            for tuner_id, trial in list(self.oracle.ongoing_trials.items()):
-                started = self.seen.setdefault(trial.trial_id, now)
-                if now - started > self.timeout:
-                    message = (f"Trial {trial.trial_id} on {tuner_id} ran over trial_timeout={self.timeout:g} s; "
-                               f"its worker is taken as lost and the trial as failed.")
-                    logger.warning("%s", message)
-                    trial.status = "FAILED"
-                    trial.message = message
-                    self.lost[trial.trial_id] = message
-                    self.oracle.end_trial(trial)
-                    self.oracle.tuner_ids.discard(tuner_id)
+    kind = get_kind(result.info.get("settings", {}).get("budget_kind", "params"))
+    options = SearchOptions(budget_kind=kind, compress={"quantize": list(quantize), "sparsity": list(sparsity),
+                                                         "fine_tune_epochs": fine_tune_epochs}).compress
+    root = ensure_dir(directory, "directory")
+    records: list[TrialRecord] = []
+    for budget in result.selected if budgets is None else budgets:
+        chosen = result.best(budget)
+        model = chosen.model if chosen.model is not None else load_model(chosen.model_path)
+        stages = compress_model(
+            model, dataset, root / "compress" / kind.compress_name(budget), spec=chosen.record.spec, budget=budget,
+            trial_id=chosen.record.trial_id, seed=seed, progress=progress, **options,
+        )
+        records.extend(stages.records)
+    return CompressionResult(records=tuple(records), info={"dataset": dataset.describe(), "compress": options})
 
 
 class _Run:
     """The state of one ``search_under_budget`` call: records, selection, files."""
 
-    def __init__(self, root: Path, data: Dataset, settings: dict[str, Any], cluster: _Cluster | None = None):
+    def __init__(self, root: Path, data: Dataset, options: SearchOptions, cluster: ClusterOptions | None = None):
         self.root = root
         self.data = data
-        self.settings = settings
+        self.options = options
         self.cluster = cluster
         self.records: dict[tuple[int, str, str], TrialRecord] = {}
         self.selected: dict[int, SelectedModel] = {}
@@ -479,7 +334,7 @@ class _Run:
 
         info = {
             "dataset": self.data.describe(),
-            "settings": self.settings,
+            "settings": self.options.settings(),
             "environment": environment(),
             "wall_time_s": time.perf_counter() - self.start,
             "note": "Models are selected on validation accuracy; test accuracy is reported for "
@@ -496,9 +351,11 @@ class _Run:
         self.records[record.key] = record
         self.flush()
 
-    def search_one(self, space, tuner_name, max_trials, max_epochs, seed, patience, factor, progress) -> None:
-        from ._tuner import BudgetTuner, SpaceHyperModel, atomic_kerastuner_state  # imports KerasTuner
+    def search_one(self, space, progress) -> None:
+        from ._tuner import (MAX_CONSECUTIVE_FAILURES, BudgetTuner, LostTrialWatchdog, SpaceHyperModel,  # KerasTuner
+                             atomic_kerastuner_state, kerastuner_output, make_oracle, planned_trials)
 
+        o = self.options
         budget = space.budget
         started = time.perf_counter()
         count = {"done": 0}
@@ -521,28 +378,28 @@ class _Run:
             from .training import train_tensors
 
             self._tensors = train_tensors(self.data)
-        hypermodel = SpaceHyperModel(space, epochs=max_epochs)
-        oracle = _make_oracle(tuner_name, max_trials, max_epochs, seed, factor)
-        with _kerastuner_output(), atomic_kerastuner_state():
+        hypermodel = SpaceHyperModel(space, epochs=o.max_epochs)
+        oracle = make_oracle(o.tuner, o.max_trials, o.max_epochs, o.seed, o.hyperband_factor)
+        with kerastuner_output(), atomic_kerastuner_state():
             tuner = BudgetTuner(
-                oracle, hypermodel, dataset=self.data, tensors=self._tensors, seed=seed, max_epochs=max_epochs,
-                patience=patience, on_record=on_record,
+                oracle, hypermodel, dataset=self.data, tensors=self._tensors, seed=o.seed, max_epochs=o.max_epochs,
+                patience=o.patience, on_record=on_record,
                 directory=str(self.root / "tuner"),
-                project_name=f"budget-{budget}" if space.kind == "params" else f"{space.kind}-{budget}",
+                project_name=space.kind.directory_name(budget),
             )
         worker = self.cluster is not None and self.cluster.role == "worker"
         if not worker:  # records of trials finished in an earlier run (resume)
             count["done"] += self._collect(tuner, budget)
-        total = None if worker else _planned_trials(tuner.oracle, tuner_name, max_trials)
+        total = None if worker else planned_trials(tuner.oracle, o.tuner, o.max_trials)
         if count["done"]:
             logger.info("budget %s: resuming after %d finished trials", budget, count["done"])
         chief = self.cluster is not None and self.cluster.role == "chief"
         try:
-            with _kerastuner_output(), atomic_kerastuner_state(), contextlib.ExitStack() as stack:
+            with kerastuner_output(), atomic_kerastuner_state(), contextlib.ExitStack() as stack:
                 if chief:  # serves the oracle until the workers have finished the search
                     logger.info("budget %s: chief serving the oracle at %s:%s", budget, self.cluster.host,
                                 self.cluster.port)
-                    lost = stack.enter_context(_LostTrialWatchdog(tuner.oracle, self.cluster.trial_timeout))
+                    lost = stack.enter_context(LostTrialWatchdog(tuner.oracle, self.cluster.trial_timeout))
                 tuner.search(verbose=0)
         except RuntimeError as exc:  # KerasTuner stops after too many consecutive failed trials
             if "consecutive failures" not in str(exc):
@@ -556,10 +413,12 @@ class _Run:
 
     def _collect(self, tuner, budget: int, lost: Mapping[str, str] | None = None) -> int:
         """Add the records of every ended trial found in the tuner's directory; return how many."""
+        from keras_tuner.engine.trial import TrialStatus as KerasTunerStatus
+
         added = 0
         for trial_id in list(tuner.oracle.end_order):
             trial = tuner.oracle.trials.get(trial_id)
-            if trial is None or trial.status not in ("COMPLETED", "FAILED"):
+            if trial is None or trial.status not in (KerasTunerStatus.COMPLETED, KerasTunerStatus.FAILED):
                 continue
             record = tuner.load_record(trial_id)
             if record is None and lost and trial_id in lost:  # its worker died mid-trial
@@ -571,22 +430,15 @@ class _Run:
         self.flush()
         return added
 
-    def compress(self, budget: int, kind: str, options: dict[str, Any], seed: int, progress) -> None:
+    def compress(self, budget: int, progress) -> None:
         """Compression stages of the budget's selected model, as records of this result."""
-        from .compress.pipeline import compress_model
-
-        chosen = self.selected[budget]
-        name = str(budget) if kind == "params" else f"{kind}-{budget}"
-        result = compress_model(
-            chosen.model, self.data, self.root / "compress" / name, spec=chosen.spec, budget=budget,
-            trial_id=chosen.record.trial_id, seed=seed, progress=progress, **options,
-        )
-        for record in result.records:
+        stages = compress_selected(self.result(), self.data, self.root, budgets=[budget], seed=self.options.seed,
+                                   progress=progress, **self.options.compress)
+        for record in stages.records:
             self.add(record)
-        logger.info("budget %s: %d compression stages", budget, len(result.records))
+        logger.info("budget %s: %d compression stages", budget, len(stages.records))
 
     def _select(self, budget: int, tuner) -> None:
-        from .build import build_model, load_checkpoint
         from .report.classification import classification_summary
         from .training import evaluate_arrays, loss_and_accuracy, predict_proba, regularization_penalty
 
@@ -602,18 +454,16 @@ class _Run:
             )
         kind = tuner.hypermodel.space.kind
         models = ensure_dir(self.root / "models", "directory")
-        refit = bool(self.settings.get("refit"))
+        refit = self.options.refit
         if refit:
             model, artifact = self._refit(best, tuner, models)
-        elif kind == "nonzero":  # the pruned model
-            model = build_model(best.spec)
-            model.load_weights(tuner.final_model_path(best.trial_id))
         else:
-            model = load_checkpoint(build_model(best.spec), tuner.checkpoint_path(best.trial_id))
-        if kind == "bytes":  # the file is the model: its own accuracy
+            candidate = tuner.candidate_path(best.trial_id)
+            model = kind.load_candidate(best.spec, tuner.checkpoint_path(best.trial_id), candidate)
+            artifact = kind.file_candidate(candidate) if candidate is not None else None
+        if artifact is not None:  # the file is the model: its own accuracy
             from .compress.artifact import evaluate_tflite, tflite_predict
 
-            artifact = artifact if refit else Path(tuner.final_model_path(best.trial_id))
             path = atomic_write_with(models / f"budget-{budget}.tflite",
                                      lambda tmp: Path(tmp).write_bytes(artifact.read_bytes()), ".tflite")
             train_acc = evaluate_tflite(path, self.data.x_train, self.data.y_train)
@@ -651,7 +501,7 @@ class _Run:
 
         merged = dataclasses.replace(self.data, x_train=np.concatenate([self.data.x_train, self.data.x_val]),
                                      y_train=np.concatenate([self.data.y_train, self.data.y_val]))
-        seed = int(self.settings.get("seed", 0))
+        seed = self.options.seed
         keras.backend.clear_session()
         keras.utils.set_random_seed(seed)
         model = build_model(best.spec)
@@ -659,97 +509,10 @@ class _Run:
         space = tuner.hypermodel.space
         logger.info("budget %s: refit %s on %d images for %d epochs", space.budget, best.spec.architecture,
                     len(merged.y_train), best.epochs)
-        if space.kind == "nonzero" and best.stage != "dense":
-            from .compress.sparsity import prune_magnitude
-
-            model = prune_magnitude(model, best.spec, merged, nonzero_budget=space.budget,
-                                    epochs=tuner.prune_epochs, seed=seed).model
-        if space.kind != "bytes":
+        name = space.kind.candidate_file
+        if name is None:
             return model, None
-        from .compress.artifact import export_tflite
-
-        path = models / f"budget-{space.budget}-refit-unchecked.tflite"
-        export_tflite(model, path, best.stage, representative=merged.x_train)
-        if path.stat().st_size > space.budget:
-            raise BudgetError(f"The refit {best.stage} file of {best.spec.architecture} has {path.stat().st_size:,} "
-                              f"bytes, over budget={space.budget:,}.")
-        return model, path
-
-
-def _make_oracle(name: str, max_trials: int | None, max_epochs: int, seed: int, factor: int):
-    import keras_tuner as kt
-
-    objective = kt.Objective("val_accuracy", direction="max")
-    # KerasTuner treats seed=0 as "no seed" (``seed or random.randint(...)``): shift by one.
-    common = dict(objective=objective, seed=seed + 1, max_consecutive_failed_trials=MAX_CONSECUTIVE_FAILURES)
-    if name == "hyperband":
-        oracle = kt.oracles.HyperbandOracle(max_epochs=max_epochs, factor=factor, **common)
-        oracle.max_trials = max_trials  # Oracle.create_trial stops once this many exist
-        return oracle
-    if name == "bayesian":
-        return kt.oracles.BayesianOptimizationOracle(max_trials=max_trials or 20, **common)
-    if name == "random":
-        return kt.oracles.RandomSearchOracle(max_trials=max_trials or 20, **common)
-    return kt.oracles.GridSearchOracle(max_trials=max_trials, **common)
-
-
-def _planned_trials(oracle, name: str, max_trials: int | None) -> int | None:
-    """How many trials the search will run (for progress and ETA)."""
-    if name == "hyperband":
-        brackets = oracle._get_num_brackets()
-        total = sum(
-            oracle._get_size(b, r) for b in range(brackets) for r in range(oracle._get_num_rounds(b))
-        ) * int(oracle.hyperband_iterations)
-        return min(total, max_trials) if max_trials else total
-    if name == "grid":
-        import math
-
-        sizes = [len(hp.values) for hp in oracle.hyperparameters.space if hasattr(hp, "values") and hp.values]
-        grid = math.prod(sizes) if sizes else 1
-        return min(grid, max_trials) if max_trials else grid
-    return oracle.max_trials
-
-
-class _LogWriter(io.TextIOBase):
-    """A stdout/stderr stand-in that sends KerasTuner's prints (and the
-    tracebacks it prints for failed trials) to the debug log."""
-
-    def write(self, text: str) -> int:
-        if text.strip():
-            logger.debug("keras_tuner: %s", text.rstrip())
-        return len(text)
-
-
-@contextlib.contextmanager
-def _kerastuner_output():
-    with contextlib.redirect_stdout(_LogWriter()), contextlib.redirect_stderr(_LogWriter()):
-        yield
-
-
-def reference_grid_search(
-    dataset: str | os.PathLike | Dataset | None = None,
-    *,
-    directory: str | os.PathLike | None = None,
-    overwrite: bool = False,
-    seed: int = 0,
-    epochs: int = 10,
-    data_path: str | os.PathLike | None = None,
-    progress: Callable[[TrialProgress], None] | None = None,
-) -> SearchResult:
-    """The reference notebook's experiment: lr {1e-4, 1e-3, 1e-2} x batch {32, 64, 128}.
-
-    Runs KerasTuner's grid tuner over the baseline 784-128-64-10 MLP,
-    ``epochs`` (10) epochs per combination, no early stopping. Each record's
-    ``spec.learning_rate``/``spec.batch_size`` and ``val_accuracy`` give the
-    table; ``result.best(109386)`` the best combination.
-
-    Example:
-        >>> result = reference_grid_search("mnist")  # doctest: +SKIP
-        >>> len(result.records)  # doctest: +SKIP
-        9
-    """
-    return search_under_budget(
-        109_386, dataset, tuner="grid", max_epochs=epochs, seed=seed, directory=directory,
-        overwrite=overwrite, space=SearchSpace.reference_grid(), patience=None, data_path=data_path,
-        progress=progress,
-    )
+        path = models / f"refit-{space.budget}-{name}"
+        model, _ = space.kind.finish(model, best.spec, space.kind.refit_values(best), space.budget, merged, path,
+                                     seed=seed, prune_epochs=tuner.prune_epochs)
+        return model, space.kind.file_candidate(path)

@@ -15,76 +15,17 @@ sampled values into an :class:`~mnistopt.MLPSpec`.
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Mapping, Sequence
-from typing import Any, Union
+from typing import Any
 
 from . import budget as _budget
-from ._checks import check_choice, check_int
-from .errors import ArgumentError, ArgumentTypeError, BudgetError
+from ._checks import check_int
+from .dimensions import Choice, Dimension, Range, Value, as_choice, dimension
+from .errors import ArgumentError, BudgetError
+from .kinds import BudgetKind, ParamsBudget, get_kind
 from .spec import ACTIVATIONS, AUGMENTATIONS, LR_SCHEDULES, OPTIMIZERS, MLPSpec
 
 __all__ = ["Choice", "Range", "SearchSpace", "ResolvedSpace", "Dimension"]
-
-
-@dataclasses.dataclass(frozen=True)
-class Choice:
-    """One of a fixed set of values, e.g. ``Choice(32, 64, 128)``.
-
-    Example:
-        >>> from mnistopt import Choice, SearchSpace
-        >>> Choice(32, 64).values, Choice([0.0, 0.2]).values
-        ((32, 64), (0.0, 0.2))
-        >>> space = SearchSpace(batch_size=Choice(64, 128)).resolve(4034)
-        >>> [d.values for d in space.dimensions() if d.name == "batch_size"]
-        [(64, 128)]
-    """
-
-    values: tuple
-
-    def __init__(self, *values: Any):
-        if len(values) == 1 and isinstance(values[0], (list, tuple)):
-            values = tuple(values[0])
-        if not values:
-            raise ArgumentError("Choice() needs at least one value. Received: no values.")
-        object.__setattr__(self, "values", tuple(values))
-
-
-@dataclasses.dataclass(frozen=True)
-class Range:
-    """A continuous interval ``[low, high]``, sampled on a log scale if ``log``.
-
-    Example:
-        >>> from mnistopt import Range, SearchSpace
-        >>> space = SearchSpace(learning_rate=Range(1e-4, 1e-2, log=True)).resolve(4034)
-        >>> [(d.kind, d.low, d.high, d.log) for d in space.dimensions() if d.name == "learning_rate"]
-        [('range', 0.0001, 0.01, True)]
-    """
-
-    low: float
-    high: float
-    log: bool = False
-
-    def __post_init__(self):
-        if not (math.isfinite(self.low) and math.isfinite(self.high)) or self.low > self.high:
-            raise ArgumentError(f"Range needs finite low <= high. Received: Range({self.low}, {self.high}).")
-        if self.log and self.low <= 0:
-            raise ArgumentError(f"A log-scale Range needs low > 0. Received: low={self.low}.")
-
-
-Value = Union[Any, Choice, Range]
-
-
-@dataclasses.dataclass(frozen=True)
-class Dimension:
-    """One hyperparameter as a tuner sees it: ``kind`` is fixed, choice or range."""
-
-    name: str
-    kind: str  # "fixed" | "choice" | "range"
-    values: tuple = ()
-    low: float = 0.0
-    high: float = 0.0
-    log: bool = False
 
 
 _INPUTS = {  # input reduction name -> (crop, pool)
@@ -111,10 +52,12 @@ class SearchSpace:
             ``"crop4"``, ``"pool"``, ``"crop2+pool"``, ``"crop4+pool"``.
             Reductions whose widest one-layer model would be narrower than
             ``min_width`` at the budget are dropped (unless no other fits).
-        activation, dropout, l2, batch_norm, optimizer, learning_rate, lr_schedule, batch_size, momentum,
-            augment, label_smoothing: as in :class:`~mnistopt.MLPSpec`. ``augment`` is searched like
-            any other choice and selected on validation accuracy, so data that an augmentation
-            hurts keeps ``"none"``; ``"hflip"`` is left out by default (a flip changes a digit).
+        activation, dropout, l2, batch_norm, optimizer, learning_rate, lr_schedule, batch_size, momentum: as
+            in :class:`~mnistopt.MLPSpec`.
+        augment, label_smoothing: how each model is trained, as in :class:`~mnistopt.MLPSpec`.
+            ``augment`` is searched like any other choice and selected on validation accuracy,
+            so data that an augmentation hurts keeps ``"none"``; ``"hflip"`` is left out by
+            default (a flip changes a digit).
         sgd_lr_factor: plain SGD needs larger steps than Adam or RMSProp, so
             for ``sgd`` the sampled learning rate is multiplied by this factor
             (the spec records the rate actually used).
@@ -200,8 +143,35 @@ class SearchSpace:
                 out[f.name] = list(v) if isinstance(v, tuple) else v
         return out
 
+    def check(self, kind: str | BudgetKind = "params") -> None:
+        """Check every dimension's values (not yet against a budget or an image size).
+
+        Runs before any data is read, so a typo in a choice fails at once.
+
+        Example:
+            >>> SearchSpace(inputs=Choice("pool", "blur")).check()
+            Traceback (most recent call last):
+            ...
+            mnistopt.errors.ArgumentError: `inputs` must be among ['none', 'crop2', 'crop4', 'pool', 'crop2+pool', 'crop4+pool']. Received: ['blur'].
+        """
+        kind = get_kind(kind)
+        unknown = [v for v in as_choice(self.inputs, "inputs") if v not in _INPUTS]
+        if unknown:
+            raise ArgumentError(f"`inputs` must be among {list(_INPUTS)}. Received: {unknown}.")
+        if self.hidden is None:
+            for d in as_choice(self.depth, "depth"):
+                check_int("depth", d, minimum=1, maximum=8)
+        as_choice(self.batch_norm, "batch_norm")
+        for name, allowed in (("activation", ACTIVATIONS), ("optimizer", OPTIMIZERS),
+                              ("lr_schedule", LR_SCHEDULES), ("augment", AUGMENTATIONS)):
+            bad = [v for v in as_choice(getattr(self, name), name) if v not in allowed]
+            if bad:
+                raise ArgumentError(f"`{name}` must be among {list(allowed)}. Received: {bad}.")
+        kind.extra_dimensions(self)
+
     def resolve(
-        self, budget: int, input_shape: Sequence[int] = (28, 28), num_classes: int = 10, kind: str = "params"
+        self, budget: int, input_shape: Sequence[int] = (28, 28), num_classes: int = 10,
+        kind: str | BudgetKind = "params",
     ) -> ResolvedSpace:
         """The space for one budget: infeasible input reductions removed.
 
@@ -214,28 +184,20 @@ class SearchSpace:
                 gives the smallest budget that would.
         """
         budget = check_int("budget", budget, minimum=1, error=BudgetError)
-        kind = check_choice("budget_kind", kind, BUDGET_KINDS)
-        extra = _extra_dims(self, kind)
-        if kind != "params":  # feasibility is judged on the least generous dense size
-            smallest = min(_param_budget(kind, budget, {d.name: v}) for d in extra for v in d.values)
+        kind = get_kind(kind)
+        extra = kind.extra_dimensions(self)
+        points = [{d.name: v} for d in extra for v in d.values] or [{}]
+        smallest = min(kind.param_budget(budget, p) for p in points)
+        if (smallest, extra) != (budget, []):  # feasibility is judged on the least generous dense allowance
             resolved = self.resolve(smallest, input_shape, num_classes)
             return dataclasses.replace(resolved, budget=budget, kind=kind)
+        self.check(kind)
         input_shape = tuple(input_shape)
-        inputs = _as_choice(self.inputs, "inputs")
-        unknown = [v for v in inputs if v not in _INPUTS]
-        if unknown:
-            raise ArgumentError(
-                f"`inputs` must be among {list(_INPUTS)}. Received: {unknown}."
-            )
+        inputs = as_choice(self.inputs, "inputs")
         depths = (len(self.hidden),) if self.hidden is not None else tuple(
-            check_int("depth", d, minimum=1, maximum=8) for d in _as_choice(self.depth, "depth")
+            check_int("depth", d, minimum=1, maximum=8) for d in as_choice(self.depth, "depth")
         )
-        batch_norms = _as_choice(self.batch_norm, "batch_norm")
-        for name, allowed in (("activation", ACTIVATIONS), ("optimizer", OPTIMIZERS),
-                              ("lr_schedule", LR_SCHEDULES), ("augment", AUGMENTATIONS)):
-            bad = [v for v in _as_choice(getattr(self, name), name) if v not in allowed]
-            if bad:
-                raise ArgumentError(f"`{name}` must be among {list(allowed)}. Received: {bad}.")
+        batch_norms = as_choice(self.batch_norm, "batch_norm")
 
         def features(name):
             crop, pool = _INPUTS[name]
@@ -278,14 +240,6 @@ class SearchSpace:
         return ResolvedSpace(self, budget, input_shape, num_classes, tuple(feasible), depth_set)
 
 
-def _as_choice(value: Value, name: str) -> tuple:
-    if isinstance(value, Choice):
-        return value.values
-    if isinstance(value, Range):
-        raise ArgumentTypeError(f"`{name}` takes a value or a Choice, not a Range. Received: {value}.")
-    return (value,)
-
-
 @dataclasses.dataclass(frozen=True)
 class ResolvedSpace:
     """A :class:`SearchSpace` bound to one budget and input shape."""
@@ -296,7 +250,7 @@ class ResolvedSpace:
     num_classes: int
     inputs: tuple[str, ...]
     depths: tuple[int, ...]
-    kind: str = "params"
+    kind: BudgetKind = ParamsBudget()
 
     def param_budget(self, values: Mapping[str, Any]) -> int:
         """The dense parameter budget of a sampled point (see ``kind``).
@@ -307,21 +261,21 @@ class ResolvedSpace:
         checks the real file size before training, and narrows the model if
         needed).
         """
-        return _param_budget(self.kind, self.budget, values)
+        return self.kind.param_budget(self.budget, values)
 
     def dimensions(self) -> list[Dimension]:
         """The hyperparameters, in a stable order, for a tuner to declare."""
         s = self.space
         dims = []
         if s.hidden is None:
-            dims.append(_dim("depth", Choice(*self.depths)))
+            dims.append(dimension("depth", Choice(*self.depths)))
             max_depth = max(self.depths)
-            dims.extend(_dim(f"taper_{i}", s.taper) for i in range(2, max_depth + 1))
-        dims.append(_dim("inputs", Choice(*self.inputs)))
+            dims.extend(dimension(f"taper_{i}", s.taper) for i in range(2, max_depth + 1))
+        dims.append(dimension("inputs", Choice(*self.inputs)))
         for name in ("activation", "dropout", "l2", "batch_norm", "optimizer", "learning_rate",
                      "lr_schedule", "batch_size", "momentum", "augment", "label_smoothing"):
-            dims.append(_dim(name, getattr(s, name)))
-        return dims + _extra_dims(s, self.kind)
+            dims.append(dimension(name, getattr(s, name)))
+        return dims + self.kind.extra_dimensions(s)
 
     def defaults(self) -> dict[str, Any]:
         """One valid point: the first choice or the low end of each dimension."""
@@ -364,47 +318,3 @@ class ResolvedSpace:
             self.param_budget(values), base.in_features, self.num_classes, ratios, base.batch_norm
         )
         return dataclasses.replace(base, hidden=widths)
-
-
-#: What a search's budget counts.
-BUDGET_KINDS = ("params", "nonzero", "bytes")
-_BYTES_PER_WEIGHT = {"float32": 4.0, "float16": 2.0, "dynamic": 1.0, "int8": 1.0}
-_TFLITE_OVERHEAD = 2048  # a first guess at a small file's structure; checked on the real file
-_MAX_SPARSITY = 0.98
-
-
-def _param_budget(kind: str, budget: int, values: Mapping[str, Any]) -> int:
-    if kind == "nonzero":
-        return int(budget / (1.0 - float(values.get("sparsity", 0.0))))
-    if kind == "bytes":
-        per_weight = _BYTES_PER_WEIGHT[values.get("quantize", "float32")]
-        return max(1, int((budget - _TFLITE_OVERHEAD) / per_weight))
-    return budget
-
-
-def _extra_dims(space: SearchSpace, kind: str) -> list[Dimension]:
-    if kind == "nonzero":
-        dim = _dim("sparsity", space.sparsity)
-        bad = [v for v in dim.values if not isinstance(v, (int, float)) or not 0.0 <= v <= _MAX_SPARSITY]
-        if bad or dim.kind == "range":
-            raise ArgumentError(f"`sparsity` choices must be numbers in [0, {_MAX_SPARSITY}]. Received: {space.sparsity}.")
-        return [dim]
-    if kind == "bytes":
-        dim = _dim("quantize", space.quantize)
-        bad = [v for v in dim.values if v not in _BYTES_PER_WEIGHT]
-        if bad or dim.kind == "range":
-            raise ArgumentError(f"`quantize` choices must be among {list(_BYTES_PER_WEIGHT)}. Received: {bad}.")
-        return [dim]
-    return []
-
-
-def _dim(name: str, value: Value) -> Dimension:
-    if isinstance(value, Range):
-        if value.low == value.high:
-            return Dimension(name, "fixed", (value.low,))
-        return Dimension(name, "range", low=value.low, high=value.high, log=value.log)
-    if isinstance(value, Choice):
-        if len(value.values) == 1:
-            return Dimension(name, "fixed", value.values)
-        return Dimension(name, "choice", value.values)
-    return Dimension(name, "fixed", (value,))

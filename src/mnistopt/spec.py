@@ -13,7 +13,7 @@ from typing import Any
 
 from . import budget as _budget
 from ._checks import check_choice, check_float, check_int
-from .errors import ArgumentTypeError, SpecError
+from .errors import InvalidTypeError, SpecError
 
 __all__ = [
     "ACTIVATIONS",
@@ -102,7 +102,7 @@ class MLPSpec:
     def __post_init__(self) -> None:
         set_ = object.__setattr__
         if isinstance(self.hidden, (str, bytes)) or not isinstance(self.hidden, Sequence):
-            raise ArgumentTypeError(
+            raise InvalidTypeError(
                 f"`hidden` must be a sequence of layer widths such as (128, 64). "
                 f"Received: hidden={self.hidden!r}."
             )
@@ -127,9 +127,9 @@ class MLPSpec:
         set_(self, "num_classes", check_int("num_classes", self.num_classes, minimum=2, error=SpecError))
         set_(self, "crop", check_int("crop", self.crop, minimum=0, error=SpecError))
         if not isinstance(self.pool, bool):
-            raise ArgumentTypeError(f"`pool` must be True or False. Received: pool={self.pool!r}.")
+            raise InvalidTypeError(f"`pool` must be True or False. Received: pool={self.pool!r}.")
         if not isinstance(self.batch_norm, bool):
-            raise ArgumentTypeError(
+            raise InvalidTypeError(
                 f"`batch_norm` must be True or False. Received: batch_norm={self.batch_norm!r}."
             )
         _budget.reduced_shape(self.input_shape, self.crop, self.pool)  # validates crop
@@ -250,7 +250,7 @@ def count_params(spec: MLPSpec) -> int:
         109386
     """
     if not isinstance(spec, MLPSpec):
-        raise ArgumentTypeError(
+        raise InvalidTypeError(
             f"`spec` must be an MLPSpec. Received: spec={spec!r} (type {type(spec).__name__})."
         )
     return spec.params

@@ -21,7 +21,7 @@ from ._checks import check_int
 from .augment import augment_batch
 from .build import build_model
 from .data import Dataset
-from .errors import ArgumentError, ArgumentTypeError, TrainingDivergedError
+from .errors import ArgumentError, InvalidTypeError, TrainingDivergedError
 from .spec import MLPSpec
 
 __all__ = [
@@ -120,9 +120,9 @@ class TrainResult:
 def check_compatible(spec: MLPSpec, dataset: Dataset) -> None:
     """Raise a clear error unless ``spec`` and ``dataset`` fit together."""
     if not isinstance(spec, MLPSpec):
-        raise ArgumentTypeError(f"`spec` must be an MLPSpec. Received: {type(spec).__name__}.")
+        raise InvalidTypeError(f"`spec` must be an MLPSpec. Received: {type(spec).__name__}.")
     if not isinstance(dataset, Dataset):
-        raise ArgumentTypeError(
+        raise InvalidTypeError(
             f"`dataset` must be a mnistopt Dataset (see load_dataset). Received: {type(dataset).__name__}."
         )
     if dataset.image_shape != spec.input_shape or dataset.num_classes != spec.num_classes:
@@ -378,7 +378,6 @@ def fit_model(
     ``tensors`` (from :func:`train_tensors`) saves converting the train split
     again when many models train on the same data.
     """
-    import keras
     import tensorflow as tf
 
     n = len(dataset.y_train)
@@ -437,7 +436,7 @@ def fit_model(
         logger.info("%s", event)
         if progress is not None:
             progress(event)
-        if patience is not None and waited > patience:
+        if patience is not None and waited > 0 and waited >= patience:  # as Keras' EarlyStopping counts
             break
     if best_weights is not None and outcome.diverged is None and outcome.best_epoch < epoch + 1:
         model.set_weights(best_weights)

@@ -53,7 +53,8 @@ def export_tflite(
     Example:
         >>> import os, tempfile
         >>> import numpy as np
-        >>> from mnistopt import MLPSpec, build_model, export_tflite
+        >>> from mnistopt import MLPSpec, build_model
+        >>> from mnistopt.compress import export_tflite
         >>> from mnistopt.compress import evaluate_tflite
         >>> model = build_model(MLPSpec(hidden=(64,), pool=True))
         >>> folder = tempfile.mkdtemp()

@@ -29,8 +29,8 @@ from typing import Any
 from .._checks import check_float, check_int
 from .._io import atomic_write_with, ensure_dir
 from ..data import Dataset
-from ..errors import ArgumentError, ArgumentTypeError
-from ..records import COMPLETED, SearchResult, TrialRecord
+from ..errors import ArgumentError, InvalidTypeError
+from ..records import COMPLETED, CompressionResult, TrialRecord, load_result
 from ..spec import MLPSpec
 from .artifact import QUANTIZATIONS, evaluate_tflite, export_tflite
 
@@ -89,7 +89,7 @@ def compress_model(
     trial_id: str = "model",
     seed: int = 0,
     progress: Callable[[StageProgress], None] | None = None,
-) -> SearchResult:
+) -> CompressionResult:
     """Run every requested compression stage on ``model`` and measure each artifact.
 
     Args:
@@ -115,8 +115,8 @@ def compress_model(
         progress: called with a :class:`StageProgress` after each stage.
 
     Returns:
-        A :class:`~mnistopt.records.SearchResult` holding one record per stage
-        (``selected`` is empty: compression chooses nothing).
+        A :class:`~mnistopt.records.CompressionResult` holding one record per
+        stage (compression chooses nothing).
 
     Example:
         >>> import tempfile
@@ -138,17 +138,17 @@ def compress_model(
     import keras
 
     if isinstance(model, (str, os.PathLike)):
-        raise ArgumentTypeError(
+        raise InvalidTypeError(
             f"`model` must be a loaded Keras model, not a path. Received: model={str(model)!r}. Load it with "
             f"mnistopt.load_model(path) (Keras' safe mode), or run `mnistopt compress {model}`."
         )
     if not isinstance(model, keras.Model):
-        raise ArgumentTypeError(
+        raise InvalidTypeError(
             f"`model` must be a Keras 3 model built by mnistopt (build_model, train, search). Received: "
             f"{type(model).__name__}."
         )
     if not isinstance(dataset, Dataset):
-        raise ArgumentTypeError(f"`dataset` must be a mnistopt Dataset (see load_dataset). Received: "
+        raise InvalidTypeError(f"`dataset` must be a mnistopt Dataset (see load_dataset). Received: "
                                 f"{type(dataset).__name__}.")
     modes, sparsities = check_stages(quantize, sparsity)
     if spec is None:
@@ -160,7 +160,7 @@ def compress_model(
     fine_tune_epochs = check_int("fine_tune_epochs", fine_tune_epochs, minimum=1, maximum=1000)
     units_epochs = check_int("units_epochs", units_epochs, minimum=1, maximum=1000)
     if not isinstance(qat, bool):
-        raise ArgumentTypeError(f"`qat` must be True or False. Received: qat={qat!r}.")
+        raise InvalidTypeError(f"`qat` must be True or False. Received: qat={qat!r}.")
     if qat:
         from .qat import check_qat_supported
 
@@ -179,8 +179,8 @@ def compress_model(
             "note": "Accuracies are measured on each exported .tflite file with the TFLite interpreter."}
 
     def save() -> None:
-        SearchResult(records=tuple(records.values()), selected={},
-                     info={**info, "wall_time_s": time.perf_counter() - start}).to_json(out / "result.json")
+        CompressionResult(records=tuple(records.values()),
+                          info={**info, "wall_time_s": time.perf_counter() - start}).to_json(out / "result.json")
 
     def add(record: TrialRecord) -> None:
         records[record.stage] = record
@@ -244,8 +244,7 @@ def compress_model(
             path, history = quantization_aware_training(
                 model, spec, dataset, out / f"{stage}.tflite", epochs=max(1, fine_tune_epochs // 2), seed=seed)
             _record(stage, path, spec.params, count_nonzero(model), spec, "float32", history, began, base_budget)
-    return SearchResult(records=tuple(records.values()), selected={},
-                        info={**info, "wall_time_s": time.perf_counter() - start})
+    return CompressionResult(records=tuple(records.values()), info={**info, "wall_time_s": time.perf_counter() - start})
 
 
 def check_stages(quantize: str | Sequence[str], sparsity: float | Sequence[float]) -> tuple[list[str], list[float]]:
@@ -305,7 +304,7 @@ def _previous_records(path: Path, source: dict[str, Any]) -> dict[str, TrialReco
     if not path.is_file():
         return {}
     try:
-        old = SearchResult.from_json(path)
+        old = load_result(path)
     except Exception:  # an unreadable result is redone, not trusted
         return {}
     if old.info.get("source") != source:

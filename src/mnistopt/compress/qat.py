@@ -25,7 +25,7 @@ _UNSUPPORTED_ACTIVATIONS = ("elu", "selu")
 
 
 def check_qat_supported(spec: MLPSpec) -> None:
-    """Raise :class:`~mnistopt.SpecError` if quantization-aware training cannot handle ``spec``."""
+    """Raise :class:`~mnistopt.errors.SpecError` if quantization-aware training cannot handle ``spec``."""
     from ..errors import SpecError
 
     if spec.hidden and spec.activation in _UNSUPPORTED_ACTIVATIONS:
@@ -66,7 +66,8 @@ def quantization_aware_training(
         >>> from mnistopt.data import synthetic_dataset
         >>> ds = synthetic_dataset()
         >>> import os, tempfile
-        >>> from mnistopt import MLPSpec, quantization_aware_training, train
+        >>> from mnistopt import MLPSpec, train
+        >>> from mnistopt.compress import quantization_aware_training
         >>> spec = MLPSpec(hidden=(16,), pool=True, epochs=1)
         >>> model = train(spec, ds, evaluate_test=False).model
         >>> path, history = quantization_aware_training(model, spec, ds, os.path.join(tempfile.mkdtemp(), "qat.tflite"),

@@ -63,7 +63,7 @@ def kernel_sparsity_for(spec: MLPSpec, nonzero_budget: int) -> float:
     """The overall kernel sparsity that leaves at most ``nonzero_budget`` non-zero weights.
 
     Only ``Dense`` kernels are pruned; biases and batch-norm vectors are kept
-    and counted. Raises :class:`~mnistopt.BudgetError` when even an empty
+    and counted. Raises :class:`~mnistopt.errors.BudgetError` when even an empty
     kernel set would not fit.
     """
     nonzero_budget = check_int("nonzero_budget", nonzero_budget, minimum=1, error=BudgetError)
@@ -127,7 +127,8 @@ def prune_magnitude(
     Example:
         >>> from mnistopt.data import synthetic_dataset
         >>> ds = synthetic_dataset()
-        >>> from mnistopt import MLPSpec, prune_magnitude, train
+        >>> from mnistopt import MLPSpec, train
+        >>> from mnistopt.compress import prune_magnitude
         >>> from mnistopt.compress import count_nonzero
         >>> spec = MLPSpec(hidden=(32,), pool=True, epochs=1)
         >>> dense = train(spec, ds, evaluate_test=False).model

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from .._io import atomic_write_json, atomic_write_text, ensure_dir
-from ..records import COMPLETED, SearchResult, TrialRecord, chain_history
+from ..records import COMPLETED, CompressionResult, SearchResult, TrialRecord, chain_history, load_result
 from .pareto import SIZE_FIELDS, front_candidates, hypervolume, pareto_front
 from .plots import pareto_plot_data, plot_confusion_matrix, plot_curve_comparison, plot_heatmap, plot_pareto
 
@@ -68,9 +68,10 @@ def _mark_fronts(records: Sequence[TrialRecord], rows: list[dict[str, Any]]) -> 
     return fronts
 
 
-def _selected_rows(result: SearchResult, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _selected_rows(result: SearchResult | CompressionResult, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
-    for budget, sel in result.selected.items():
+    selected = result.selected if isinstance(result, SearchResult) else {}  # compression selects nothing
+    for budget, sel in selected.items():
         r = sel.record
         files = [x for x in rows if x["budget"] == budget and x["trial_id"] == r.trial_id and x.get("bytes")
                  and x.get("test_accuracy") is not None]
@@ -194,12 +195,15 @@ def report_data(result: SearchResult) -> dict[str, Any]:
 # --------------------------------------------------------------------------
 
 
-def write_report(result: SearchResult | str | os.PathLike, out_dir: str | os.PathLike | None = None) -> dict[str, Path]:
+def write_report(
+    result: SearchResult | CompressionResult | str | os.PathLike, out_dir: str | os.PathLike | None = None,
+) -> dict[str, Path]:
     """Write ``report.json``, ``report.md``, ``report.html`` and the PNG plots.
 
     Args:
         result: a :class:`~mnistopt.records.SearchResult` (from
-            :func:`~mnistopt.search_under_budget` or
+            :func:`~mnistopt.search_under_budget`), a
+            :class:`~mnistopt.records.CompressionResult` (from
             :func:`~mnistopt.compress_model`), or the path of a saved
             ``result.json`` (or of the directory holding it).
         out_dir: where the files go (default: the directory of ``result.json``
@@ -219,7 +223,7 @@ def write_report(result: SearchResult | str | os.PathLike, out_dir: str | os.Pat
         >>> sorted(files)[:3]  # doctest: +SKIP
         ['confusion-4034', 'front-curves', 'html']
     """
-    if not isinstance(result, SearchResult):
+    if not isinstance(result, (SearchResult, CompressionResult)):
         path = Path(result)
         if path.is_dir():
             path = path / "result.json"
@@ -229,11 +233,11 @@ def write_report(result: SearchResult | str | os.PathLike, out_dir: str | os.Pat
             raise DataNotFoundError(f"No result file at {path}. Pass a directory written by `mnistopt search` "
                                     "or `mnistopt compress` (it holds result.json).")
         out_dir = path.parent if out_dir is None else out_dir
-        result = SearchResult.from_json(path)
+        result = load_result(path)
     if out_dir is None:
         from ..errors import ArgumentError
 
-        raise ArgumentError("`out_dir` is required when `result` is a SearchResult object.")
+        raise ArgumentError("`out_dir` is required when `result` is a result object, not a path.")
     out = ensure_dir(out_dir, "out_dir")
     data = report_data(result)
     files: dict[str, Path] = {}

@@ -1,0 +1,203 @@
+"""A search's options, declared once: defaults, checks and the settings written to ``result.json``.
+
+:class:`SearchOptions` is frozen and validates itself on creation (like
+scikit-learn's parameter constraints): :func:`~mnistopt.search_under_budget`
+builds one from its keyword arguments, the CLI takes its defaults from
+:data:`DEFAULTS`, and ``result.json``'s ``settings`` are
+:meth:`SearchOptions.settings`. A distributed search's role and address are a
+:class:`ClusterOptions`. Nothing here reads data or imports TensorFlow, so bad
+options fail before any work.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ._checks import check_choice, check_float, check_int
+from .errors import ArgumentError, BudgetError, InvalidTypeError
+from .kinds import BudgetKind, get_kind
+from .space import SearchSpace
+
+__all__ = ["SearchOptions", "ClusterOptions", "DEFAULTS", "DEFAULT_COMPRESSION", "DEFAULT_MAX_EPOCHS",
+           "DEFAULT_HYPERBAND_FACTOR", "TUNERS", "check_budgets"]
+
+#: Tuners a search can use (KerasTuner oracles).
+TUNERS = ("hyperband", "bayesian", "random", "grid")
+#: Epochs of a fully trained trial (Hyperband's top rung) and Hyperband's reduction factor (44 trials:
+#: rungs of 2, 8 and 30 epochs), chosen on a development split carved from the training files
+#: (``benchmarks/defaults.py``).
+DEFAULT_MAX_EPOCHS = 30
+DEFAULT_HYPERBAND_FACTOR = 4
+#: What ``compress=True`` runs on each selected model.
+DEFAULT_COMPRESSION: dict[str, Any] = {"quantize": ["dynamic", "float16", "int8"], "sparsity": [0.5, 0.9],
+                                       "fine_tune_epochs": 4}
+_MAX_BUDGET = 10**9
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchOptions:
+    """Every option of a budget search, with its default; checked and normalised on creation.
+
+    ``patience="auto"`` becomes 3 for random/bayesian and ``None`` for the
+    others; ``compress`` becomes ``None`` or the stages' options; ``space``
+    is checked against ``budget_kind`` (its choices, not yet a budget).
+
+    Example:
+        >>> options = SearchOptions(tuner="Random", compress=True)
+        >>> options.tuner, options.patience, options.compress["sparsity"], options.max_epochs
+        ('random', 3, [0.5, 0.9], 30)
+        >>> SearchOptions(max_epochs=0)
+        Traceback (most recent call last):
+        ...
+        mnistopt.errors.ArgumentError: `max_epochs` must be an integer in [1, 10000]. Received: max_epochs=0. Pass a value in that range.
+    """
+
+    budget_kind: str | BudgetKind = "params"
+    tuner: str = "hyperband"
+    max_trials: int | None = None
+    max_epochs: int = DEFAULT_MAX_EPOCHS
+    seed: int = 0
+    patience: int | None | str = "auto"
+    hyperband_factor: int = DEFAULT_HYPERBAND_FACTOR
+    space: SearchSpace | None = None
+    compress: bool | Mapping[str, Any] | None = False
+    refit: bool = False
+    overwrite: bool = False
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        kind = get_kind(self.budget_kind)
+        set_(self, "budget_kind", kind)
+        tuner = check_choice("tuner", self.tuner, TUNERS)
+        set_(self, "tuner", tuner)
+        set_(self, "max_epochs", check_int("max_epochs", self.max_epochs, minimum=1, maximum=10_000))
+        set_(self, "seed", check_int("seed", self.seed, minimum=0))
+        set_(self, "hyperband_factor", check_int("hyperband_factor", self.hyperband_factor, minimum=2))
+        if self.max_trials is not None:
+            set_(self, "max_trials", check_int("max_trials", self.max_trials, minimum=1))
+        if self.patience == "auto":
+            set_(self, "patience", 3 if tuner in ("random", "bayesian") else None)
+        elif self.patience is not None:
+            set_(self, "patience", check_int("patience", self.patience, minimum=0))
+        space = SearchSpace() if self.space is None else self.space
+        if not isinstance(space, SearchSpace):
+            raise InvalidTypeError(f"`space` must be a SearchSpace. Received: {type(space).__name__}. "
+                                   f"Build one with mnistopt.SearchSpace(...).")
+        space.check(kind)
+        set_(self, "space", space)
+        for name in ("overwrite", "refit"):
+            if not isinstance(getattr(self, name), bool):
+                raise InvalidTypeError(f"`{name}` must be True or False. Received: {name}={getattr(self, name)!r}.")
+        set_(self, "compress", _check_compress(self.compress, kind))
+
+    def settings(self) -> dict[str, Any]:
+        """What ``result.json`` records under ``settings`` (JSON-ready)."""
+        return {
+            "budget_kind": self.budget_kind.name, "tuner": self.tuner, "max_trials": self.max_trials,
+            "max_epochs": self.max_epochs, "seed": self.seed, "patience": self.patience,
+            "hyperband_factor": self.hyperband_factor, "space": self.space.to_dict(), "compress": self.compress,
+            "refit": self.refit,
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class ClusterOptions:
+    """A distributed search's role, the chief oracle's address and the lost-trial timeout.
+
+    Example:
+        >>> ClusterOptions.create("chief", "127.0.0.1:8000").tuner_id
+        'chief'
+    """
+
+    role: str  # "chief" | "worker"
+    host: str
+    port: int
+    tuner_id: str
+    trial_timeout: float = 1800.0
+
+    @classmethod
+    def create(cls, distributed: Any, oracle: Any, worker_id: Any = None,
+               trial_timeout: Any = 1800.0) -> ClusterOptions | None:
+        """Checked options from the search's arguments (``None``: not distributed)."""
+        if distributed is None:
+            if oracle is not None:
+                raise ArgumentError(f"`oracle` needs distributed='chief' or 'worker'. Received: oracle={oracle!r} "
+                                    f"with distributed=None.")
+            return None
+        role = check_choice("distributed", distributed, ("chief", "worker"))
+        if not isinstance(oracle, str) or oracle.count(":") < 1:
+            raise ArgumentError(f"`oracle` must be 'HOST:PORT', e.g. '10.0.0.5:8000'. Received: oracle={oracle!r}.")
+        host, _, port_text = oracle.rpartition(":")
+        if not host or not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+            raise ArgumentError(f"`oracle` must be 'HOST:PORT' with a port in [1, 65535], e.g. '10.0.0.5:8000'. "
+                                f"Received: oracle={oracle!r}.")
+        timeout = check_float("trial_timeout", trial_timeout, minimum=0.0, min_inclusive=False)
+        if worker_id is not None and (not isinstance(worker_id, str) or not worker_id or "chief" in worker_id):
+            raise ArgumentError(f"`worker_id` must be a non-empty name without 'chief' in it (KerasTuner reads that "
+                                f"as the chief). Received: worker_id={worker_id!r}.")
+        tuner_id = "chief" if role == "chief" else (worker_id or f"worker-{os.getpid()}")
+        return cls(role, host, int(port_text), tuner_id, timeout)
+
+    def check_search(self, budgets: Sequence[int], directory: Any) -> None:
+        """What a distributed search needs of the rest: one budget, a shared directory."""
+        if len(budgets) != 1:
+            raise ArgumentError(
+                f"A distributed search takes one budget (the chief serves one KerasTuner oracle at a time). "
+                f"Received: budget={list(budgets)}. Run one distributed search per budget, each with its own "
+                f"directory or port."
+            )
+        if directory is None:
+            raise ArgumentError("A distributed search needs `directory`: a folder every process can read and write, "
+                                "where workers leave their trials for the chief. Received: directory=None.")
+
+
+def check_budgets(budget: Any) -> list[int]:
+    """``budget`` (an int or a list of them) as a list of distinct positive ints, in order.
+
+    Example:
+        >>> check_budgets([4034, 72842, 4034])
+        [4034, 72842]
+    """
+    items = list(budget) if isinstance(budget, (list, tuple)) else [budget]
+    if not items:
+        raise BudgetError("`budget` is an empty list. Pass a positive integer or a list of them, e.g. [4034, 72842].")
+    out: list[int] = []
+    for b in items:
+        value = check_int("budget", b, minimum=1, maximum=_MAX_BUDGET, error=BudgetError)
+        if value not in out:
+            out.append(value)
+    return out
+
+
+def _check_compress(compress: Any, budget_kind: BudgetKind) -> dict[str, Any] | None:
+    """``compress`` as compress_model options, validated before any training."""
+    from .compress.pipeline import check_stages
+
+    if compress is False or compress is None:
+        return None
+    if compress is True:
+        options = dict(DEFAULT_COMPRESSION)
+    elif isinstance(compress, Mapping):
+        unknown = sorted(set(compress) - set(DEFAULT_COMPRESSION))
+        if unknown:
+            raise ArgumentError(
+                f"`compress` keys must be among {sorted(DEFAULT_COMPRESSION)}. Received unknown keys: {unknown}."
+            )
+        options = {**DEFAULT_COMPRESSION, **compress}
+    else:
+        raise InvalidTypeError(
+            f"`compress` must be True, False or a dict of options such as {{'sparsity': [0.9]}}. "
+            f"Received: {type(compress).__name__}."
+        )
+    kept = budget_kind.check_compression(options)  # a kind whose model is already compressed says so
+    modes, sparsities = check_stages(options["quantize"], options["sparsity"])  # everything given is checked
+    sparsities = sparsities if kept["sparsity"] else []
+    epochs = check_int("fine_tune_epochs", options["fine_tune_epochs"], minimum=1, maximum=1000)
+    return {"quantize": modes, "sparsity": sparsities, "fine_tune_epochs": epochs}
+
+
+#: The options' defaults, as one object (the CLI's defaults come from here).
+DEFAULTS = SearchOptions()
