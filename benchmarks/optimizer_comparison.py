@@ -21,7 +21,7 @@ def main() -> int:
     import dataclasses
 
     from mnistopt.report.render import comparison_markdown, comparison_rows, write_comparison
-    from mnistopt.runs import compare_training, optimizer_study
+    from mnistopt.reference import compare_training, optimizer_study
 
     variants = {k: dataclasses.replace(s, epochs=args.epochs) for k, s in optimizer_study().items()}
     results = compare_training(variants, data, seed=args.seed, progress=lambda name, r: _common.say(

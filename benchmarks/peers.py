@@ -181,8 +181,9 @@ def mnistopt_search(budget, data, max_epochs, seed, directory) -> dict:
     from mnistopt import search_under_budget
 
     start = time.perf_counter()
-    result = search_under_budget(budget, data, directory=directory, seed=seed, max_epochs=max_epochs,
-                                 progress=lambda e: _common.say(str(e)))
+    epochs = {} if max_epochs is None else {"max_epochs": max_epochs}
+    result = search_under_budget(budget, data, directory=directory, seed=seed, progress=lambda e: _common.say(str(e)),
+                                 **epochs)
     chosen = result.best(budget).record
     return {"test_accuracy": chosen.test_accuracy, "val_accuracy": chosen.val_accuracy,
             "trials": len(result.records), "wall_s": time.perf_counter() - start,
@@ -200,7 +201,8 @@ def describe(row: dict) -> str:
 def main() -> int:
     p = _common.parser(__doc__.splitlines()[0], "runs/peers")
     p.add_argument("--budget", type=int, nargs="+", default=[4034, 72842, 93322], metavar="N")
-    p.add_argument("--max-epochs", type=int, default=25, help="mnistopt's epochs of a full trial (default: 25)")
+    p.add_argument("--max-epochs", type=int, default=None,
+                   help="mnistopt's epochs of a full trial (default: the library's)")
     p.add_argument("--peer-epochs", type=int, default=10, help="epochs of every peer configuration (default: 10)")
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     args, clock, data = _common.start(p)

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from mnistopt import MLPSpec, build_model, compress_model, load_dataset, load_model, search_under_budget
-from mnistopt.errors import (ArgumentError, BudgetError, DataError, DataNotFoundError, InvalidTypeError, OutputDirError,
-                             SpecError)
+from mnistopt.errors import (ArgumentError, BudgetError, DataError, DataNotFoundError, InvalidTypeError,
+                             ModelNotFoundError, OutputDirError, SpecError)
 from conftest import synthetic_arrays, write_idx_dir
 
 ARRAYS = synthetic_arrays(200, 50)
@@ -193,7 +193,7 @@ def lambda_model(path):
     (lambda p: lambda_model(p / "code.keras"), SpecError, r"code\.keras as a Keras model in safe mode.*Lambda layers\) are refused"),
     (lambda p: (p / "text.keras").write_text("hello") and p / "text.keras", SpecError, r"Cannot load .*text\.keras"),
     (lambda p: (p / "weights.h5").write_text("x") and p / "weights.h5", SpecError, r"weights\.h5 is not a \.keras file"),
-    (lambda p: p / "missing.keras", DataNotFoundError, r"No model file at .*missing\.keras"),
+    (lambda p: p / "missing.keras", ModelNotFoundError, r"No model file at .*missing\.keras"),
     (lambda p: 3.5, InvalidTypeError, r"`path` must be a file path\. Received: path=3\.5"),
 ], ids=["lambda-code", "not-a-model", "wrong-suffix", "missing", "not-a-path"])
 def test_load_model_is_safe_mode_and_refuses_what_is_not_a_model(tmp_path, make, error, match):
