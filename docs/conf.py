@@ -47,6 +47,10 @@ from mnistopt.space import *
 from mnistopt.spec import *
 from mnistopt.search import *
 from mnistopt.report.pareto import *
+from mnistopt.kinds import *
+from mnistopt.options import *
+from mnistopt.records import *
+from mnistopt.reference import *
 """
 doctest_test_doctest_blocks = "default"
 
