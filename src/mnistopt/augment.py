@@ -23,6 +23,7 @@ The kinds (:data:`mnistopt.spec.AUGMENTATIONS`):
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any
 
 import numpy as np
@@ -76,12 +77,14 @@ def augment_params(kind: str) -> AugmentParams:
 _AFFINE_MAPS = 512  # random maps in an affine kind's bank (each image draws one per step)
 
 
+@functools.lru_cache(maxsize=None)
 def pixel_maps(kind: str, height: int = 28, width: int = 28) -> np.ndarray:
     """The kind's bank of pixel maps: ``(M, height * width)`` indices into a flattened image with one
     zero pixel appended (index ``height * width``: where a map points outside the image).
 
     Shifts and flips are exact (``(2k + 1)**2`` or 2 maps); ``affine`` is a fixed bank of
-    nearest-neighbour maps drawn from its ranges (seeded, the same in every run).
+    nearest-neighbour maps drawn from its ranges (seeded, the same in every run). Computed once per
+    kind and shape (cached, read-only), not once per trial.
 
     Example:
         >>> pixel_maps("shift1").shape, pixel_maps("hflip").shape, pixel_maps("affine").shape
@@ -113,6 +116,7 @@ def pixel_maps(kind: str, height: int = 28, width: int = 28) -> np.ndarray:
         src_y = np.rint((-m10 * ox + m00 * oy) / det + cy).astype(np.int64)
         inside = (src_x >= 0) & (src_x < width) & (src_y >= 0) & (src_y < height)
         maps[i] = np.where(inside, src_y * width + src_x, height * width).ravel()
+    maps.flags.writeable = False  # shared by every caller through the cache
     return maps
 
 
