@@ -141,3 +141,38 @@ def test_pruning_and_qat_fine_tune_with_the_specs_augmentation(tmp_path):
     assert plain.history["loss"] != shifted.history["loss"]
     path, history = quantization_aware_training(model, spec, data, tmp_path / "qat.tflite", epochs=1)
     assert path.stat().st_size > 0 and len(history["loss"]) == 1
+
+
+@pytest.mark.parametrize("kind", ["shift1", "shift2", "affine", "hflip"])
+def test_each_image_is_its_drawn_pixel_map_applied(kind):
+    """Every kind's fast path (sliced row gathers for shifts, one flat gather otherwise) gives exactly
+    the image of the bank's map that the stateless draw picked, so training runs are unchanged by it."""
+    import tensorflow as tf
+
+    from mnistopt.augment import pixel_maps
+
+    x = np.random.default_rng(1).random((40, 28, 28)).astype(np.float32)
+    seed = tf.constant([7, 11], tf.int64)
+    y = augment_batch(tf.constant(x), kind, seed).numpy()
+    maps = pixel_maps(kind)
+    pick = tf.random.stateless_uniform([40], seed=seed, minval=0, maxval=len(maps), dtype=tf.int32).numpy()
+    padded = np.concatenate([x.reshape(40, -1), np.zeros((40, 1), np.float32)], axis=1)
+    expected = np.stack([img[maps[p]] for img, p in zip(padded, pick)]).reshape(x.shape)
+    assert np.array_equal(y, expected)
+    assert len(set(pick)) > 1
+
+
+@pytest.mark.parametrize("kind", ["none", "shift2", "affine"])
+def test_augmented_batch_from_the_source_equals_augmenting_the_gathered_batch(kind):
+    """The training loop's one gather (images and transform at once, from the whole train split) gives
+    the batch that gathering the images first and augmenting them gives."""
+    import tensorflow as tf
+
+    from mnistopt.augment import augment_source, augmented_batch
+
+    x = tf.constant(np.random.default_rng(2).random((50, 28, 28)).astype(np.float32))
+    index = tf.constant(np.random.default_rng(3).permutation(50)[:17].astype(np.int32))
+    seed = tf.constant([5, 6], tf.int64)
+    a = augmented_batch(augment_source(x, kind), index, kind, seed).numpy()
+    b = augment_batch(tf.gather(x, index), kind, seed).numpy()
+    assert a.shape == (17, 28, 28) and np.array_equal(a, b)

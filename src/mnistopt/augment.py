@@ -1,10 +1,10 @@
 """Training-time augmentation of image batches, inside the traced training step.
 
 Each kind is a bank of pixel maps (:func:`pixel_maps`, computed once): every
-image of a batch draws one map and is remapped by a single ``tf.gather`` over
-the batch, inside the traced training step: TensorFlow ops only, no per-image
-Python and no ``tf.data`` pipeline, at about the cost of gathering the batch
-itself. The draws are stateless, from ``(seed, step)``, so a training run is
+image of a batch draws one map and is remapped by gathers over the whole batch
+(whole-pixel shifts by two gathers of rows from the zero-padded batch, other
+kinds by one gather of pixels), inside the traced training step: TensorFlow
+ops only, no per-image Python and no ``tf.data`` pipeline. The draws are stateless, from ``(seed, step)``, so a training run is
 reproducible. Models never contain augmentation: their parameter counts and
 exported files are unchanged.
 
@@ -30,7 +30,7 @@ import numpy as np
 
 from .spec import AUGMENTATIONS
 
-__all__ = ["AugmentParams", "augment_params", "augment_batch"]
+__all__ = ["AugmentParams", "augment_params", "augment_batch", "augment_source", "augmented_batch"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -124,7 +124,8 @@ def augment_batch(images: Any, kind: str, seed: Any) -> Any:
     """Randomly transform a batch ``(B, H, W)`` of float images; ``seed`` is a shape-``[2]`` int tensor.
 
     Traceable inside ``tf.function``; for ``"none"`` returns ``images`` itself
-    (no op is added to the graph).
+    (no op is added to the graph). The same as :func:`augmented_batch` over the
+    batch's own :func:`augment_source`.
 
     Example:
         >>> import numpy as np, tensorflow as tf
@@ -135,14 +136,57 @@ def augment_batch(images: Any, kind: str, seed: Any) -> Any:
     """
     import tensorflow as tf
 
+    if augment_params(kind).identity:
+        return images
+    shape = (images.shape[1], images.shape[2])
+    return augmented_batch(augment_source(images, kind), tf.range(tf.shape(images)[0]), kind, seed, shape)
+
+
+def augment_source(images: Any, kind: str) -> Any:
+    """The images ``(N, H, W)`` laid out for :func:`augmented_batch`: as they are for ``"none"``,
+    zero-padded by the largest shift for whole-pixel shifts, flattened with one zero pixel appended
+    per image (where a map points outside the image) for the other kinds. Make once per training run."""
+    import tensorflow as tf
+
     p = augment_params(kind)
     if p.identity:
         return images
-    height, width = images.shape[1], images.shape[2]
-    maps = tf.constant(pixel_maps(kind, height, width))  # a graph constant, made once when traced
-    batch = tf.shape(images)[0]
-    pick = tf.random.stateless_uniform([batch], seed=tf.cast(seed, tf.int64), minval=0, maxval=maps.shape[0],
-                                       dtype=tf.int32)
-    flat = tf.concat([tf.reshape(images, [batch, height * width]), tf.zeros([batch, 1], images.dtype)], axis=1)
-    out = tf.gather(flat, tf.gather(maps, pick), batch_dims=1)
-    return tf.reshape(out, [batch, height, width])
+    if _sliced(p):
+        k = p.max_shift
+        return tf.pad(images, [[0, 0], [k, k], [k, k]])
+    n = tf.shape(images)[0]
+    pixels = images.shape[1] * images.shape[2]
+    return tf.reshape(tf.concat([tf.reshape(images, [n, pixels]), tf.zeros([n, 1], images.dtype)], 1), [-1])
+
+
+def augmented_batch(source: Any, index: Any, kind: str, seed: Any, shape: tuple[int, int] = (28, 28)) -> Any:
+    """The images ``index`` of ``source`` (from :func:`augment_source`), each randomly transformed:
+    one gather per batch, taking the images and transforming them at once. Each image draws a map
+    of :func:`pixel_maps`' bank (stateless, from ``seed``) and the result is exactly that map applied;
+    whole-pixel shifts gather whole rows of the padded images (then whole columns) instead of pixels.
+    Traceable inside ``tf.function``."""
+    import tensorflow as tf
+
+    p = augment_params(kind)
+    if p.identity:
+        return tf.gather(source, index)
+    height, width = shape
+    maps = pixel_maps(kind, height, width)
+    batch = tf.shape(index)[0]
+    pick = tf.random.stateless_uniform([batch], seed=tf.cast(seed, tf.int64), minval=0, maxval=len(maps), dtype=tf.int32)
+    if _sliced(p):
+        k = p.max_shift
+        side = 2 * k + 1
+        dy, dx = pick // side - k, pick % side - k  # the bank's order: (dy, dx) row-major
+        # out[r, c] = in[r - dy, c - dx] = padded[r + k - dy, c + k - dx]
+        rows = tf.gather_nd(source, tf.stack([tf.broadcast_to(tf.cast(index, tf.int32)[:, None], [batch, height]),
+                                           (k - dy)[:, None] + tf.range(height)[None, :]], axis=-1))  # (B, H, W + 2k)
+        cols = tf.gather(tf.transpose(rows, [0, 2, 1]), (k - dx)[:, None] + tf.range(width)[None, :], batch_dims=1)
+        return tf.transpose(cols, [0, 2, 1])
+    offsets = tf.cast(index, tf.int32) * (height * width + 1)  # each image's start in the flat source
+    return tf.reshape(tf.gather(source, tf.gather(tf.constant(maps), pick) + offsets[:, None]), [batch, height, width])
+
+
+def _sliced(p: AugmentParams) -> bool:
+    """Whether a kind's maps are plain shifts (served by gathering whole rows and columns)."""
+    return p.exact and not p.flip and p.max_shift > 0

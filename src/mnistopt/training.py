@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from ._checks import check_int
-from .augment import augment_batch
+from .augment import augment_source, augmented_batch
 from .build import build_model
 from .data import Dataset
 from .errors import ArgumentError, InvalidTypeError, TrainingDivergedError
@@ -388,6 +388,8 @@ def fit_model(
     optimizer = model.optimizer
     optimizer.build(variables)
     loss_fn = training_loss(spec.label_smoothing)
+    source = augment_source(x_all, spec.augment)  # x_all itself without augmentation
+    shape = tuple(dataset.x_train.shape[1:3])
 
     @tf.function
     def run_epoch(order, epoch_seed):
@@ -395,7 +397,7 @@ def fit_model(
         correct = tf.constant(0.0)
         for i in tf.range(steps):
             idx = order[i * batch : (i + 1) * batch]
-            xb = augment_batch(tf.gather(x_all, idx), spec.augment, tf.stack([epoch_seed, tf.cast(i, tf.int64)]))
+            xb = augmented_batch(source, idx, spec.augment, tf.stack([epoch_seed, tf.cast(i, tf.int64)]), shape)
             yb = tf.gather(y_all, idx)
             with tf.GradientTape() as tape:
                 probs = model(xb, training=True)
