@@ -19,7 +19,8 @@ def main() -> int:
     p.add_argument("--overwrite", action="store_true", help="start afresh instead of resuming")
     args, clock, data = _common.start(p)
     from mnistopt.reference import reference_grid_search
-    from mnistopt.report.render import grid_markdown, grid_summary, write_grid_report, write_report
+    from mnistopt.report.data import grid_summary
+    from mnistopt.report.render import grid_markdown, write_grid_report, write_report
 
     result = reference_grid_search(data, directory=args.out, overwrite=args.overwrite, seed=args.seed,
                                    epochs=args.epochs, progress=lambda event: _common.say(str(event)))

@@ -20,7 +20,8 @@ def main() -> int:
     args, clock, data = _common.start(p)
     import dataclasses
 
-    from mnistopt.report.render import comparison_markdown, comparison_rows, write_comparison
+    from mnistopt.report.data import comparison_rows
+    from mnistopt.report.render import comparison_markdown, write_comparison
     from mnistopt.reference import compare_training, optimizer_study
 
     variants = {k: dataclasses.replace(s, epochs=args.epochs) for k, s in optimizer_study().items()}

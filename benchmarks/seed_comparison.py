@@ -27,7 +27,8 @@ def main() -> int:
     args, clock, data = _common.start(p)
     from mnistopt import search_under_budget
     from mnistopt.cli import format_compress_table
-    from mnistopt.report.render import report_data, summary_markdown, write_report
+    from mnistopt.report.data import report_data
+    from mnistopt.report.render import summary_markdown, write_report
 
     result = search_under_budget(
         args.budget, data, directory=args.out, seed=args.seed, **({} if args.max_epochs is None else {"max_epochs": args.max_epochs}), overwrite=args.overwrite,

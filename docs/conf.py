@@ -51,6 +51,7 @@ from mnistopt.kinds import *
 from mnistopt.options import *
 from mnistopt.records import *
 from mnistopt.reference import *
+from mnistopt.artifacts import *
 """
 doctest_test_doctest_blocks = "default"
 

@@ -5,7 +5,7 @@ import pytest
 
 from mnistopt import MLPSpec, train
 from mnistopt.errors import ArgumentError
-from mnistopt.compress.artifact import QUANTIZATIONS, evaluate_tflite, export_tflite, tflite_predict
+from mnistopt.artifacts import QUANTIZATIONS, Stage, StageKind, evaluate_tflite, export_tflite, tflite_predict
 from mnistopt.training import predict_proba
 
 
@@ -47,3 +47,25 @@ def test_int8_needs_representative_data(trained, tmp_path):
 def test_unknown_quantization_mode(trained, tmp_path):
     with pytest.raises(ValueError, match=r"`quantize` must be one of \['float32', 'dynamic', 'float16', 'int8'\]"):
         export_tflite(trained.model, tmp_path / "m.tflite", "int4")
+
+
+def test_every_stage_label_reads_back_as_the_stage_that_wrote_it():
+    stages = [Stage(), Stage.file(), *(Stage.file(q) for q in QUANTIZATIONS[1:]),
+              Stage(StageKind.PRUNED, sparsity=0.505), Stage(StageKind.UNITS, units=4034),
+              Stage(StageKind.QAT, quantize="int8")]
+    stages += [s.quantized(q) for s in stages[-3:-1] for q in QUANTIZATIONS]
+    labels = [s.label for s in stages]
+    assert len(set(labels)) == len(labels) - 2  # sparse/units exported as float32 are their own stage
+    assert all(Stage.parse(s.label) == s for s in stages)
+    assert {"dense", "float32", "int8", "sparse-0.505+float16", "units-4034+dynamic", "qat-int8"} <= set(labels)
+    assert Stage.file("int8").kind is StageKind.QUANTIZED and Stage.trained(0.9).kind is StageKind.PRUNED
+
+
+@pytest.mark.parametrize("label", ["", "sparse", "sparse-x", "units-1.5", "int4", "dense+int8+x", "pruned-0.5"])
+def test_a_label_no_stage_writes_is_an_error_when_read(label):
+    from mnistopt.records import TrialRecord
+
+    with pytest.raises(ArgumentError, match="stage"):
+        Stage.parse(label)
+    with pytest.raises(ArgumentError):
+        TrialRecord(budget=10, trial_id="0", status="completed", spec=None, params=10, stage=label)

@@ -14,6 +14,7 @@ import pytest
 from mnistopt import MLPSpec, build_model, compress_model, load_dataset, load_model, search_under_budget
 from mnistopt.errors import (ArgumentError, BudgetError, DataError, DataNotFoundError, InvalidTypeError,
                              ModelNotFoundError, OutputDirError, SpecError)
+from mnistopt.report import hypervolume, pareto_mask
 from conftest import synthetic_arrays, write_idx_dir
 
 ARRAYS = synthetic_arrays(200, 50)
@@ -65,6 +66,16 @@ def compress(model=None, **kw):
     return lambda tmp, ds, m: compress_model(m if model is None else model, ds, tmp / "c", **kw)
 
 
+def distributed(**kw):
+    return lambda tmp, ds, m: search_under_budget(**{"budget": 3000, "directory": tmp, **kw},
+                                                  dataset="no-such-dataset-is-loaded")
+
+
+def touch(path):
+    path.write_text("hello")
+    return path
+
+
 def bad_magic(tmp):
     d = write_idx_dir(tmp / "m", ARRAYS, gz=False)
     (d / "train-images-idx3-ubyte").write_bytes(b"\x00\x00\x08\x09" + b"\x00" * 20)
@@ -107,6 +118,21 @@ CASES = [
     ("unknown-quantization", compress(quantize=["int4"]), ArgumentError, ValueError, r"`quantize` entries must be among \['dynamic', 'float16', 'int8'\]\. Received: 'int4'"),
     ("model-is-a-path", compress(model="model.keras"), InvalidTypeError, TypeError, r"`model` must be a loaded Keras model, not a path\. Received: model='model\.keras'\. Load it with mnistopt\.load_model\(path\)"),
     ("model-not-keras", compress(model=42), InvalidTypeError, TypeError, r"`model` must be a Keras 3 model built by mnistopt.*Received: int"),
+    ("model-file-missing", lambda tmp, ds, m: load_model(tmp / "missing.keras"), ModelNotFoundError, FileNotFoundError, r"No model file at .*missing\.keras\. Pass a \.keras file"),
+    ("model-file-not-keras", lambda tmp, ds, m: load_model(touch(tmp / "notes.txt")), SpecError, ValueError, r"notes\.txt is not a \.keras file\. Pass a model saved by mnistopt"),
+    # distributed options fail before any data is read (the dataset name below would not load)
+    ("distributed-role", distributed(distributed="boss", oracle="h:1"), ArgumentError, ValueError, r"`distributed` must be one of \['chief', 'worker'\]"),
+    ("distributed-no-oracle", distributed(distributed="chief"), ArgumentError, ValueError, r"`oracle` must be 'HOST:PORT'.*Received: oracle=None"),
+    ("distributed-oracle-no-port", distributed(distributed="chief", oracle="localhost"), ArgumentError, ValueError, r"Received: oracle='localhost'"),
+    ("distributed-oracle-port", distributed(distributed="worker", oracle="h:99999"), ArgumentError, ValueError, r"port in \[1, 65535\].*oracle='h:99999'"),
+    ("distributed-worker-id", distributed(distributed="worker", oracle="h:80", worker_id="chief-2"), ArgumentError, ValueError, r"`worker_id` must be .*'chief'"),
+    ("distributed-timeout", distributed(distributed="chief", oracle="h:80", trial_timeout=0), ArgumentError, ValueError, r"`trial_timeout` must be a finite number"),
+    ("distributed-oracle-alone", distributed(oracle="h:80"), ArgumentError, ValueError, r"`oracle` needs distributed='chief' or 'worker'"),
+    ("distributed-budgets", distributed(distributed="chief", oracle="h:80", budget=[3000, 4000]), ArgumentError, ValueError, r"one budget.*budget=\[3000, 4000\]"),
+    ("distributed-no-directory", distributed(distributed="chief", oracle="h:80", directory=None), ArgumentError, ValueError, r"needs `directory`.*directory=None"),
+    ("pareto-lengths", lambda tmp, ds, m: pareto_mask([1, 2], [0.5]), ArgumentError, ValueError, r"`sizes` and `accuracies` must be 1-D and equally long"),
+    ("pareto-nan", lambda tmp, ds, m: pareto_mask([1, np.nan], [0.5, 0.6]), ArgumentError, ValueError, r"must be finite numbers"),
+    ("hypervolume-zero-size", lambda tmp, ds, m: hypervolume([0, 2], [0.5, 0.6]), ArgumentError, ValueError, r"needs positive sizes"),
 ]
 
 
@@ -149,6 +175,8 @@ CLI_CASES = [
     ("budget-kind", ["search", "--budget", "3000", "--data", "{npz}", "--budget-kind", "kilobytes"], r"argument --budget-kind: invalid choice"),
     ("unknown-quantization", ["compress", "{model}", "--data", "{npz}", "--quantize", "int4"], r"Received: 'int4'"),
     ("model-not-keras", ["compress", "{model}", "--data", "{npz}"], r"Cannot load .*model\.keras as a Keras model in safe mode"),
+    ("model-file-missing", ["compress", "{missing}", "--data", "{npz}"], r"No model file at .*missing\.keras"),
+    ("model-file-not-keras", ["compress", "{file}", "--data", "{npz}"], r"file is not a \.keras file"),
 ]
 
 
@@ -162,7 +190,8 @@ def test_cli_bad_input_is_one_line_on_stderr_and_exit_2(tmp_path, args, match):
     np.savez(tmp_path / "npz_dir" / "mnist.npz", **ARRAYS)
     paths = {"npz": tmp_path / "d.npz", "gz": idx_dir(tmp_path, lambda raw: raw[:100]),
              "empty": tmp_path / "empty", "npz_dir": tmp_path / "npz_dir",
-             "pickled": pickled_npz(tmp_path), "file": tmp_path / "file", "model": tmp_path / "model.keras"}
+             "pickled": pickled_npz(tmp_path), "file": tmp_path / "file", "model": tmp_path / "model.keras",
+             "missing": tmp_path / "missing.keras"}
     argv = [a.format(**paths) for a in args]
     if "--out" not in argv:
         argv += ["--out", str(tmp_path / "out")]

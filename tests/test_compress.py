@@ -194,17 +194,6 @@ def test_cli_compress_writes_artifacts_and_result(trained, mnist_dir, tmp_path, 
     assert "| sparse-0.5+int8 |" in captured.out and "stage 4/4" in captured.err
 
 
-@pytest.mark.parametrize("args,message", [
-    (["missing.keras"], "No model file at missing.keras"),
-    (["notes.txt"], "is not a .keras file"),
-])
-def test_cli_compress_bad_model_path_exits_2(args, message, mnist_dir, tmp_path, capsys, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "notes.txt").write_text("hello")
-    assert main(["compress", *args, "--data", str(mnist_dir), "--out", "o"]) == 2
-    assert message in capsys.readouterr().err
-
-
 def test_tfmot_import_leaves_tf_keras_and_the_environment_alone():
     code = (
         "import os, tensorflow as tf\n"

@@ -11,8 +11,6 @@ import time
 import numpy as np
 import pytest
 
-from mnistopt import search_under_budget
-from mnistopt.errors import ArgumentError
 from conftest import synthetic_arrays
 
 
@@ -86,20 +84,3 @@ def test_a_worker_killed_mid_trial_does_not_hang_the_chief(cluster):
     assert sorted(records) == [str(i) for i in range(6)]
     assert records["0"]["status"] == "failed" and "lost" in records["0"]["reason"]
     assert all(records[str(i)]["status"] == "completed" for i in range(1, 6))
-
-
-@pytest.mark.parametrize("kwargs, match", [
-    ({"distributed": "boss", "oracle": "h:1"}, r"`distributed` must be one of \['chief', 'worker'\]"),
-    ({"distributed": "chief"}, r"`oracle` must be 'HOST:PORT'.*Received: oracle=None"),
-    ({"distributed": "chief", "oracle": "localhost"}, r"Received: oracle='localhost'"),
-    ({"distributed": "worker", "oracle": "h:99999"}, r"port in \[1, 65535\].*oracle='h:99999'"),
-    ({"distributed": "worker", "oracle": "h:80", "worker_id": "chief-2"}, r"`worker_id` must be .*'chief'"),
-    ({"distributed": "chief", "oracle": "h:80", "trial_timeout": 0}, r"`trial_timeout` must be a finite number"),
-    ({"oracle": "h:80"}, r"`oracle` needs distributed='chief' or 'worker'"),
-    ({"distributed": "chief", "oracle": "h:80", "budget": [3000, 4000]}, r"one budget.*budget=\[3000, 4000\]"),
-    ({"distributed": "chief", "oracle": "h:80", "directory": None}, r"needs `directory`.*directory=None"),
-])
-def test_bad_distributed_options_fail_before_any_work(tmp_path, kwargs, match):
-    kwargs = {"budget": 3000, "directory": tmp_path, **kwargs}
-    with pytest.raises(ArgumentError, match=match):
-        search_under_budget(dataset="no-such-dataset-is-loaded", **kwargs)

@@ -7,7 +7,8 @@ import pytest
 from mnistopt.errors import OutputDirError
 from mnistopt._io import atomic_write_json, atomic_write_text, ensure_dir
 from mnistopt.report.classification import classification_summary
-from mnistopt.report.plots import curves_data, plot_confusion_matrix, plot_training_curves
+from mnistopt.report.data import curves_data
+from mnistopt.report.plots import plot_confusion_matrix, plot_training_curves
 
 
 def test_atomic_write_replaces_and_leaves_no_temporaries(tmp_path):

@@ -1,6 +1,5 @@
 """Pareto fronts: properties over random point sets, and record handling."""
 
-import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -70,12 +69,3 @@ def test_pareto_front_of_records_uses_validation_and_skips_unusable():
     assert pareto_front([], x="gzip_bytes") == []
     with pytest.raises(ValueError, match=r"`x` must be one of \['params', 'nonzero_params', 'bytes', 'gzip_bytes'\]"):
         pareto_front(records, x="flops")
-
-
-def test_bad_inputs():
-    with pytest.raises(ValueError, match="equally long"):
-        pareto_mask([1, 2], [0.5])
-    with pytest.raises(ValueError, match="finite"):
-        pareto_mask([1, np.nan], [0.5, 0.6])
-    with pytest.raises(ValueError, match="positive sizes"):
-        hypervolume([0, 2], [0.5, 0.6])

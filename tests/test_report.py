@@ -12,8 +12,9 @@ from mnistopt.errors import DataError, DataNotFoundError
 from mnistopt.cli import main
 from mnistopt.records import SelectedModel
 from mnistopt.report.classification import classification_summary
-from mnistopt.report.plots import comparison_data, pareto_plot_data, pareto_y_floor, stage_family
-from mnistopt.report.render import REFERENCE, accuracy_gaps, report_data, write_report
+from mnistopt.artifacts import Stage
+from mnistopt.report.data import REFERENCE, accuracy_gaps, comparison_data, pareto_plot_data, pareto_y_floor, report_data
+from mnistopt.report.render import write_report
 
 AXES = ("params", "nonzero_params", "bytes", "gzip_bytes")
 
@@ -199,7 +200,7 @@ def test_plot_data_steps():
     assert [p["x"] for p in d["front"]] == [5, 10] and [p["family"] for p in d["front"]] == ["trained", "quantized"]
     assert len(d["dominated"]) == 1
     assert pareto_y_floor(d) == pytest.approx(0.4)  # 0.5 minus a quarter of the front's 0.4 spread
-    assert stage_family("units-4034+int8") == "units cut+quantized"
+    assert Stage.parse("units-4034+int8").family == "units cut+quantized"
     c = comparison_data({"a": {"val_accuracy": [0.5, 0.6], "loss": [1.0]}, "b": {}}, ("val_accuracy", "loss"))
     assert c["panels"]["loss"] == {"a": {"epochs": [1], "values": [1.0]}} and "b" not in c["panels"]["val_accuracy"]
 

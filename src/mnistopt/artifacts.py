@@ -1,7 +1,10 @@
-"""Export a Keras model to TFLite (float32 or post-training quantized) and
-measure the exported file itself with the TFLite interpreter.
+"""Artifacts: exported ``.tflite`` files, measured on themselves, and the typed
+:class:`Stage` that names what produced each model.
 
-The accuracy reported for an artifact is the artifact's own: every image of a
+Below both the search (bytes budgets export every trial) and the compression
+stages: export a Keras model to TFLite (float32 or post-training quantized),
+run the exported file with the TFLite interpreter, measure its gzip size. The
+accuracy reported for an artifact is the artifact's own: every image of a
 split goes through the interpreter, in large batches (not a Python loop per
 image).
 """
@@ -9,6 +12,9 @@ image).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import enum
+import gzip
 import io
 import os
 import warnings
@@ -18,15 +24,127 @@ from typing import Any
 
 import numpy as np
 
-from .._checks import check_choice, check_int
-from .._io import atomic_write_with, silence_fd
-from ..errors import ArgumentError
+from ._checks import check_choice, check_int
+from ._io import atomic_write_with, silence_fd
+from .errors import ArgumentError
 
-__all__ = ["QUANTIZATIONS", "export_tflite", "tflite_predict", "evaluate_tflite"]
+__all__ = ["QUANTIZATIONS", "StageKind", "Stage", "export_tflite", "tflite_predict", "evaluate_tflite", "gzip_size"]
 
 #: Post-training modes: none (float32), dynamic-range int8 weights, float16
 #: weights, full-integer int8 (weights and activations, calibrated).
 QUANTIZATIONS = ("float32", "dynamic", "float16", "int8")
+
+
+class StageKind(str, enum.Enum):
+    """What produced a model, before any quantization of its file."""
+
+    TRAINED = "dense"  # a search trial as trained (or, for a bytes budget, its file)
+    FILE = "float32"  # a trained model exported as it is (the first compression stage)
+    QUANTIZED = "quantized"  # post-training quantization of the trained model
+    PRUNED = "sparse"  # magnitude pruning to a kernel sparsity (tfmot)
+    UNITS = "units"  # whole hidden units cut to a parameter budget
+    QAT = "qat"  # quantization-aware training
+
+    def __str__(self) -> str:
+        return self.value
+
+
+_FAMILIES = {StageKind.TRAINED: "trained", StageKind.FILE: "float32 file", StageKind.QUANTIZED: "quantized",
+             StageKind.PRUNED: "pruned", StageKind.UNITS: "units cut", StageKind.QAT: "QAT"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Stage:
+    """What produced a record's model, typed: a kind, its setting, and the quantization of its file.
+
+    Records store the stage as its :attr:`label` (``"dense"``, ``"int8"``,
+    ``"sparse-0.9+int8"``, ``"units-4034"``, ``"qat-int8"``); :meth:`parse` is
+    the one place that reads a label back.
+
+    Example:
+        >>> Stage(StageKind.PRUNED, sparsity=0.9, quantize="int8").label
+        'sparse-0.9+int8'
+        >>> s = Stage.parse("units-4034+dynamic")
+        >>> s.kind, s.units, s.quantize, s.family
+        (<StageKind.UNITS: 'units'>, 4034, 'dynamic', 'units cut+quantized')
+        >>> [Stage.parse(x).family for x in ("dense", "float32", "int8", "sparse-0.5", "qat-int8")]
+        ['trained', 'float32 file', 'quantized', 'pruned', 'QAT']
+    """
+
+    kind: StageKind = StageKind.TRAINED
+    sparsity: float | None = None
+    units: int | None = None
+    quantize: str | None = None  # None: the model's own float32 weights
+
+    def __post_init__(self) -> None:
+        if self.quantize is not None and self.quantize not in QUANTIZATIONS:
+            raise ArgumentError(f"A stage's quantization must be one of {list(QUANTIZATIONS)}. Received: {self.quantize!r}.")
+        if (self.kind is StageKind.PRUNED) != (self.sparsity is not None) or (
+                (self.kind is StageKind.UNITS) != (self.units is not None)):
+            raise ArgumentError(f"A {self.kind.value} stage takes {'a sparsity' if self.kind is StageKind.PRUNED else 'units' if self.kind is StageKind.UNITS else 'neither sparsity nor units'}.")
+
+    @classmethod
+    def trained(cls, sparsity: float | None = None) -> Stage:
+        """A search trial's model: dense, or pruned to ``sparsity`` (nonzero budgets)."""
+        return cls(StageKind.TRAINED) if sparsity is None else cls(StageKind.PRUNED, sparsity=sparsity)
+
+    @classmethod
+    def file(cls, quantize: str = "float32") -> Stage:
+        """A trained model's own file, float32 or post-training quantized."""
+        return cls(StageKind.FILE) if quantize == "float32" else cls(StageKind.QUANTIZED, quantize=quantize)
+
+    @property
+    def label(self) -> str:
+        """The stage as records and file names write it."""
+        if self.kind is StageKind.QUANTIZED:
+            return str(self.quantize)
+        if self.kind is StageKind.QAT:
+            return f"qat-{self.quantize or 'int8'}"
+        if self.kind is StageKind.PRUNED:
+            base = f"sparse-{self.sparsity:g}"
+        elif self.kind is StageKind.UNITS:
+            base = f"units-{self.units}"
+        else:
+            base = self.kind.value
+        return base if self.quantize in (None, "float32") else f"{base}+{self.quantize}"
+
+    def quantized(self, quantize: str) -> Stage:
+        """This stage's model exported with post-training ``quantize`` (``"float32"``: as it is)."""
+        if self.kind in (StageKind.TRAINED, StageKind.FILE):
+            return Stage.file(quantize)
+        return dataclasses.replace(self, quantize=None if quantize == "float32" else quantize)
+
+    @property
+    def family(self) -> str:
+        """The kind of model, for plot markers and legends (``"pruned+quantized"``, ``"QAT"``, ...)."""
+        family = _FAMILIES[self.kind]
+        quantized = self.quantize not in (None, "float32") and self.kind in (StageKind.PRUNED, StageKind.UNITS)
+        return family + "+quantized" if quantized else family
+
+    @classmethod
+    def parse(cls, label: str) -> Stage:
+        """The stage a record's label names (the inverse of :attr:`label`)."""
+        base, plus, quant = str(label).partition("+")
+        name, _, value = base.partition("-")
+        try:
+            if not plus and base == StageKind.TRAINED.value:
+                return cls(StageKind.TRAINED)
+            if not plus and base in QUANTIZATIONS:
+                return cls.file(base)
+            if not plus and name == StageKind.QAT.value and value in QUANTIZATIONS:
+                return cls(StageKind.QAT, quantize=value)
+            if (quant in QUANTIZATIONS[1:] or not plus) and value:
+                if name == StageKind.PRUNED.value:
+                    return cls(StageKind.PRUNED, sparsity=float(value), quantize=quant or None)
+                if name == StageKind.UNITS.value:
+                    return cls(StageKind.UNITS, units=int(value), quantize=quant or None)
+        except (ValueError, ArgumentError):
+            pass
+        raise ArgumentError(f"Not a stage label: {label!r} (expected e.g. 'dense', 'int8', 'sparse-0.9+int8', "
+                            "'units-4034', 'qat-int8').")
+
+    def __str__(self) -> str:
+        return self.label
 
 
 def export_tflite(
@@ -54,8 +172,7 @@ def export_tflite(
         >>> import os, tempfile
         >>> import numpy as np
         >>> from mnistopt import MLPSpec, build_model
-        >>> from mnistopt.compress import export_tflite
-        >>> from mnistopt.compress import evaluate_tflite
+        >>> from mnistopt.compress import evaluate_tflite, export_tflite
         >>> model = build_model(MLPSpec(hidden=(64,), pool=True))
         >>> folder = tempfile.mkdtemp()
         >>> sizes = {q: os.path.getsize(export_tflite(model, os.path.join(folder, q + ".tflite"), q))
@@ -89,7 +206,7 @@ def export_tflite(
 
         converter.representative_dataset = calibration
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    with _quiet():
+    with quiet_converter():
         flatbuffer = converter.convert()
     return atomic_write_with(path, lambda tmp: Path(tmp).write_bytes(flatbuffer), ".tflite")
 
@@ -125,8 +242,13 @@ def evaluate_tflite(path: str | os.PathLike, x: np.ndarray, y: np.ndarray, batch
     return float(np.mean(probs.argmax(axis=1) == np.asarray(y)))
 
 
+def gzip_size(path: str | os.PathLike) -> int:
+    """Bytes of the file at ``path`` after gzip (level 9): what zeros save in transit or storage."""
+    return len(gzip.compress(Path(path).read_bytes(), compresslevel=9, mtime=0))
+
+
 @contextlib.contextmanager
-def _quiet() -> Iterator[None]:
+def quiet_converter() -> Iterator[None]:
     """Silence the converter: Python prints, warnings, and the C++ lines it writes to
     file descriptor 2 (e.g. ``fully_quantize: 0, inference_type: 6, ...``)."""
     with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings(), silence_fd(2):

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from ._checks import check_choice
+from .artifacts import Stage, export_tflite, gzip_size, tflite_predict
 from .dimensions import Dimension, dimension
 from .errors import ArgumentError, InvalidTypeError, BudgetError
 
@@ -145,18 +146,17 @@ class NonzeroBudget(BudgetKind):
 
     def finish(self, model, spec, values, budget, dataset, path, *, seed, prune_epochs):
         from ._io import atomic_write_with
-        from .compress.pipeline import stage_name
         from .compress.sparsity import count_nonzero, prune_magnitude
         from .training import evaluate_arrays
 
         if count_nonzero(model) > budget:
             outcome = prune_magnitude(model, spec, dataset, nonzero_budget=budget, epochs=prune_epochs, seed=seed)
-            model, stage = outcome.model, stage_name(sparsity=round(outcome.sparsity, 3))
+            model, stage = outcome.model, Stage.trained(sparsity=round(outcome.sparsity, 3))
         else:
-            stage = "dense"
+            stage = Stage.trained()
         atomic_write_with(path, lambda tmp: model.save_weights(tmp), ".weights.h5")
         val_loss, val_accuracy = evaluate_arrays(model, dataset.x_val, dataset.y_val)
-        return model, dict(stage=stage, nonzero_params=count_nonzero(model), val_accuracy=val_accuracy,
+        return model, dict(stage=stage.label, nonzero_params=count_nonzero(model), val_accuracy=val_accuracy,
                            val_loss=val_loss)
 
     def load_candidate(self, spec, checkpoint, candidate):
@@ -193,8 +193,6 @@ class BytesBudget(BudgetKind):
         return fit_file_budget(spec, values["quantize"], budget, dataset)
 
     def finish(self, model, spec, values, budget, dataset, path, *, seed, prune_epochs):
-        from .compress.artifact import export_tflite, tflite_predict
-        from .compress.pipeline import gzip_size
         from .compress.sparsity import count_nonzero
         from .training import loss_and_accuracy
 
@@ -205,12 +203,12 @@ class BytesBudget(BudgetKind):
         if size > budget:  # never a candidate over its budget
             raise BudgetError(f"The trained {quantize} file of {spec.architecture} has {size:,} bytes, over "
                               f"budget={budget:,} (its untrained probe fitted).")
-        return model, dict(stage=quantize, nonzero_params=count_nonzero(model), bytes=size,
+        return model, dict(stage=Stage.file(quantize).label, nonzero_params=count_nonzero(model), bytes=size,
                            gzip_bytes=gzip_size(path), artifact=str(path), val_accuracy=val_accuracy,
                            val_loss=val_loss)
 
     def refit_values(self, record):
-        return {"quantize": record.stage}
+        return {"quantize": Stage.parse(record.stage).quantize or "float32"}
 
     def file_candidate(self, candidate):
         return Path(candidate)
@@ -255,7 +253,6 @@ def fit_file_budget(spec: Any, quantize: str, budget: int, dataset: Any) -> Any:
 
     from .budget import widths_for_budget
     from .build import build_model
-    from .compress.artifact import export_tflite
 
     rng = np.random.default_rng(0)
     sizes: dict[tuple[int, ...], int] = {}

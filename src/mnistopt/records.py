@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ._io import atomic_write_json, atomic_write_text
+from .artifacts import Stage, StageKind
 from .errors import DataError, NotSelectedError
 from .spec import MLPSpec
 
@@ -93,7 +94,7 @@ class TrialRecord:
     status: TrialStatus
     spec: MLPSpec | None
     params: int
-    stage: str = "dense"
+    stage: str = StageKind.TRAINED.value
     nonzero_params: int | None = None
     reason: str | None = None
     val_accuracy: float | None = None
@@ -116,13 +117,19 @@ class TrialRecord:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "status", TrialStatus(self.status))  # "completed" read from JSON included
+        Stage.parse(self.stage)  # a label this version can read, or an error now rather than in a report
+
+    @property
+    def typed_stage(self) -> Stage:
+        """The typed :class:`~mnistopt.artifacts.Stage` that :attr:`stage` labels."""
+        return Stage.parse(self.stage)
 
     @property
     def is_compression_stage(self) -> bool:
         """Made from a trained model by :func:`~mnistopt.compress_model`, not trained by a
         search trial: every stage names its source stage but the ``float32`` export."""
         return self.source_stage is not None or (
-            self.stage == "float32" and self.epochs_run == 0 and self.status == COMPLETED)
+            self.typed_stage.kind is StageKind.FILE and self.epochs_run == 0 and self.status == COMPLETED)
 
     @property
     def key(self) -> tuple[int, str, str]:
@@ -303,7 +310,7 @@ class SearchResult(_RecordTable):
         by_key = {(r.budget, r.stage, r.trial_id): r for r in records}
         selected = {}
         for b, s in data.get("selected", {}).items():
-            rec = by_key.get((int(b), s.get("stage", "dense"), s["trial_id"]))
+            rec = by_key.get((int(b), s.get("stage", StageKind.TRAINED.value), s["trial_id"]))
             if rec is not None:
                 selected[int(b)] = SelectedModel(rec, None, s.get("history", {}), s.get("model_path"), s.get("classification"))
         info = {k: v for k, v in data.items() if k not in ("records", "selected")}

@@ -21,7 +21,7 @@ from .data import Dataset
 from .records import SearchResult
 from .report.classification import classification_summary
 from .report.plots import plot_confusion_matrix, plot_training_curves
-from .report.render import REFERENCE
+from .report.data import REFERENCE
 from .search import TrialProgress, search_under_budget
 from .space import SearchSpace
 from .spec import MLPSpec

@@ -462,7 +462,7 @@ class _Run:
             model = kind.load_candidate(best.spec, tuner.checkpoint_path(best.trial_id), candidate)
             artifact = kind.file_candidate(candidate) if candidate is not None else None
         if artifact is not None:  # the file is the model: its own accuracy
-            from .compress.artifact import evaluate_tflite, tflite_predict
+            from .artifacts import evaluate_tflite, tflite_predict
 
             path = atomic_write_with(models / f"budget-{budget}.tflite",
                                      lambda tmp: Path(tmp).write_bytes(artifact.read_bytes()), ".tflite")

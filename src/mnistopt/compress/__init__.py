@@ -6,8 +6,8 @@ needs tf_keras) is imported only by the stages that use it, through
 ``TF_USE_LEGACY_KERAS`` as they were.
 """
 
-from .artifact import QUANTIZATIONS, evaluate_tflite, export_tflite, tflite_predict
-from .pipeline import StageProgress, compress_model, gzip_size, stage_name
+from ..artifacts import QUANTIZATIONS, Stage, StageKind, evaluate_tflite, export_tflite, gzip_size, tflite_predict
+from .pipeline import StageProgress, compress_model
 from .qat import quantization_aware_training
 from .sparsity import PruningOutcome, count_nonzero, kernel_sparsity_for, layer_densities, prune_magnitude
 from .units import UnitPruningOutcome, prune_units, unit_importance
@@ -15,6 +15,8 @@ from .units import UnitPruningOutcome, prune_units, unit_importance
 __all__ = [
     "QUANTIZATIONS",
     "PruningOutcome",
+    "Stage",
+    "StageKind",
     "StageProgress",
     "UnitPruningOutcome",
     "compress_model",
@@ -27,7 +29,6 @@ __all__ = [
     "prune_magnitude",
     "prune_units",
     "quantization_aware_training",
-    "stage_name",
     "tflite_predict",
     "unit_importance",
 ]

@@ -18,7 +18,6 @@ with the same directory keeps the stages whose files exist.
 from __future__ import annotations
 
 import dataclasses
-import gzip
 import logging
 import os
 import time
@@ -30,31 +29,13 @@ from .._checks import check_float, check_int
 from .._io import atomic_write_with, ensure_dir
 from ..data import Dataset
 from ..errors import ArgumentError, InvalidTypeError
+from ..artifacts import QUANTIZATIONS, Stage, StageKind, evaluate_tflite, export_tflite, gzip_size
 from ..records import COMPLETED, CompressionResult, TrialRecord, load_result
 from ..spec import MLPSpec
-from .artifact import QUANTIZATIONS, evaluate_tflite, export_tflite
 
-__all__ = ["compress_model", "check_stages", "gzip_size", "stage_name", "StageProgress"]
+__all__ = ["compress_model", "check_stages", "StageProgress"]
 
 logger = logging.getLogger(__name__)
-
-
-def gzip_size(path: str | os.PathLike) -> int:
-    """Bytes of the file at ``path`` after gzip (level 9): what zeros save in transit or storage."""
-    return len(gzip.compress(Path(path).read_bytes(), compresslevel=9, mtime=0))
-
-
-def stage_name(*, sparsity: float | None = None, units: int | None = None, quantize: str | None = None) -> str:
-    """The ``stage`` label of a record, e.g. ``"sparse-0.9+int8"``.
-
-    Example:
-        >>> stage_name(sparsity=0.9, quantize="int8"), stage_name(units=4034), stage_name(quantize="float32")
-        ('sparse-0.9+int8', 'units-4034', 'float32')
-    """
-    base = f"sparse-{sparsity:g}" if sparsity is not None else f"units-{units}" if units is not None else None
-    if base is None:
-        return quantize or "float32"
-    return base if quantize in (None, "float32") else f"{base}+{quantize}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -189,61 +170,62 @@ def compress_model(
         if progress is not None:
             progress(StageProgress(len(records), total, record))
 
-    def measure(stage: str, keras_model: Any, stage_spec: MLPSpec, quant: str, source: str | None,
+    def measure(stage: Stage, keras_model: Any, stage_spec: MLPSpec, quant: str, source: Stage | None,
                 history: dict[str, list[float]] | None, began: float, stage_budget: int) -> None:
         from .sparsity import count_nonzero
 
-        old = previous.get(stage)
+        old = previous.get(stage.label)
         if old is not None:  # finished in an earlier run
             add(old)
             return
-        path = out / f"{stage}.tflite"
+        path = out / f"{stage.label}.tflite"
         export_tflite(keras_model, path, quant, representative=dataset.x_train)
         _record(stage, path, keras_model.count_params(), count_nonzero(keras_model), stage_spec, source,
                 history, began, stage_budget)
 
-    def _record(stage, path, params, nonzero, stage_spec, source, history, began, stage_budget):
+    def _record(stage: Stage, path, params, nonzero, stage_spec, source: Stage | None, history, began, stage_budget):
         add(TrialRecord(
             budget=stage_budget, trial_id=trial_id, status=COMPLETED, spec=stage_spec, params=int(params),
-            stage=stage, nonzero_params=int(nonzero),
+            stage=stage.label, nonzero_params=int(nonzero),
             val_accuracy=evaluate_tflite(path, dataset.x_val, dataset.y_val),
             test_accuracy=evaluate_tflite(path, dataset.x_test, dataset.y_test),
-            bytes=path.stat().st_size, gzip_bytes=gzip_size(path), artifact=str(path), source_stage=source,
+            bytes=path.stat().st_size, gzip_bytes=gzip_size(path), artifact=str(path),
+            source_stage=None if source is None else source.label,
             history=history or {}, wall_time_s=time.perf_counter() - began,
         ))
 
-    def family(base_stage: str, keras_model: Any, stage_spec: MLPSpec, source: str | None,
+    def family(base: Stage, keras_model: Any, stage_spec: MLPSpec, source: Stage | None,
                history: dict[str, list[float]] | None, began: float, stage_budget: int) -> None:
-        measure(base_stage, keras_model, stage_spec, "float32", source, history, began, stage_budget)
+        measure(base, keras_model, stage_spec, "float32", source, history, began, stage_budget)
         for q in modes:
-            name = q if base_stage == "float32" else f"{base_stage}+{q}"
-            measure(name, keras_model, stage_spec, q, base_stage, None, time.perf_counter(), stage_budget)
+            measure(base.quantized(q), keras_model, stage_spec, q, base, None, time.perf_counter(), stage_budget)
 
-    family("float32", model, spec, None, None, start, base_budget)
+    exported = Stage.file()
+    family(exported, model, spec, None, None, start, base_budget)
     for s in sparsities:
-        stage = stage_name(sparsity=s)
+        stage = Stage(StageKind.PRUNED, sparsity=s)
         began = time.perf_counter()
-        pruned, history = _load_or_make(out / f"{stage}.keras", previous.get(stage), lambda s=s: _sparse(
+        pruned, history = _load_or_make(out / f"{stage.label}.keras", previous.get(stage.label), lambda s=s: _sparse(
             model, spec, dataset, s, fine_tune_epochs, seed))
-        family(stage, pruned, spec, "float32", history, began, base_budget)
+        family(stage, pruned, spec, exported, history, began, base_budget)
     for b in cuts:
-        stage = stage_name(units=b)
+        stage = Stage(StageKind.UNITS, units=b)
         began = time.perf_counter()
-        cut, history = _load_or_make(out / f"{stage}.keras", previous.get(stage), lambda b=b: _units(
+        cut, history = _load_or_make(out / f"{stage.label}.keras", previous.get(stage.label), lambda b=b: _units(
             model, spec, dataset, b, units_epochs, seed))
-        family(stage, cut, spec_from_model(cut), "float32", history, began, b)
+        family(stage, cut, spec_from_model(cut), exported, history, began, b)
     if qat:
         from .qat import quantization_aware_training
         from .sparsity import count_nonzero
 
-        stage = "qat-int8"
-        if stage in previous:
-            add(previous[stage])
+        stage = Stage(StageKind.QAT, quantize="int8")
+        if stage.label in previous:
+            add(previous[stage.label])
         else:
             began = time.perf_counter()
             path, history = quantization_aware_training(
-                model, spec, dataset, out / f"{stage}.tflite", epochs=max(1, fine_tune_epochs // 2), seed=seed)
-            _record(stage, path, spec.params, count_nonzero(model), spec, "float32", history, began, base_budget)
+                model, spec, dataset, out / f"{stage.label}.tflite", epochs=max(1, fine_tune_epochs // 2), seed=seed)
+            _record(stage, path, spec.params, count_nonzero(model), spec, exported, history, began, base_budget)
     return CompressionResult(records=tuple(records.values()), info={**info, "wall_time_s": time.perf_counter() - start})
 
 

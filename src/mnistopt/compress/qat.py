@@ -79,14 +79,14 @@ def quantization_aware_training(
 
     from ..build import make_optimizer
     from ._legacy import fit_legacy, load_tfmot, loss_for, to_tf_keras
-    from .artifact import _quiet
+    from ..artifacts import quiet_converter
 
     epochs = check_int("epochs", epochs, minimum=1, maximum=1000)
     check_qat_supported(spec)
     tfmot, tf_keras = load_tfmot()
     tf_keras.utils.set_random_seed(seed)
     legacy = to_tf_keras(model, spec)
-    with _quiet():
+    with quiet_converter():
         aware = tfmot.quantization.keras.quantize_model(legacy)
     rate = learning_rate if learning_rate is not None else spec.learning_rate / 10
     aware.compile(optimizer=make_optimizer(dataclasses.replace(spec, learning_rate=rate), tf_keras),
@@ -94,7 +94,7 @@ def quantization_aware_training(
     fit = fit_legacy(aware, spec, dataset, epochs=epochs, seed=seed)
     converter = tf.lite.TFLiteConverter.from_keras_model(aware)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    with _quiet():
+    with quiet_converter():
         flatbuffer = converter.convert()
     written = atomic_write_with(path, lambda tmp: Path(tmp).write_bytes(flatbuffer), ".tflite")
     return written, {k: [float(v) for v in vals] for k, vals in fit.history.items()}

@@ -5,6 +5,7 @@ compute what :func:`write_report` renders (JSON, Markdown, HTML and plots).
 """
 
 from .pareto import hypervolume, pareto_front, pareto_mask
-from .render import report_data, write_report
+from .data import report_data
+from .render import write_report
 
 __all__ = ["hypervolume", "pareto_front", "pareto_mask", "report_data", "write_report"]

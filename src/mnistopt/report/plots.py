@@ -14,11 +14,9 @@ from typing import Any
 import numpy as np
 
 from .._io import atomic_write_with
+from .data import comparison_data, curves_data, pareto_y_floor
 
-__all__ = [
-    "curves_data", "plot_training_curves", "plot_confusion_matrix", "comparison_data", "plot_curve_comparison",
-    "stage_family", "pareto_plot_data", "pareto_y_floor", "plot_pareto", "plot_heatmap",
-]
+__all__ = ["plot_training_curves", "plot_confusion_matrix", "plot_curve_comparison", "plot_pareto", "plot_heatmap"]
 
 
 def _pyplot():
@@ -28,27 +26,6 @@ def _pyplot():
     import matplotlib.pyplot as plt
 
     return plt
-
-
-def curves_data(history: Mapping[str, Sequence[float]]) -> dict[str, Any]:
-    """Per-epoch series for the accuracy and loss panels.
-
-    Example:
-        >>> d = curves_data({"loss": [0.5, 0.3], "val_loss": [0.6, 0.4],
-        ...                  "accuracy": [0.8, 0.9], "val_accuracy": [0.7, 0.85]})
-        >>> d["epochs"], sorted(d["panels"])
-        ([1, 2], ['accuracy', 'loss'])
-    """
-    n = max((len(v) for v in history.values()), default=0)
-    panels: dict[str, dict[str, list[float]]] = {}
-    for metric in ("accuracy", "loss"):
-        series = {}
-        for key, label in ((metric, "train"), (f"val_{metric}", "validation")):
-            if key in history:
-                series[label] = [float(v) for v in history[key]]
-        if series:
-            panels[metric] = series
-    return {"epochs": list(range(1, n + 1)), "panels": panels}
 
 
 def _save(fig, path: str | os.PathLike) -> Path:
@@ -102,28 +79,6 @@ def plot_confusion_matrix(
     return _save(fig, path)
 
 
-def comparison_data(
-    histories: Mapping[str, Mapping[str, Sequence[float]]], metrics: Sequence[str] = ("val_accuracy", "val_loss")
-) -> dict[str, Any]:
-    """Per-metric series of several runs, for one figure with a panel per metric.
-
-    Example:
-        >>> d = comparison_data({"adam": {"val_accuracy": [0.9, 0.95]}, "sgd": {"val_accuracy": [0.8]}},
-        ...                     metrics=("val_accuracy",))
-        >>> d["panels"]["val_accuracy"]
-        {'adam': {'epochs': [1, 2], 'values': [0.9, 0.95]}, 'sgd': {'epochs': [1], 'values': [0.8]}}
-    """
-    panels: dict[str, dict[str, dict[str, list]]] = {}
-    for metric in metrics:
-        series = {}
-        for label, history in histories.items():
-            values = [float(v) for v in history.get(metric, [])]
-            if values:
-                series[label] = {"epochs": list(range(1, len(values) + 1)), "values": values}
-        panels[metric] = series
-    return {"metrics": list(metrics), "panels": panels}
-
-
 _METRIC_NAMES = {"val_accuracy": "validation accuracy", "val_loss": "validation loss", "accuracy": "training accuracy",
                  "loss": "training loss"}
 
@@ -152,80 +107,8 @@ def plot_curve_comparison(
     return _save(fig, path)
 
 
-def stage_family(stage: str) -> str:
-    """The kind of model a stage label names, for markers and legends.
-
-    Example:
-        >>> [stage_family(s) for s in ("dense", "float32", "int8", "sparse-0.9", "sparse-0.9+int8", "units-4034",
-        ...                            "qat-int8")]
-        ['trained', 'float32 file', 'quantized', 'pruned', 'pruned+quantized', 'units cut', 'QAT']
-    """
-    base, _, quant = stage.partition("+")
-    if base.startswith("sparse"):
-        return "pruned+quantized" if quant else "pruned"
-    if base.startswith("units"):
-        return "units cut+quantized" if quant else "units cut"
-    if base.startswith("qat"):
-        return "QAT"
-    if base == "float32":
-        return "float32 file"
-    if base in ("dynamic", "float16", "int8"):
-        return "quantized"
-    return "trained"
-
-
 _MARKERS = {"trained": "o", "float32 file": "s", "quantized": "^", "pruned": "D", "pruned+quantized": "v",
             "units cut": "P", "units cut+quantized": "X", "QAT": "*"}
-
-
-def pareto_plot_data(points: Sequence[Mapping[str, Any]], x: str, y: str = "val_accuracy") -> dict[str, Any]:
-    """What a Pareto plot shows, from report rows (dicts with ``x``, ``y``, ``budget``,
-    ``stage`` and ``pareto``): the front (smallest first) and the dominated points.
-
-    Example:
-        >>> rows = [{"params": 10, "val_accuracy": 0.9, "budget": 10, "stage": "dense", "pareto": {"params": True}},
-        ...         {"params": 20, "val_accuracy": 0.8, "budget": 20, "stage": "dense", "pareto": {"params": False}}]
-        >>> d = pareto_plot_data(rows, "params")
-        >>> [p["label"] for p in d["front"]], len(d["dominated"])
-        (['10 dense'], 1)
-
-    Front points of equal size and accuracy are drawn once, labelled together
-    (``"4,034 dense / float32"``).
-    """
-    front, dominated = [], []
-    for row in points:
-        if row.get(x) is None or row.get(y) is None:
-            continue
-        point = {"x": row[x], "y": row[y], "budget": row["budget"], "stage": row["stage"],
-                 "family": stage_family(row["stage"]), "label": f"{row['budget']:,} {row['stage']}"}
-        (front if row["pareto"].get(x) else dominated).append(point)
-    front.sort(key=lambda p: (p["x"], -p["y"]))
-    merged: list[dict[str, Any]] = []  # equal points (e.g. a model and its float32 file) share one label
-    for point in front:
-        if merged and (merged[-1]["x"], merged[-1]["y"]) == (point["x"], point["y"]):
-            merged[-1]["same"].append(point)
-        else:
-            merged.append({**point, "same": []})
-    for point in merged:
-        names = [point["label"]] + [
-            q["stage"] if q["budget"] == point["budget"] else q["label"] for q in point["same"]]
-        point["label"] = " / ".join(names[:3]) + (f" (+{len(names) - 3})" if len(names) > 3 else "")
-    return {"x": x, "y": y, "front": merged, "dominated": dominated}
-
-
-def pareto_y_floor(data: Mapping[str, Any], margin: float = 0.25) -> float:
-    """Lowest accuracy a Pareto plot shows: the front's range plus ``margin`` of it (at least
-    0.02) below, so far-off failures do not squash the front; ``-inf`` without a front.
-
-    Example:
-        >>> pareto_y_floor({"front": [{"y": 0.90}, {"y": 0.98}], "dominated": []})
-        0.88
-    """
-    ys = [p["y"] for p in data["front"]]
-    if not ys:
-        return -np.inf
-    spread = max(ys) - min(ys)
-    return round(min(ys) - max(margin * spread, 0.02), 6)
 
 
 def plot_pareto(data: Mapping[str, Any], path: str | os.PathLike, title: str = "") -> Path:

@@ -3,12 +3,9 @@
 Everything is computed from a :class:`~mnistopt.records.SearchResult` alone
 (``result.json``), so a report can be re-rendered at any time without the
 models or the data. Two steps, as everywhere in :mod:`mnistopt.report`:
-:func:`report_data` returns plain data (tested), the writers format it.
-
-Which accuracy is which: fronts and selection use **validation** accuracy;
-**test** accuracy is reported for selected models and compression stages and
-chooses nothing; **train** accuracy (the selected models') is what the
-reference notebook reported.
+:mod:`mnistopt.report.data` computes plain data (tested as data), this module
+formats it (Markdown and HTML from one small document model) and
+:mod:`mnistopt.report.plots` draws it.
 """
 
 from __future__ import annotations
@@ -23,171 +20,12 @@ from typing import Any
 import numpy as np
 
 from .._io import atomic_write_json, atomic_write_text, ensure_dir
-from ..records import COMPLETED, CompressionResult, SearchResult, TrialRecord, chain_history, load_result
-from .pareto import SIZE_FIELDS, front_candidates, hypervolume, pareto_front
-from .plots import pareto_plot_data, plot_confusion_matrix, plot_curve_comparison, plot_heatmap, plot_pareto
+from ..records import CompressionResult, SearchResult, load_result
+from .data import FRONT_AXES, comparison_rows, front_histories, grid_summary, pareto_plot_data, report_data
+from .plots import plot_confusion_matrix, plot_curve_comparison, plot_heatmap, plot_pareto
 
-__all__ = [
-    "REFERENCE", "report_data", "write_report", "reference_comparison", "accuracy_gaps", "summary_markdown",
-    "comparison_rows", "comparison_markdown", "write_comparison", "grid_summary", "grid_markdown",
-    "write_grid_report",
-]
-
-#: The reference notebook's figures: parameters, accuracy and loss, measured on its
-#: *training* set (all 60,000 MNIST training images).
-REFERENCE: tuple[dict[str, float], ...] = (
-    {"params": 93_322, "accuracy": 0.9979, "loss": 0.0071},
-    {"params": 72_842, "accuracy": 0.9976, "loss": 0.0071},
-    {"params": 4_034, "accuracy": 0.9627, "loss": 0.1115},
-)
-#: The axes a report draws a front over (one plot each, when records have the field).
-FRONT_AXES = ("params", "nonzero_params", "bytes")
-_MAX_CURVES = 10
-
-
-def _mark_fronts(records: Sequence[TrialRecord], rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Set ``rows[i]["pareto"][x]`` for ``records[i]``; return each axis' front (indices, smallest
-    first) and hypervolume (log10 size x accuracy, up to the largest candidate)."""
-    index = {id(r): i for i, r in enumerate(records)}
-    for row in rows:
-        row["pareto"] = {}
-    fronts = {}
-    for x in SIZE_FIELDS:
-        candidates = front_candidates(records, x)
-        members = [index[id(r)] for r in pareto_front(candidates, x)]
-        on_front = set(members)
-        for i, row in enumerate(rows):
-            row["pareto"][x] = i in on_front
-        sizes = [getattr(r, x) for r in candidates]
-        fronts[x] = {
-            "members": members,
-            "eligible": len(candidates),
-            "hypervolume": hypervolume(sizes, [r.val_accuracy for r in candidates])
-            if candidates and min(sizes) > 0 else None,
-        }
-    return fronts
-
-
-def _selected_rows(result: SearchResult | CompressionResult, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    out = []
-    selected = result.selected if isinstance(result, SearchResult) else {}  # compression selects nothing
-    for budget, sel in selected.items():
-        r = sel.record
-        files = [x for x in rows if x["budget"] == budget and x["trial_id"] == r.trial_id and x.get("bytes")
-                 and x.get("test_accuracy") is not None]
-        float32 = next((x for x in files if x["stage"] == "float32"), None)
-        smallest = min(files, key=lambda x: (x["bytes"], -x["val_accuracy"]), default=None)  # test chooses nothing
-        out.append({
-            "budget": budget, "trial_id": r.trial_id, "stage": r.stage, "architecture": r.spec.architecture,
-            "optimizer": r.spec.optimizer, "learning_rate": r.spec.learning_rate, "batch_size": r.spec.batch_size,
-            "params": r.params, "nonzero_params": r.nonzero_params if r.nonzero_params is not None else r.params,
-            "bytes": r.bytes if r.bytes is not None else (float32["bytes"] if float32 else None),
-            "train_accuracy": r.train_accuracy, "val_accuracy": r.val_accuracy,
-            "test_accuracy": r.test_accuracy, "test_loss": r.test_loss,
-            "smallest_file": None if smallest is None else {
-                k: smallest[k] for k in ("stage", "bytes", "gzip_bytes", "nonzero_params", "test_accuracy")},
-            "model_path": sel.model_path,
-            "classification": sel.classification,
-        })
-    return out
-
-
-def reference_comparison(selected: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """The reference table: each :data:`REFERENCE` row beside our selected model at that budget
-    (``None`` where this result has no such budget).
-
-    Example:
-        >>> rows = reference_comparison([{"budget": 4034, "params": 4006, "train_accuracy": 0.97,
-        ...                               "test_accuracy": 0.95, "test_loss": 0.17}])
-        >>> rows[2]["reference_accuracy"], rows[2]["ours"]["test_accuracy"], rows[0]["ours"]
-        (0.9627, 0.95, None)
-    """
-    by_budget = {s["budget"]: s for s in selected}
-    return [{"budget": int(ref["params"]), "reference_accuracy": ref["accuracy"], "reference_loss": ref["loss"],
-             "ours": by_budget.get(int(ref["params"]))} for ref in REFERENCE]
-
-
-def accuracy_gaps(selected: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """"Accuracy gap versus parameter ratio" for each pair of reference budgets: the
-    reference's (train accuracy) beside ours (train and test accuracy, our real parameter counts).
-
-    Example:
-        >>> sel = [{"budget": 93322, "params": 90000, "train_accuracy": 0.99, "test_accuracy": 0.97},
-        ...        {"budget": 4034, "params": 4000, "train_accuracy": 0.96, "test_accuracy": 0.95}]
-        >>> g = [row for row in accuracy_gaps(sel) if row["ours"]][0]
-        >>> g["reference_ratio"], round(g["reference_gap"], 4), g["ours"]["ratio"], round(g["ours"]["test_gap"], 4)
-        (23.13, 0.0352, 22.5, 0.02)
-    """
-    by_budget = {s["budget"]: s for s in selected}
-    refs = sorted(REFERENCE, key=lambda r: -r["params"])
-    out = []
-    for i, big in enumerate(refs):
-        for small in refs[i + 1:]:
-            row = {
-                "larger": int(big["params"]), "smaller": int(small["params"]),
-                "reference_ratio": round(big["params"] / small["params"], 2),
-                "reference_gap": big["accuracy"] - small["accuracy"],
-                "ours": None,
-            }
-            a, b = by_budget.get(int(big["params"])), by_budget.get(int(small["params"]))
-            if a is not None and b is not None and a.get("test_accuracy") is not None \
-                    and b.get("test_accuracy") is not None:
-                ratio = a["params"] / b["params"]
-                test_gap = a["test_accuracy"] - b["test_accuracy"]
-                train_gap = (a["train_accuracy"] - b["train_accuracy"]
-                             if a.get("train_accuracy") is not None and b.get("train_accuracy") is not None else None)
-                row["ours"] = {
-                    "ratio": round(ratio, 2), "train_gap": train_gap, "test_gap": test_gap,
-                    # test points bought by each doubling of the parameter count
-                    "test_gap_per_doubling": test_gap / math.log2(ratio) if ratio > 1 else None,
-                }
-            out.append(row)
-    return out
-
-
-def report_data(result: SearchResult) -> dict[str, Any]:
-    """Everything a report shows, as plain JSON-ready data.
-
-    Keys: ``records`` (every record, each with ``pareto: {axis: bool}`` for
-    :data:`~mnistopt.report.pareto.SIZE_FIELDS`, chosen on validation accuracy),
-    ``fronts`` (per axis: member indices into ``records``, smallest first, and the
-    hypervolume), ``selected`` (per budget), ``reference`` and ``gaps`` (the reference
-    comparison), ``stages``, ``times``, ``dataset``, ``settings``, ``environment``.
-    """
-    from .._env import environment
-
-    rows = [r.to_dict() for r in result.records]
-    fronts = _mark_fronts(result.records, rows)
-    selected = _selected_rows(result, rows)
-    times: dict[str, dict[str, Any]] = {}
-    for r in result.records:
-        t = times.setdefault(str(r.budget), {"trials": 0, "trial_time_s": 0.0, "stages": 0, "stage_time_s": 0.0})
-        if r.is_compression_stage:
-            t["stages"] += 1
-            t["stage_time_s"] += r.wall_time_s
-        else:
-            t["trials"] += 1
-            t["trial_time_s"] += r.wall_time_s
-    info = dict(result.info)
-    return {
-        "title": "mnistopt report: accuracy versus size",
-        "note": "Fronts and selection use validation accuracy; test accuracy is reported for selected models "
-                "and compression stages (measured on their .tflite files) and chose nothing. The reference "
-                "figures were measured on the reference notebook's training set; our train accuracy is the "
-                "comparable number, test accuracy the honest one.",
-        "dataset": info.get("dataset"),
-        "settings": info.get("settings") or info.get("source"),
-        "environment": info.get("environment") or environment(),
-        "rendered_with": environment(),
-        "wall_time_s": info.get("wall_time_s"),
-        "times": times,
-        "stages": sorted({r["stage"] for r in rows}),
-        "records": rows,
-        "fronts": fronts,
-        "selected": selected,
-        "reference": reference_comparison(selected),
-        "gaps": accuracy_gaps(selected),
-    }
+__all__ = ["write_report", "summary_markdown", "comparison_markdown", "write_comparison", "grid_markdown",
+           "write_grid_report"]
 
 
 # --------------------------------------------------------------------------
@@ -249,7 +87,7 @@ def write_report(
         name = f"pareto-{x}.png"
         files[f"pareto-{x}"] = plot_pareto(plot, out / name)
         figures.append((f"pareto-{x}", name, f"Validation accuracy versus {x.replace('_', ' ')}"))
-    curves = _front_histories(result, data)
+    curves = front_histories(result, data)
     if curves:
         files["front-curves"] = plot_curve_comparison(
             curves, out / "front-curves.png", metrics=("val_accuracy", "loss"),
@@ -271,18 +109,6 @@ def write_report(
     files["markdown"] = atomic_write_text(out / "report.md", _to_markdown(blocks))
     files["html"] = atomic_write_text(out / "report.html", _to_html(blocks, data["title"]))
     return files
-
-
-def _front_histories(result: SearchResult, data: Mapping[str, Any]) -> dict[str, dict[str, list[float]]]:
-    records = list(result.records)
-    members = [records[i] for i in data["fronts"]["params"]["members"]]
-    with_curves = [r for r in members if r.history]
-    with_curves = sorted(with_curves, key=lambda r: -r.val_accuracy)[:_MAX_CURVES]
-    out = {}
-    for r in sorted(with_curves, key=lambda r: r.params):
-        label = f"{r.budget:,} {r.stage} {r.spec.architecture}" if r.spec else f"{r.budget:,} {r.stage}"
-        out[label] = chain_history(r, records)  # a stage's own curves; a trial's with its ancestors'
-    return out
 
 
 # A tiny document model, so Markdown and HTML say the same thing.
@@ -524,36 +350,6 @@ def _to_html(blocks: Sequence[tuple], title: str) -> str:
 # --------------------------------------------------------------------------
 
 
-def comparison_rows(runs: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """One row per trained variant (``TrainResult.to_dict()`` values, keyed by name); the
-    variant with the best final validation accuracy is ``chosen``.
-
-    Example:
-        >>> run = lambda acc: {"spec": {"optimizer": "adam", "learning_rate": 1e-3, "batch_size": 32,
-        ...                             "dropout": 0.0, "l2": 0.0}, "architecture": "784-10", "epochs_run": 2,
-        ...                    "history": {"val_accuracy": [acc - 0.1, acc]}, "train_accuracy": 0.99,
-        ...                    "val_accuracy": acc, "test_accuracy": acc, "test_loss": 0.1, "wall_time_s": 1.0}
-        >>> [(r["variant"], r["chosen"], r["best_epoch"]) for r in comparison_rows({"a": run(0.9), "b": run(0.95)})]
-        [('a', False, 2), ('b', True, 2)]
-    """
-    rows = []
-    for name, r in runs.items():
-        spec = r["spec"]
-        val = list(r["history"].get("val_accuracy", []))
-        rows.append({
-            "variant": name, "architecture": r.get("architecture"), "optimizer": spec["optimizer"],
-            "learning_rate": spec["learning_rate"], "momentum": spec.get("momentum") if spec["optimizer"] == "sgd" else None,
-            "batch_size": spec["batch_size"], "dropout": spec["dropout"],
-            "l2": spec["l2"], "epochs": r["epochs_run"], "train_accuracy": r["train_accuracy"],
-            "val_accuracy": r["val_accuracy"], "best_val_accuracy": max(val) if val else None,
-            "best_epoch": int(np.argmax(val)) + 1 if val else None, "test_accuracy": r.get("test_accuracy"),
-            "test_loss": r.get("test_loss"), "wall_time_s": r["wall_time_s"], "chosen": False,
-        })
-    if rows:
-        max(rows, key=lambda row: row["val_accuracy"])["chosen"] = True
-    return rows
-
-
 def _comparison_table(rows: Sequence[Mapping[str, Any]]):
     return _table(
         ["variant", "optimizer", "lr", "momentum", "batch", "dropout", "L2", "epochs", "train accuracy",
@@ -605,31 +401,6 @@ def write_comparison(
 def comparison_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
     """The table of :func:`comparison_rows` as Markdown."""
     return _to_markdown([_comparison_table(rows)])
-
-
-def grid_summary(result: SearchResult) -> dict[str, Any]:
-    """A learning-rate x batch-size grid search as a matrix of validation accuracies.
-
-    Returns ``{"learning_rates", "batch_sizes", "val_accuracy" (rows: learning rates,
-    ``None`` for failed cells), "best"}``; ``best`` is the selected record's settings
-    and accuracies (chosen on validation).
-    """
-    cells = {}
-    for r in result.records:
-        if r.spec is None or r.is_compression_stage:
-            continue
-        cells[(r.spec.learning_rate, r.spec.batch_size)] = r.val_accuracy if r.status == COMPLETED else None
-    lrs = sorted({k[0] for k in cells})
-    sizes = sorted({k[1] for k in cells})
-    best = None
-    if result.selected:
-        chosen = next(iter(result.selected.values())).record
-        best = {"learning_rate": chosen.spec.learning_rate, "batch_size": chosen.spec.batch_size,
-                "val_accuracy": chosen.val_accuracy, "train_accuracy": chosen.train_accuracy,
-                "test_accuracy": chosen.test_accuracy, "test_loss": chosen.test_loss,
-                "architecture": chosen.spec.architecture, "epochs": chosen.epochs}
-    return {"learning_rates": lrs, "batch_sizes": sizes,
-            "val_accuracy": [[cells.get((lr, bs)) for bs in sizes] for lr in lrs], "best": best}
 
 
 def grid_markdown(summary: Mapping[str, Any]) -> str:

@@ -1,0 +1,349 @@
+"""A report's content as plain, JSON-ready data: no drawing, no formatting.
+
+Everything here is computed from records alone (a
+:class:`~mnistopt.records.SearchResult` or ``result.json``), so it is tested
+as data; :mod:`mnistopt.report.render` turns it into Markdown and HTML and
+:mod:`mnistopt.report.plots` into figures.
+
+Which accuracy is which: fronts and selection use **validation** accuracy;
+**test** accuracy is reported for selected models and compression stages and
+chooses nothing; **train** accuracy (the selected models') is what the
+reference notebook reported.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..artifacts import Stage, StageKind
+from ..records import COMPLETED, CompressionResult, SearchResult, TrialRecord, chain_history
+from .pareto import SIZE_FIELDS, front_candidates, hypervolume, pareto_front
+
+__all__ = [
+    "REFERENCE", "FRONT_AXES", "report_data", "reference_comparison", "accuracy_gaps", "front_histories",
+    "comparison_rows", "grid_summary", "curves_data", "comparison_data", "pareto_plot_data", "pareto_y_floor",
+]
+
+#: The reference notebook's figures: parameters, accuracy and loss, measured on its
+#: *training* set (all 60,000 MNIST training images).
+REFERENCE: tuple[dict[str, float], ...] = (
+    {"params": 93_322, "accuracy": 0.9979, "loss": 0.0071},
+    {"params": 72_842, "accuracy": 0.9976, "loss": 0.0071},
+    {"params": 4_034, "accuracy": 0.9627, "loss": 0.1115},
+)
+
+
+#: The axes a report draws a front over (one plot each, when records have the field).
+FRONT_AXES = ("params", "nonzero_params", "bytes")
+
+
+_MAX_CURVES = 10
+
+
+def _mark_fronts(records: Sequence[TrialRecord], rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Set ``rows[i]["pareto"][x]`` for ``records[i]``; return each axis' front (indices, smallest
+    first) and hypervolume (log10 size x accuracy, up to the largest candidate)."""
+    index = {id(r): i for i, r in enumerate(records)}
+    for row in rows:
+        row["pareto"] = {}
+    fronts = {}
+    for x in SIZE_FIELDS:
+        candidates = front_candidates(records, x)
+        members = [index[id(r)] for r in pareto_front(candidates, x)]
+        on_front = set(members)
+        for i, row in enumerate(rows):
+            row["pareto"][x] = i in on_front
+        sizes = [getattr(r, x) for r in candidates]
+        fronts[x] = {
+            "members": members,
+            "eligible": len(candidates),
+            "hypervolume": hypervolume(sizes, [r.val_accuracy for r in candidates])
+            if candidates and min(sizes) > 0 else None,
+        }
+    return fronts
+
+
+def _selected_rows(result: SearchResult | CompressionResult, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out = []
+    selected = result.selected if isinstance(result, SearchResult) else {}  # compression selects nothing
+    for budget, sel in selected.items():
+        r = sel.record
+        files = [x for x in rows if x["budget"] == budget and x["trial_id"] == r.trial_id and x.get("bytes")
+                 and x.get("test_accuracy") is not None]
+        float32 = next((x for x in files if Stage.parse(x["stage"]).kind is StageKind.FILE), None)
+        smallest = min(files, key=lambda x: (x["bytes"], -x["val_accuracy"]), default=None)  # test chooses nothing
+        out.append({
+            "budget": budget, "trial_id": r.trial_id, "stage": r.stage, "architecture": r.spec.architecture,
+            "optimizer": r.spec.optimizer, "learning_rate": r.spec.learning_rate, "batch_size": r.spec.batch_size,
+            "params": r.params, "nonzero_params": r.nonzero_params if r.nonzero_params is not None else r.params,
+            "bytes": r.bytes if r.bytes is not None else (float32["bytes"] if float32 else None),
+            "train_accuracy": r.train_accuracy, "val_accuracy": r.val_accuracy,
+            "test_accuracy": r.test_accuracy, "test_loss": r.test_loss,
+            "smallest_file": None if smallest is None else {
+                k: smallest[k] for k in ("stage", "bytes", "gzip_bytes", "nonzero_params", "test_accuracy")},
+            "model_path": sel.model_path,
+            "classification": sel.classification,
+        })
+    return out
+
+
+def reference_comparison(selected: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The reference table: each :data:`REFERENCE` row beside our selected model at that budget
+    (``None`` where this result has no such budget).
+
+    Example:
+        >>> rows = reference_comparison([{"budget": 4034, "params": 4006, "train_accuracy": 0.97,
+        ...                               "test_accuracy": 0.95, "test_loss": 0.17}])
+        >>> rows[2]["reference_accuracy"], rows[2]["ours"]["test_accuracy"], rows[0]["ours"]
+        (0.9627, 0.95, None)
+    """
+    by_budget = {s["budget"]: s for s in selected}
+    return [{"budget": int(ref["params"]), "reference_accuracy": ref["accuracy"], "reference_loss": ref["loss"],
+             "ours": by_budget.get(int(ref["params"]))} for ref in REFERENCE]
+
+
+def accuracy_gaps(selected: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """"Accuracy gap versus parameter ratio" for each pair of reference budgets: the
+    reference's (train accuracy) beside ours (train and test accuracy, our real parameter counts).
+
+    Example:
+        >>> sel = [{"budget": 93322, "params": 90000, "train_accuracy": 0.99, "test_accuracy": 0.97},
+        ...        {"budget": 4034, "params": 4000, "train_accuracy": 0.96, "test_accuracy": 0.95}]
+        >>> g = [row for row in accuracy_gaps(sel) if row["ours"]][0]
+        >>> g["reference_ratio"], round(g["reference_gap"], 4), g["ours"]["ratio"], round(g["ours"]["test_gap"], 4)
+        (23.13, 0.0352, 22.5, 0.02)
+    """
+    by_budget = {s["budget"]: s for s in selected}
+    refs = sorted(REFERENCE, key=lambda r: -r["params"])
+    out = []
+    for i, big in enumerate(refs):
+        for small in refs[i + 1:]:
+            row = {
+                "larger": int(big["params"]), "smaller": int(small["params"]),
+                "reference_ratio": round(big["params"] / small["params"], 2),
+                "reference_gap": big["accuracy"] - small["accuracy"],
+                "ours": None,
+            }
+            a, b = by_budget.get(int(big["params"])), by_budget.get(int(small["params"]))
+            if a is not None and b is not None and a.get("test_accuracy") is not None \
+                    and b.get("test_accuracy") is not None:
+                ratio = a["params"] / b["params"]
+                test_gap = a["test_accuracy"] - b["test_accuracy"]
+                train_gap = (a["train_accuracy"] - b["train_accuracy"]
+                             if a.get("train_accuracy") is not None and b.get("train_accuracy") is not None else None)
+                row["ours"] = {
+                    "ratio": round(ratio, 2), "train_gap": train_gap, "test_gap": test_gap,
+                    # test points bought by each doubling of the parameter count
+                    "test_gap_per_doubling": test_gap / math.log2(ratio) if ratio > 1 else None,
+                }
+            out.append(row)
+    return out
+
+
+def report_data(result: SearchResult) -> dict[str, Any]:
+    """Everything a report shows, as plain JSON-ready data.
+
+    Keys: ``records`` (every record, each with ``pareto: {axis: bool}`` for
+    :data:`~mnistopt.report.pareto.SIZE_FIELDS`, chosen on validation accuracy),
+    ``fronts`` (per axis: member indices into ``records``, smallest first, and the
+    hypervolume), ``selected`` (per budget), ``reference`` and ``gaps`` (the reference
+    comparison), ``stages``, ``times``, ``dataset``, ``settings``, ``environment``.
+    """
+    from .._env import environment
+
+    rows = [r.to_dict() for r in result.records]
+    fronts = _mark_fronts(result.records, rows)
+    selected = _selected_rows(result, rows)
+    times: dict[str, dict[str, Any]] = {}
+    for r in result.records:
+        t = times.setdefault(str(r.budget), {"trials": 0, "trial_time_s": 0.0, "stages": 0, "stage_time_s": 0.0})
+        if r.is_compression_stage:
+            t["stages"] += 1
+            t["stage_time_s"] += r.wall_time_s
+        else:
+            t["trials"] += 1
+            t["trial_time_s"] += r.wall_time_s
+    info = dict(result.info)
+    return {
+        "title": "mnistopt report: accuracy versus size",
+        "note": "Fronts and selection use validation accuracy; test accuracy is reported for selected models "
+                "and compression stages (measured on their .tflite files) and chose nothing. The reference "
+                "figures were measured on the reference notebook's training set; our train accuracy is the "
+                "comparable number, test accuracy the honest one.",
+        "dataset": info.get("dataset"),
+        "settings": info.get("settings") or info.get("source"),
+        "environment": info.get("environment") or environment(),
+        "rendered_with": environment(),
+        "wall_time_s": info.get("wall_time_s"),
+        "times": times,
+        "stages": sorted({r["stage"] for r in rows}),
+        "records": rows,
+        "fronts": fronts,
+        "selected": selected,
+        "reference": reference_comparison(selected),
+        "gaps": accuracy_gaps(selected),
+    }
+
+
+def front_histories(result: SearchResult, data: Mapping[str, Any]) -> dict[str, dict[str, list[float]]]:
+    records = list(result.records)
+    members = [records[i] for i in data["fronts"]["params"]["members"]]
+    with_curves = [r for r in members if r.history]
+    with_curves = sorted(with_curves, key=lambda r: -r.val_accuracy)[:_MAX_CURVES]
+    out = {}
+    for r in sorted(with_curves, key=lambda r: r.params):
+        label = f"{r.budget:,} {r.stage} {r.spec.architecture}" if r.spec else f"{r.budget:,} {r.stage}"
+        out[label] = chain_history(r, records)  # a stage's own curves; a trial's with its ancestors'
+    return out
+
+
+def comparison_rows(runs: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """One row per trained variant (``TrainResult.to_dict()`` values, keyed by name); the
+    variant with the best final validation accuracy is ``chosen``.
+
+    Example:
+        >>> run = lambda acc: {"spec": {"optimizer": "adam", "learning_rate": 1e-3, "batch_size": 32,
+        ...                             "dropout": 0.0, "l2": 0.0}, "architecture": "784-10", "epochs_run": 2,
+        ...                    "history": {"val_accuracy": [acc - 0.1, acc]}, "train_accuracy": 0.99,
+        ...                    "val_accuracy": acc, "test_accuracy": acc, "test_loss": 0.1, "wall_time_s": 1.0}
+        >>> [(r["variant"], r["chosen"], r["best_epoch"]) for r in comparison_rows({"a": run(0.9), "b": run(0.95)})]
+        [('a', False, 2), ('b', True, 2)]
+    """
+    rows = []
+    for name, r in runs.items():
+        spec = r["spec"]
+        val = list(r["history"].get("val_accuracy", []))
+        rows.append({
+            "variant": name, "architecture": r.get("architecture"), "optimizer": spec["optimizer"],
+            "learning_rate": spec["learning_rate"], "momentum": spec.get("momentum") if spec["optimizer"] == "sgd" else None,
+            "batch_size": spec["batch_size"], "dropout": spec["dropout"],
+            "l2": spec["l2"], "epochs": r["epochs_run"], "train_accuracy": r["train_accuracy"],
+            "val_accuracy": r["val_accuracy"], "best_val_accuracy": max(val) if val else None,
+            "best_epoch": int(np.argmax(val)) + 1 if val else None, "test_accuracy": r.get("test_accuracy"),
+            "test_loss": r.get("test_loss"), "wall_time_s": r["wall_time_s"], "chosen": False,
+        })
+    if rows:
+        max(rows, key=lambda row: row["val_accuracy"])["chosen"] = True
+    return rows
+
+
+def grid_summary(result: SearchResult) -> dict[str, Any]:
+    """A learning-rate x batch-size grid search as a matrix of validation accuracies.
+
+    Returns ``{"learning_rates", "batch_sizes", "val_accuracy" (rows: learning rates,
+    ``None`` for failed cells), "best"}``; ``best`` is the selected record's settings
+    and accuracies (chosen on validation).
+    """
+    cells = {}
+    for r in result.records:
+        if r.spec is None or r.is_compression_stage:
+            continue
+        cells[(r.spec.learning_rate, r.spec.batch_size)] = r.val_accuracy if r.status == COMPLETED else None
+    lrs = sorted({k[0] for k in cells})
+    sizes = sorted({k[1] for k in cells})
+    best = None
+    if result.selected:
+        chosen = next(iter(result.selected.values())).record
+        best = {"learning_rate": chosen.spec.learning_rate, "batch_size": chosen.spec.batch_size,
+                "val_accuracy": chosen.val_accuracy, "train_accuracy": chosen.train_accuracy,
+                "test_accuracy": chosen.test_accuracy, "test_loss": chosen.test_loss,
+                "architecture": chosen.spec.architecture, "epochs": chosen.epochs}
+    return {"learning_rates": lrs, "batch_sizes": sizes,
+            "val_accuracy": [[cells.get((lr, bs)) for bs in sizes] for lr in lrs], "best": best}
+
+
+def curves_data(history: Mapping[str, Sequence[float]]) -> dict[str, Any]:
+    """Per-epoch series for the accuracy and loss panels.
+
+    Example:
+        >>> d = curves_data({"loss": [0.5, 0.3], "val_loss": [0.6, 0.4],
+        ...                  "accuracy": [0.8, 0.9], "val_accuracy": [0.7, 0.85]})
+        >>> d["epochs"], sorted(d["panels"])
+        ([1, 2], ['accuracy', 'loss'])
+    """
+    n = max((len(v) for v in history.values()), default=0)
+    panels: dict[str, dict[str, list[float]]] = {}
+    for metric in ("accuracy", "loss"):
+        series = {}
+        for key, label in ((metric, "train"), (f"val_{metric}", "validation")):
+            if key in history:
+                series[label] = [float(v) for v in history[key]]
+        if series:
+            panels[metric] = series
+    return {"epochs": list(range(1, n + 1)), "panels": panels}
+
+
+def comparison_data(
+    histories: Mapping[str, Mapping[str, Sequence[float]]], metrics: Sequence[str] = ("val_accuracy", "val_loss")
+) -> dict[str, Any]:
+    """Per-metric series of several runs, for one figure with a panel per metric.
+
+    Example:
+        >>> d = comparison_data({"adam": {"val_accuracy": [0.9, 0.95]}, "sgd": {"val_accuracy": [0.8]}},
+        ...                     metrics=("val_accuracy",))
+        >>> d["panels"]["val_accuracy"]
+        {'adam': {'epochs': [1, 2], 'values': [0.9, 0.95]}, 'sgd': {'epochs': [1], 'values': [0.8]}}
+    """
+    panels: dict[str, dict[str, dict[str, list]]] = {}
+    for metric in metrics:
+        series = {}
+        for label, history in histories.items():
+            values = [float(v) for v in history.get(metric, [])]
+            if values:
+                series[label] = {"epochs": list(range(1, len(values) + 1)), "values": values}
+        panels[metric] = series
+    return {"metrics": list(metrics), "panels": panels}
+
+
+def pareto_plot_data(points: Sequence[Mapping[str, Any]], x: str, y: str = "val_accuracy") -> dict[str, Any]:
+    """What a Pareto plot shows, from report rows (dicts with ``x``, ``y``, ``budget``,
+    ``stage`` and ``pareto``): the front (smallest first) and the dominated points.
+
+    Example:
+        >>> rows = [{"params": 10, "val_accuracy": 0.9, "budget": 10, "stage": "dense", "pareto": {"params": True}},
+        ...         {"params": 20, "val_accuracy": 0.8, "budget": 20, "stage": "dense", "pareto": {"params": False}}]
+        >>> d = pareto_plot_data(rows, "params")
+        >>> [p["label"] for p in d["front"]], len(d["dominated"])
+        (['10 dense'], 1)
+
+    Front points of equal size and accuracy are drawn once, labelled together
+    (``"4,034 dense / float32"``).
+    """
+    front, dominated = [], []
+    for row in points:
+        if row.get(x) is None or row.get(y) is None:
+            continue
+        point = {"x": row[x], "y": row[y], "budget": row["budget"], "stage": row["stage"],
+                 "family": Stage.parse(row["stage"]).family, "label": f"{row['budget']:,} {row['stage']}"}
+        (front if row["pareto"].get(x) else dominated).append(point)
+    front.sort(key=lambda p: (p["x"], -p["y"]))
+    merged: list[dict[str, Any]] = []  # equal points (e.g. a model and its float32 file) share one label
+    for point in front:
+        if merged and (merged[-1]["x"], merged[-1]["y"]) == (point["x"], point["y"]):
+            merged[-1]["same"].append(point)
+        else:
+            merged.append({**point, "same": []})
+    for point in merged:
+        names = [point["label"]] + [
+            q["stage"] if q["budget"] == point["budget"] else q["label"] for q in point["same"]]
+        point["label"] = " / ".join(names[:3]) + (f" (+{len(names) - 3})" if len(names) > 3 else "")
+    return {"x": x, "y": y, "front": merged, "dominated": dominated}
+
+
+def pareto_y_floor(data: Mapping[str, Any], margin: float = 0.25) -> float:
+    """Lowest accuracy a Pareto plot shows: the front's range plus ``margin`` of it (at least
+    0.02) below, so far-off failures do not squash the front; ``-inf`` without a front.
+
+    Example:
+        >>> pareto_y_floor({"front": [{"y": 0.90}, {"y": 0.98}], "dominated": []})
+        0.88
+    """
+    ys = [p["y"] for p in data["front"]]
+    if not ys:
+        return -np.inf
+    spread = max(ys) - min(ys)
+    return round(min(ys) - max(margin * spread, 0.02), 6)
