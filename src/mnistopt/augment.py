@@ -2,11 +2,12 @@
 
 Each kind is a bank of pixel maps (:func:`pixel_maps`, computed once): every
 image of a batch draws one map and is remapped by gathers over the whole batch
-(whole-pixel shifts by two gathers of rows from the zero-padded batch, other
-kinds by one gather of pixels), inside the traced training step: TensorFlow
-ops only, no per-image Python and no ``tf.data`` pipeline. The draws are stateless, from ``(seed, step)``, so a training run is
-reproducible. Models never contain augmentation: their parameter counts and
-exported files are unchanged.
+(whole-pixel shifts by gathers of whole columns, then rows, of the zero-padded
+images; other kinds by one gather of pixels), inside the traced training step:
+TensorFlow ops only, no per-image Python and no ``tf.data`` pipeline. The draws
+are stateless, from ``(seed, step)``, so a training run is reproducible. Models
+never contain augmentation: their parameter counts and exported files are
+unchanged.
 
 The kinds (:data:`mnistopt.spec.AUGMENTATIONS`):
 
@@ -144,8 +145,9 @@ def augment_batch(images: Any, kind: str, seed: Any) -> Any:
 
 def augment_source(images: Any, kind: str) -> Any:
     """The images ``(N, H, W)`` laid out for :func:`augmented_batch`: as they are for ``"none"``,
-    zero-padded by the largest shift for whole-pixel shifts, flattened with one zero pixel appended
-    per image (where a map points outside the image) for the other kinds. Make once per training run."""
+    zero-padded by the largest shift and transposed (``(N, W + 2k, H + 2k)``) for whole-pixel shifts,
+    flattened with one zero pixel appended per image (where a map points outside the image) for the
+    other kinds. Make once per training run."""
     import tensorflow as tf
 
     p = augment_params(kind)
@@ -153,7 +155,7 @@ def augment_source(images: Any, kind: str) -> Any:
         return images
     if _sliced(p):
         k = p.max_shift
-        return tf.pad(images, [[0, 0], [k, k], [k, k]])
+        return tf.transpose(tf.pad(images, [[0, 0], [k, k], [k, k]]), [0, 2, 1])
     n = tf.shape(images)[0]
     pixels = images.shape[1] * images.shape[2]
     return tf.reshape(tf.concat([tf.reshape(images, [n, pixels]), tf.zeros([n, 1], images.dtype)], 1), [-1])
@@ -163,7 +165,7 @@ def augmented_batch(source: Any, index: Any, kind: str, seed: Any, shape: tuple[
     """The images ``index`` of ``source`` (from :func:`augment_source`), each randomly transformed:
     one gather per batch, taking the images and transforming them at once. Each image draws a map
     of :func:`pixel_maps`' bank (stateless, from ``seed``) and the result is exactly that map applied;
-    whole-pixel shifts gather whole rows of the padded images (then whole columns) instead of pixels.
+    whole-pixel shifts gather whole columns of the padded images (then whole rows) instead of pixels.
     Traceable inside ``tf.function``."""
     import tensorflow as tf
 
@@ -178,11 +180,11 @@ def augmented_batch(source: Any, index: Any, kind: str, seed: Any, shape: tuple[
         k = p.max_shift
         side = 2 * k + 1
         dy, dx = pick // side - k, pick % side - k  # the bank's order: (dy, dx) row-major
-        # out[r, c] = in[r - dy, c - dx] = padded[r + k - dy, c + k - dx]
-        rows = tf.gather_nd(source, tf.stack([tf.broadcast_to(tf.cast(index, tf.int32)[:, None], [batch, height]),
-                                           (k - dy)[:, None] + tf.range(height)[None, :]], axis=-1))  # (B, H, W + 2k)
-        cols = tf.gather(tf.transpose(rows, [0, 2, 1]), (k - dx)[:, None] + tf.range(width)[None, :], batch_dims=1)
-        return tf.transpose(cols, [0, 2, 1])
+        # out[r, c] = in[r - dy, c - dx] = padded[r + k - dy, c + k - dx]: the source is transposed, so
+        # its rows are the padded images' columns; one transpose back, then the image rows
+        columns = tf.gather_nd(source, tf.stack([tf.broadcast_to(tf.cast(index, tf.int32)[:, None], [batch, width]),
+                                                 (k - dx)[:, None] + tf.range(width)[None, :]], axis=-1))  # (B, W, H + 2k)
+        return tf.gather(tf.transpose(columns, [0, 2, 1]), (k - dy)[:, None] + tf.range(height)[None, :], batch_dims=1)
     offsets = tf.cast(index, tf.int32) * (height * width + 1)  # each image's start in the flat source
     return tf.reshape(tf.gather(source, tf.gather(tf.constant(maps), pick) + offsets[:, None]), [batch, height, width])
 
