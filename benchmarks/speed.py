@@ -8,8 +8,9 @@ search runs per minute, and whether memory stays flat across trials.
    (the most demanding floor this machine showed).
 2. The 109,386-parameter baseline MLP trains one epoch over --images images (the train split
    tiled, default 60,000 like full MNIST) at batch 32, 128 and 512 with mnistopt's training
-   loop, at batch 128 with augmentation (shift2, affine: ``augment_epoch_ratio`` is each one's
-   median epoch over the plain one's), and with Keras' model.fit at batch 32 for comparison. The epoch's arithmetic floor is
+   loop; at batch 128 without augmentation, with shift2 and with affine, measured in turns (three
+   rounds of --repeats epochs of each, so the machine's slow spells fall on all three alike;
+   ``augment_epoch_ratio`` is each kind's median epoch over the plain one's); and with Keras' model.fit at batch 32 for comparison. The epoch's arithmetic floor is
    its FLOP count (forward 2W, weight gradients 2W, input gradients 2(W - W1) per image, W
    kernel weights, W1 of them in the first layer) divided by the probe's GFLOP/s; the table
    prints each epoch time as a ratio to it. Epoch times are the fastest of --repeats epochs
@@ -97,6 +98,17 @@ def epoch_times(spec, data, repeats: int, seed: int) -> list[float]:
     return [b - a for a, b in zip(stamps, stamps[1:])]  # the first epoch traces the graph: left out
 
 
+def interleaved_epoch_times(specs, data, rounds: int, per_round: int, seed: int) -> list[list[float]]:
+    """Epoch times of several specs measured in turns (``rounds`` rounds, each running every spec for
+    ``per_round`` timed epochs), so that a slow spell of this shared machine falls on all of them
+    alike and their ratio is measured in one run rather than across minutes."""
+    times: list[list[float]] = [[] for _ in specs]
+    for _ in range(rounds):
+        for i, spec in enumerate(specs):
+            times[i] += epoch_times(spec, data, per_round, seed)
+    return times
+
+
 def keras_fit_times(spec, data, repeats: int) -> list[float]:
     import keras
 
@@ -136,25 +148,30 @@ def main() -> int:
         timed.append(("mnistopt", batch, epoch_times(spec, big, args.repeats, args.seed)))
         probes.append(matmul_gflops())
         _common.say(f"mnistopt batch {batch}: best {min(timed[-1][2]):.3f} s/epoch; probe {probes[-1]:.0f} GFLOP/s")
-    for kind in ("shift2", "affine"):  # augmentation inside the traced step, at the search's middle batch size
-        spec = dataclasses.replace(base, batch_size=128, augment=kind)
-        timed.append((f"mnistopt, augment={kind}", 128, epoch_times(spec, big, args.repeats, args.seed)))
-        _common.say(f"mnistopt batch 128 augment={kind}: best {min(timed[-1][2]):.3f} s/epoch")
+    # augmentation inside the traced step, at the search's middle batch size: plain, shift2 and affine
+    # epochs measured in turns (3 rounds of --repeats epochs each), their ratios from those turns
+    kinds = ("none", "shift2", "affine")
+    turns = interleaved_epoch_times([dataclasses.replace(base, batch_size=128, augment=k) for k in kinds], big,
+                                    3, args.repeats, args.seed)
+    for kind, t in zip(kinds, turns):
+        timed.append((f"mnistopt, augment={kind} (in turns)", 128, t))
+        _common.say(f"mnistopt batch 128 augment={kind}, in turns: median {statistics.median(t):.3f} s/epoch")
     timed.append(("keras model.fit", 32, keras_fit_times(base, big, max(1, args.repeats - 2))))
     gflops = max(probes)
     floor = flops / (gflops * 1e9)
     _common.say(f"matmul probes {', '.join(f'{g:.0f}' for g in probes)} GFLOP/s; epoch floor {floor:.3f} s "
                 f"({flops / 1e9:.2f} GFLOP over {args.images:,} images)")
-    rows = [{"path": path, "batch_size": batch, "epoch_s": min(t), "epoch_median_s": statistics.median(t),
+    rows = [{"path": path, "batch_size": batch, "epoch_s": min(t), "epoch_times_s": t, "epoch_median_s": statistics.median(t),
              "ratio_to_floor": min(t) / floor, "median_ratio_to_floor": statistics.median(t) / floor}
             for path, batch, t in timed]
 
     out = {"gflops": gflops, "gflops_probes": probes, "epoch_floor_s": floor, "images": args.images,
            "epochs": rows, "epoch_ratio_to_floor": rows[2]["ratio_to_floor"],
            "epoch_ratio_to_floor_median": rows[2]["median_ratio_to_floor"],
-           # an augmented epoch over the same epoch without augmentation (batch 128, median of --repeats)
-           "augment_epoch_ratio": {r["path"].split("=")[1]: r["epoch_median_s"] / rows[1]["epoch_median_s"]
-                                   for r in rows if "augment=" in r["path"]}}
+           # an augmented epoch over the same epoch without augmentation (batch 128, medians of the
+           # epochs measured in turns)
+           "augment_epoch_ratio": {k: statistics.median(t) / statistics.median(turns[0])
+                                   for k, t in zip(kinds[1:], turns[1:])}}
     if not args.skip_search:
         with tempfile.TemporaryDirectory() as tmp:
             t0 = time.perf_counter()
