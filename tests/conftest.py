@@ -12,7 +12,10 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def shared_mnist_dir() -> Path | None:
-    """The real MNIST-10k files: $MNISTOPT_DATA, else ../shared/data/mnist."""
+    """The real MNIST-10k files: $MNISTOPT_DATA, else ../shared/data/mnist (none when
+    ``MNISTOPT_TEST_DATA=sample`` asks the suite to run as on a machine without them)."""
+    if os.environ.get("MNISTOPT_TEST_DATA") == "sample":
+        return None
     for candidate in (os.environ.get("MNISTOPT_DATA"), REPO.parent / "shared" / "data" / "mnist"):
         if candidate and Path(candidate).is_dir():
             return Path(candidate).resolve()
@@ -20,10 +23,24 @@ def shared_mnist_dir() -> Path | None:
 
 
 @pytest.fixture(scope="session")
-def mnist_dir() -> Path:
+def mnist_dir(tmp_path_factory) -> Path:
+    """A folder of real MNIST IDX files: the shared MNIST-10k files, or, on a machine without them,
+    the packaged sample written as the four standard IDX files (so fast tests never skip)."""
+    path = shared_mnist_dir()
+    if path is not None:
+        return path
+    with np.load(REPO / "src" / "mnistopt" / "_sample" / "mnist-sample.npz") as sample:
+        return write_idx_dir(tmp_path_factory.mktemp("data") / "mnist", {k: sample[k] for k in
+                                                                           ("x_train", "y_train", "x_test", "y_test")})
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    """The shared MNIST-10k folder itself, for the few tests about those very files (their sizes,
+    their .npz copy); skipped where it is missing."""
     path = shared_mnist_dir()
     if path is None:
-        pytest.skip("real MNIST files not found: set MNISTOPT_DATA (see README)")
+        pytest.skip("tests the shared MNIST-10k files, which are not here (set MNISTOPT_DATA)")
     return path
 
 
@@ -92,3 +109,14 @@ def kill_after_records(argv: list, result_json: Path, count: int = 2, timeout: f
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     return json.loads(result_json.read_text())
+
+
+def pytest_collection_modifyitems(config, items):
+    """Slow tests measure real runs on MNIST-10k: without the shared files they are skipped
+    (fast tests run anyway, on the packaged sample)."""
+    if shared_mnist_dir() is not None:
+        return
+    skip = pytest.mark.skip(reason="real MNIST-10k files not found: set MNISTOPT_DATA (see README)")
+    for item in items:
+        if "slow" in item.keywords and "sample" not in item.nodeid:
+            item.add_marker(skip)

@@ -12,8 +12,8 @@ from mnistopt.data import read_idx, stratified_split
 # -- the real shared files ---------------------------------------------------
 
 
-def test_shared_mnist_10k_loads_by_name_from_env(mnist_dir, monkeypatch):
-    monkeypatch.setenv("MNISTOPT_DATA", str(mnist_dir))
+def test_shared_mnist_10k_loads_by_name_from_env(shared_dir, monkeypatch):
+    monkeypatch.setenv("MNISTOPT_DATA", str(shared_dir))
     ds = load_dataset("mnist")
     assert ds.sizes == {"train": 9000, "val": 1000, "test": 10000}
     assert ds.x_train.dtype == np.float32 and ds.x_train.shape[1:] == (28, 28)
@@ -22,9 +22,9 @@ def test_shared_mnist_10k_loads_by_name_from_env(mnist_dir, monkeypatch):
     assert ds.source.endswith("mnist")
 
 
-def test_shared_npz_and_idx_agree(mnist_dir):
-    from_idx = load_dataset(mnist_dir)
-    from_npz = load_dataset(mnist_dir / "mnist-10k.npz")
+def test_shared_npz_and_idx_agree(shared_dir):
+    from_idx = load_dataset(shared_dir)
+    from_npz = load_dataset(shared_dir / "mnist-10k.npz")
     np.testing.assert_array_equal(from_idx.x_train, from_npz.x_train)
     np.testing.assert_array_equal(from_idx.y_val, from_npz.y_val)
     np.testing.assert_array_equal(from_idx.x_test, from_npz.x_test)
@@ -192,9 +192,9 @@ def test_a_name_that_disagrees_with_the_path_is_one_line(tmp_path, no_fallback, 
     assert "\n" not in str(info.value)
 
 
-def test_the_checksum_names_the_images_not_the_format(mnist_dir):
-    assert load_dataset(mnist_dir).checksum == load_dataset(mnist_dir / "mnist-10k.npz").checksum
-    assert load_dataset(mnist_dir).describe()["checksum"].startswith("sha256:")
+def test_the_checksum_names_the_images_not_the_format(shared_dir):
+    assert load_dataset(shared_dir).checksum == load_dataset(shared_dir / "mnist-10k.npz").checksum
+    assert load_dataset(shared_dir).describe()["checksum"].startswith("sha256:")
 
 
 def test_unknown_name_or_missing_path():

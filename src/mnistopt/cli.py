@@ -34,7 +34,8 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", default=None, metavar="NAME",
                    help="mnist or fashion_mnist: chooses between files named after datasets in the --data folder "
                    "(fashion_mnist.npz, fashion-mnist/) and, with no --data or $MNISTOPT_DATA, what Keras "
-                   "downloads (default: whatever --data holds, else mnist)")
+                   "downloads (default: whatever --data holds, else mnist); mnist-sample: the 8,000 real "
+                   "digits shipped inside the package (offline, no --data)")
     p.add_argument("--validation-fraction", type=float, default=0.1, metavar="F",
                    help="share of the training data held out for validation (default: 0.1)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")

@@ -34,6 +34,9 @@ logger = logging.getLogger(__name__)
 ENV_VAR = "MNISTOPT_DATA"
 #: Dataset names :func:`load_dataset` can look up (and download through Keras).
 KNOWN_DATASETS = ("mnist", "fashion_mnist")
+#: The real-digit sample shipped inside the package (6,000 train + 2,000 test official MNIST
+#: images, class-balanced; see ``mnistopt/_sample/NOTICE.md``). Chosen by this name only.
+SAMPLE_NAME = "mnist-sample"
 
 _IDX_IMAGES_MAGIC = 2051
 _IDX_LABELS_MAGIC = 2049
@@ -161,6 +164,10 @@ def load_dataset(
 
     * ``None`` (default): the data at ``path``, else at ``$MNISTOPT_DATA``,
       whatever it is called; with neither, MNIST from Keras' cache or download;
+    * ``"mnist-sample"``: 8,000 real MNIST digits shipped inside the package
+      (6,000 train, 2,000 test, class-balanced; provenance and licence in
+      ``mnistopt/_sample/NOTICE.md``), for first runs offline. Only by this
+      name: never used in place of ``"mnist"``;
     * ``"mnist"`` or ``"fashion_mnist"``: the same places, in the same order,
       where the name chooses between files named after datasets
       (``fashion_mnist.npz``, a ``fashion-mnist/`` folder) and must agree with
@@ -332,6 +339,8 @@ def _resolve(name_or_path, path, download) -> tuple[_Arrays, str, str]:
         if not isinstance(name_or_path, (str, os.PathLike)):
             return _from_sequence(name_or_path)
         text = os.fspath(name_or_path)
+        if text.lower().replace("_", "-") == SAMPLE_NAME and not Path(text).exists():
+            return _packaged_sample(path)
         name = _known_name(text)
         if name is None or Path(text).exists():
             given = Path(text).expanduser()
@@ -353,6 +362,27 @@ def _resolve(name_or_path, path, download) -> tuple[_Arrays, str, str]:
     if env:
         return _from_location(Path(env).expanduser(), name, f"${ENV_VAR}")
     return _from_keras(name or "mnist", download)
+
+
+def _packaged_sample(path) -> tuple[_Arrays, str, str]:
+    """The sample shipped as package data: read from the installed package, never from ``path``,
+    ``$MNISTOPT_DATA``, Keras' cache or the network."""
+    if path is not None:
+        raise InvalidTypeError(
+            f"{SAMPLE_NAME!r} is the sample inside the mnistopt package; it takes no `path`. Received: "
+            f"path={os.fspath(path)!r}. Pass either the name or a location."
+        )
+    from importlib.resources import as_file, files
+
+    resource = files("mnistopt").joinpath("_sample", f"{SAMPLE_NAME}.npz")
+    if not resource.is_file():
+        raise DataNotFoundError(
+            f"The packaged {SAMPLE_NAME!r} is missing from this installation ({resource}). Reinstall mnistopt, "
+            "or make it with scripts/make_mnist_sample.py."
+        )
+    with as_file(resource) as p:
+        arrays = _read_npz(Path(p))
+    return arrays, SAMPLE_NAME, f"mnistopt package data ({SAMPLE_NAME}.npz)"
 
 
 def _from_sequence(paths) -> tuple[_Arrays, str, str]:
