@@ -47,6 +47,14 @@ def test_html_builds_without_warnings_and_documents_every_public_name(tmp_path):
         assert f'src="_images/{name}-1.png"' in html[page] or f'src="../_images/{name}-1.png"' in html[page]
         assert (tmp_path / "_images" / f"{name}-1.png").stat().st_size > 5000
     assert "0.9627" in html["walkthrough.html"] and "training-set" in html["walkthrough.html"]
+    # the gallery: each example ran on the packaged real digits and drew its figure
+    examples = sorted(p.stem for p in (DOCS.parent / "examples").glob("plot_*.py"))
+    assert len(examples) == 5
+    for name in examples:
+        page = html[f"{name}.html"]
+        assert "mnist-sample" in page and f"sphx_glr_{name}_001.png" in page, name
+        assert (tmp_path / "_images" / f"sphx_glr_{name}_001.png").stat().st_size > 5000
+    assert "furo" in html["index.html"]  # the theme that scrolls wide code instead of clipping it
 
 
 @pytest.mark.slow
