@@ -68,6 +68,7 @@ from mnistopt.options import *
 from mnistopt.records import *
 from mnistopt.reference import *
 from mnistopt.artifacts import *
+from mnistopt.dimensions import *
 """
 doctest_test_doctest_blocks = "default"
 

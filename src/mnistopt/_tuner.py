@@ -25,6 +25,7 @@ from keras_tuner.engine.trial import TrialStatus as KerasTunerStatus  # KerasTun
 from ._io import atomic_write_json, atomic_write_text, atomic_write_with
 from .build import build_model, load_checkpoint
 from .data import Dataset
+from .dimensions import DimensionKind
 from .records import COMPLETED, FAILED, TrialRecord
 from .space import ResolvedSpace
 from .training import divergence_reason, fit_model
@@ -102,9 +103,9 @@ class SpaceHyperModel(kt.HyperModel):
 
     def declare_hyperparameters(self, hp: kt.HyperParameters) -> None:
         for d in self.space.dimensions():
-            if d.kind == "fixed":
+            if d.kind is DimensionKind.FIXED:
                 hp.Fixed(d.name, d.values[0])
-            elif d.kind == "choice":
+            elif d.kind is DimensionKind.CHOICE:
                 if set(d.values) <= {True, False} and all(isinstance(v, bool) for v in d.values):
                     hp.Boolean(d.name)
                 else:

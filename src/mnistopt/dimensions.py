@@ -8,12 +8,13 @@ Pure Python, no imports from the rest of mnistopt but errors: :class:`Choice`,
 from __future__ import annotations
 
 import dataclasses
+import enum
 import math
 from typing import Any, Union
 
 from .errors import ArgumentError, InvalidTypeError
 
-__all__ = ["Choice", "Range", "Dimension", "Value", "dimension", "as_choice"]
+__all__ = ["Choice", "Range", "Dimension", "DimensionKind", "Value", "dimension", "as_choice"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,7 +47,7 @@ class Range:
     Example:
         >>> from mnistopt import Range, SearchSpace
         >>> space = SearchSpace(learning_rate=Range(1e-4, 1e-2, log=True)).resolve(4034)
-        >>> [(d.kind, d.low, d.high, d.log) for d in space.dimensions() if d.name == "learning_rate"]
+        >>> [(str(d.kind), d.low, d.high, d.log) for d in space.dimensions() if d.name == "learning_rate"]
         [('range', 0.0001, 0.01, True)]
     """
 
@@ -64,12 +65,23 @@ class Range:
 Value = Union[Any, Choice, Range]
 
 
+class DimensionKind(str, enum.Enum):
+    """How a tuner samples one hyperparameter."""
+
+    FIXED = "fixed"  # one value
+    CHOICE = "choice"  # one of several values
+    RANGE = "range"  # a number between two bounds (linear or log scale)
+
+    def __str__(self) -> str:
+        return self.value
+
+
 @dataclasses.dataclass(frozen=True)
 class Dimension:
-    """One hyperparameter as a tuner sees it: ``kind`` is fixed, choice or range."""
+    """One hyperparameter as a tuner sees it: its :class:`DimensionKind`, and its values or bounds."""
 
     name: str
-    kind: str  # "fixed" | "choice" | "range"
+    kind: DimensionKind
     values: tuple = ()
     low: float = 0.0
     high: float = 0.0
@@ -88,10 +100,10 @@ def as_choice(value: Value, name: str) -> tuple:
 def dimension(name: str, value: Value) -> Dimension:
     if isinstance(value, Range):
         if value.low == value.high:
-            return Dimension(name, "fixed", (value.low,))
-        return Dimension(name, "range", low=value.low, high=value.high, log=value.log)
+            return Dimension(name, DimensionKind.FIXED, (value.low,))
+        return Dimension(name, DimensionKind.RANGE, low=value.low, high=value.high, log=value.log)
     if isinstance(value, Choice):
         if len(value.values) == 1:
-            return Dimension(name, "fixed", value.values)
-        return Dimension(name, "choice", value.values)
-    return Dimension(name, "fixed", (value,))
+            return Dimension(name, DimensionKind.FIXED, value.values)
+        return Dimension(name, DimensionKind.CHOICE, value.values)
+    return Dimension(name, DimensionKind.FIXED, (value,))

@@ -29,7 +29,7 @@ from typing import Any, ClassVar
 
 from ._checks import check_choice
 from .artifacts import Stage, export_tflite, gzip_size, tflite_predict
-from .dimensions import Dimension, dimension
+from .dimensions import Dimension, DimensionKind, dimension
 from .errors import ArgumentError, InvalidTypeError, BudgetError
 
 __all__ = ["BudgetKind", "ParamsBudget", "NonzeroBudget", "BytesBudget", "BUDGET_KINDS", "get_kind",
@@ -139,7 +139,7 @@ class NonzeroBudget(BudgetKind):
     def extra_dimensions(self, space: Any) -> list[Dimension]:
         dim = dimension("sparsity", space.sparsity)
         bad = [v for v in dim.values if not isinstance(v, (int, float)) or not 0.0 <= v <= _MAX_SPARSITY]
-        if bad or dim.kind == "range":
+        if bad or dim.kind is DimensionKind.RANGE:
             raise ArgumentError(f"`sparsity` choices must be numbers in [0, {_MAX_SPARSITY}]. "
                                 f"Received: {space.sparsity}.")
         return [dim]
@@ -183,7 +183,7 @@ class BytesBudget(BudgetKind):
     def extra_dimensions(self, space: Any) -> list[Dimension]:
         dim = dimension("quantize", space.quantize)
         bad = [v for v in dim.values if v not in BYTES_PER_WEIGHT]
-        if bad or dim.kind == "range":
+        if bad or dim.kind is DimensionKind.RANGE:
             raise ArgumentError(f"`quantize` choices must be among {list(BYTES_PER_WEIGHT)}. Received: {bad}.")
         return [dim]
 

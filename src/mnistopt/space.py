@@ -20,7 +20,7 @@ from typing import Any
 
 from . import budget as _budget
 from ._checks import check_int
-from .dimensions import Choice, Dimension, Range, Value, as_choice, dimension
+from .dimensions import Choice, Dimension, DimensionKind, Range, Value, as_choice, dimension
 from .errors import ArgumentError, BudgetError
 from .kinds import BudgetKind, ParamsBudget, get_kind
 from .spec import ACTIVATIONS, AUGMENTATIONS, LR_SCHEDULES, OPTIMIZERS, MLPSpec
@@ -75,7 +75,7 @@ class SearchSpace:
     Example:
         >>> space = SearchSpace(optimizer="adam", batch_size=Choice(64, 128))
         >>> resolved = space.resolve(4034)
-        >>> [d.name for d in resolved.dimensions() if d.kind != "fixed"][:3]
+        >>> [d.name for d in resolved.dimensions() if d.kind is not DimensionKind.FIXED][:3]
         ['depth', 'taper_2', 'taper_3']
         >>> spec = resolved.to_spec(resolved.defaults())
         >>> spec.params <= 4034
@@ -112,7 +112,7 @@ class SearchSpace:
 
         Example:
             >>> space = SearchSpace.reference_grid().resolve(109386)
-            >>> [(d.name, d.values) for d in space.dimensions() if d.kind == "choice"]
+            >>> [(d.name, d.values) for d in space.dimensions() if d.kind is DimensionKind.CHOICE]
             [('learning_rate', (0.0001, 0.001, 0.01)), ('batch_size', (32, 64, 128))]
         """
         return cls(
@@ -281,7 +281,7 @@ class ResolvedSpace:
         """One valid point: the first choice or the low end of each dimension."""
         out = {}
         for d in self.dimensions():
-            out[d.name] = d.values[0] if d.kind in ("fixed", "choice") else d.low
+            out[d.name] = d.values[0] if d.kind is not DimensionKind.RANGE else d.low
         return out
 
     def to_spec(self, values: Mapping[str, Any], epochs: int = 10) -> MLPSpec:
