@@ -160,8 +160,8 @@ class SelectedModel:
     computed once at selection so reports can be re-rendered without the model.
 
     Example:
-        >>> from mnistopt.data import synthetic_dataset
-        >>> ds = synthetic_dataset()
+        >>> from mnistopt import load_dataset
+        >>> ds = load_dataset("mnist-sample").subset(train=300, val=60, test=100)  # real digits, shipped
         >>> import tempfile
         >>> from mnistopt import search_under_budget
         >>> result = search_under_budget(3000, ds, tuner="random", max_trials=2, max_epochs=1,

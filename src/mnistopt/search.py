@@ -44,8 +44,8 @@ class TrialProgress:
     """What a search's ``progress`` callback receives after each finished trial.
 
     Example:
-        >>> from mnistopt.data import synthetic_dataset
-        >>> ds = synthetic_dataset()
+        >>> from mnistopt import load_dataset
+        >>> ds = load_dataset("mnist-sample").subset(train=300, val=60, test=100)  # real digits, shipped
         >>> import tempfile
         >>> from mnistopt import search_under_budget
         >>> events = []

@@ -49,8 +49,8 @@ class EpochProgress:
     """What a ``progress`` callback of :func:`train` receives after each epoch.
 
     Example:
-        >>> from mnistopt.data import synthetic_dataset
-        >>> ds = synthetic_dataset()
+        >>> from mnistopt import load_dataset
+        >>> ds = load_dataset("mnist-sample").subset(train=300, val=60, test=100)  # real digits, shipped
         >>> from mnistopt import MLPSpec, train
         >>> events = []
         >>> _ = train(MLPSpec(hidden=(8,), pool=True, epochs=2), ds, progress=events.append)
@@ -86,8 +86,8 @@ class TrainResult:
     ``test_*`` is ``None`` when the test set was not evaluated.
 
     Example:
-        >>> from mnistopt.data import synthetic_dataset
-        >>> ds = synthetic_dataset()
+        >>> from mnistopt import load_dataset
+        >>> ds = load_dataset("mnist-sample").subset(train=300, val=60, test=100)  # real digits, shipped
         >>> from mnistopt import MLPSpec, train
         >>> result = train(MLPSpec(hidden=(8,), pool=True, epochs=1), ds, evaluate_test=False)
         >>> result.params, result.test_accuracy, 0.0 <= result.val_accuracy <= 1.0

@@ -102,8 +102,8 @@ def compress_model(
     Example:
         >>> import tempfile
         >>> from mnistopt import MLPSpec, compress_model, train
-        >>> from mnistopt.data import synthetic_dataset
-        >>> ds = synthetic_dataset()
+        >>> from mnistopt import load_dataset
+        >>> ds = load_dataset("mnist-sample").subset(train=300, val=60, test=100)  # real digits, shipped
         >>> model = train(MLPSpec(hidden=(32,), pool=True, epochs=1), ds).model
         >>> result = compress_model(model, ds, tempfile.mkdtemp(), quantize=["dynamic"], sparsity=[0.5],
         ...                         fine_tune_epochs=1)

@@ -63,8 +63,8 @@ def quantization_aware_training(
         every mnistopt artifact) and the fine-tuning curves.
 
     Example:
-        >>> from mnistopt.data import synthetic_dataset
-        >>> ds = synthetic_dataset()
+        >>> from mnistopt import load_dataset
+        >>> ds = load_dataset("mnist-sample").subset(train=300, val=60, test=100)  # real digits, shipped
         >>> import os, tempfile
         >>> from mnistopt import MLPSpec, train
         >>> from mnistopt.compress import quantization_aware_training

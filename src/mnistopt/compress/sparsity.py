@@ -125,8 +125,8 @@ def prune_magnitude(
         A :class:`PruningOutcome` with a compiled Keras 3 model.
 
     Example:
-        >>> from mnistopt.data import synthetic_dataset
-        >>> ds = synthetic_dataset()
+        >>> from mnistopt import load_dataset
+        >>> ds = load_dataset("mnist-sample").subset(train=300, val=60, test=100)  # real digits, shipped
         >>> from mnistopt import MLPSpec, train
         >>> from mnistopt.compress import prune_magnitude
         >>> from mnistopt.compress import count_nonzero
