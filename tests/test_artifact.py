@@ -69,3 +69,14 @@ def test_a_label_no_stage_writes_is_an_error_when_read(label):
         Stage.parse(label)
     with pytest.raises(ArgumentError):
         TrialRecord(budget=10, trial_id="0", status="completed", spec=None, params=10, stage=label)
+
+
+@pytest.mark.parametrize("fields, match", [
+    ({"kind": StageKind.PRUNED}, "sparsity exactly when it is pruned"),
+    ({"kind": StageKind.TRAINED, "sparsity": 0.5}, "sparsity exactly when it is pruned"),
+    ({"kind": StageKind.UNITS}, "units exactly when it cuts units"),
+    ({"kind": StageKind.QAT, "quantize": "int4"}, r"quantization must be one of .*Received: 'int4'"),
+])
+def test_a_stage_that_cannot_be_made_is_refused_when_built(fields, match):
+    with pytest.raises(ArgumentError, match=match):
+        Stage(**fields)

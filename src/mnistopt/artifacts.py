@@ -78,10 +78,12 @@ class Stage:
 
     def __post_init__(self) -> None:
         if self.quantize is not None and self.quantize not in QUANTIZATIONS:
-            raise ArgumentError(f"A stage's quantization must be one of {list(QUANTIZATIONS)}. Received: {self.quantize!r}.")
-        if (self.kind is StageKind.PRUNED) != (self.sparsity is not None) or (
-                (self.kind is StageKind.UNITS) != (self.units is not None)):
-            raise ArgumentError(f"A {self.kind.value} stage takes {'a sparsity' if self.kind is StageKind.PRUNED else 'units' if self.kind is StageKind.UNITS else 'neither sparsity nor units'}.")
+            raise ArgumentError(f"A stage's quantization must be one of {list(QUANTIZATIONS)}. "
+                                f"Received: {self.quantize!r}.")
+        if (self.kind is StageKind.PRUNED) != (self.sparsity is not None):
+            raise ArgumentError(f"A stage has a sparsity exactly when it is pruned. Received: {self!r}.")
+        if (self.kind is StageKind.UNITS) != (self.units is not None):
+            raise ArgumentError(f"A stage has units exactly when it cuts units. Received: {self!r}.")
 
     @classmethod
     def trained(cls, sparsity: float | None = None) -> Stage:
