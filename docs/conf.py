@@ -1,8 +1,10 @@
 """Sphinx configuration of the mnistopt documentation.
 
 Build: ``sphinx-build -W -b html docs docs/_build/html``; run every example:
-``sphinx-build -W -b doctest docs docs/_build/doctest``. Examples use small synthetic data or
-tiny searches, so the whole build takes a few minutes on a laptop CPU and needs no network.
+``sphinx-build -W -b doctest -D plot_gallery=0 docs docs/_build/doctest`` (the gallery's
+scripts run in the html build). Examples use the packaged real-digit sample (``mnist-sample``),
+small synthetic data or tiny searches, so each build takes a few minutes on a laptop CPU and
+needs no network.
 """
 
 import os

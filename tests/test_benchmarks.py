@@ -74,11 +74,16 @@ def test_speed_script_json_line(mnist_dir, tmp_path):
     data = json.loads(out.strip().splitlines()[-1])
     assert data["gflops"] > 0 and data["epoch_floor_s"] > 0
     assert [(r["path"], r["batch_size"]) for r in data["epochs"]] == [
-        ("mnistopt", 32), ("mnistopt", 128), ("mnistopt", 512), ("mnistopt, augment=none (in turns)", 128),
+        ("mnistopt", 32), ("mnistopt", 64), ("mnistopt", 128), ("mnistopt", 256), ("mnistopt", 512),
+        ("mnistopt, augment=none (in turns)", 128),
         ("mnistopt, augment=shift2 (in turns)", 128), ("mnistopt, augment=affine (in turns)", 128),
         ("keras model.fit", 32)]
     assert all(len(r["epoch_times_s"]) == 3 for r in data["epochs"] if "in turns" in r["path"])  # 3 rounds of 1
-    assert data["epoch_ratio_to_floor"] == data["epochs"][2]["ratio_to_floor"] >= 1.0  # nothing beats the floor
+    assert data["epoch_ratio_to_floor"] == data["epochs"][4]["ratio_to_floor"] >= 1.0  # nothing beats the floor
+    head = data["epoch_ratio_to_floor_search_batches"]
+    assert data["search_batch_sizes"] == [64, 128, 256] and "uniform" in head["weights_from"]
+    assert head["trial_weighted_mean"] == pytest.approx(sum(head[str(b)] for b in (64, 128, 256)) / 3)
+    assert all(r["epoch_min_s"] <= r["epoch_median_s"] <= r["epoch_max_s"] for r in data["epochs"])
     assert set(data["augment_epoch_ratio"]) == {"shift2", "affine"} and min(data["augment_epoch_ratio"].values()) > 0
     assert "| mnistopt | 512 |" in out
 
