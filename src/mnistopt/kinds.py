@@ -208,7 +208,7 @@ class BytesBudget(BudgetKind):
                            val_loss=val_loss)
 
     def refit_values(self, record):
-        return {"quantize": Stage.parse(record.stage).quantize or "float32"}
+        return {"quantize": record.typed_stage.quantize or "float32"}
 
     def file_candidate(self, candidate):
         return Path(candidate)
