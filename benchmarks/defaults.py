@@ -15,7 +15,10 @@ Variants (``--variant``, repeatable; default: all):
 * ``old``: the 0.1 defaults (no augmentation, no label smoothing, constant/cosine schedules,
   batch 32-128, 25 epochs);
 * ``new``: the current defaults of ``search_under_budget`` (whatever they are when run);
-* ``new-30``: the current defaults with ``max_epochs=30`` (what ten more epochs buy);
+* ``new-30``: the current defaults with ``max_epochs=30``;
+* ``new-45``: the current defaults with ``max_epochs=45``;
+* ``new-60``: the current defaults with ``max_epochs=60`` (what a longer top rung buys: small
+  models' epochs are cheap, so a budget-aware epoch count could spend it there);
 * ``new-noaug``: the current defaults with ``augment="none"`` (what augmentation adds);
 * ``new-refit``: the current defaults with ``refit=True``.
 """
@@ -40,6 +43,8 @@ def variants():
         "old": dict(space=old_space, max_epochs=25, refit=False),
         "new": dict(),
         "new-30": dict(max_epochs=30),
+        "new-45": dict(max_epochs=45),
+        "new-60": dict(max_epochs=60),
         "new-noaug": dict(space=SearchSpace(augment="none")),
         "new-refit": dict(refit=True),
     }
@@ -50,6 +55,7 @@ def main() -> int:
     p.add_argument("--budget", type=int, nargs="+", default=BUDGETS, metavar="N")
     p.add_argument("--variant", action="append", default=None, help="see the module docstring (repeatable)")
     p.add_argument("--max-trials", type=int, default=None, help="trials per budget (default: the tuner's)")
+    p.add_argument("--budget-kind", default="params", help="params (default), nonzero or bytes")
     p.add_argument("--json", action="store_true", help="print one JSON line last")
     args, clock, data = _common.start(p)
     from mnistopt import search_under_budget
@@ -65,7 +71,8 @@ def main() -> int:
     for name in chosen:
         start = time.perf_counter()
         result = search_under_budget(args.budget, dev, directory=f"{args.out}/{name}", seed=args.seed,
-                                     max_trials=args.max_trials, overwrite=True, **table[name])
+                                     max_trials=args.max_trials, overwrite=True, budget_kind=args.budget_kind,
+                                     **table[name])
         wall = time.perf_counter() - start
         rows = {}
         for b in args.budget:

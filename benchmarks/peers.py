@@ -1,41 +1,95 @@
-"""mnistopt against what users would otherwise run, at equal wall-clock time per budget.
+"""mnistopt against what users would otherwise run, at equal wall time per budget, over several seeds.
 
-    python benchmarks/peers.py --data ../shared/data/mnist [--json]
+    python benchmarks/peers.py --data ../shared/data/mnist --json --seeds 3 --budgets 4034 72842
 
-For each budget (default 4,034 / 72,842 / 93,322), on the same data and seed:
+Rows (contenders), chosen to separate the causes of a difference:
 
-1. mnistopt: ``search_under_budget(budget)`` with its defaults (Hyperband, 25 epochs at most).
-   Its wall time is the allowance every peer gets at this budget.
-2. seed_grid: the reference notebook's experiment, learning rate {1e-4, 1e-3, 1e-2} x batch
-   size {32, 64, 128}, 10 epochs each with Keras' ``model.fit``, on its 784-w-w/2-10 ReLU MLP
-   made as wide as the budget allows.
-3. kerastuner: a plain KerasTuner ``RandomSearch`` with ``max_model_size=budget`` over the
-   "plain space" below; oversized samples fail at build time, as KerasTuner does it.
-4. optuna: Optuna's TPE sampler over the same plain space; a sample over the budget is
-   pruned before it trains (the budget as a constraint).
+* ``mnistopt``: ``search_under_budget(budget)`` with its defaults. Unless ``--allowance`` is
+  given, its wall time is the allowance every other row gets at that budget and seed.
+* ``mnistopt_raw_pixels``: the same search with ``SearchSpace(inputs="none")`` (what input
+  reduction adds).
+* ``kerastuner_random_same_space`` / ``kerastuner_bayesian_same_space``: KerasTuner's own
+  RandomSearch / BayesianOptimization oracles over mnistopt's ``SearchSpace`` and trainer
+  (``search_under_budget(tuner="random"|"bayesian")``): the search algorithm alone.
+* ``optuna_tpe_same_space``: Optuna's TPE sampler over the same dimensions, each sample made a
+  spec by ``ResolvedSpace.to_spec`` and trained by mnistopt's trainer with the same early
+  stopping (patience 3) and epochs as the two rows above.
+* ``kerastuner_plain`` / ``optuna_plain``: what a user writes by hand: 1-3 Dense ReLU layers on
+  the raw 784 inputs, units log-uniform in [2, widest one-layer width within the budget] (capped
+  at 512), Adam with learning rate log-uniform in [1e-4, 1e-2], batch {32, 64, 128}, 10 epochs of
+  ``model.fit``; KerasTuner's RandomSearch with ``max_model_size=budget`` (oversized samples fail
+  at build time) and Optuna's TPE (oversized samples are pruned before they train).
+* ``seed_grid``: the reference notebook's grid, learning rate {1e-4, 1e-3, 1e-2} x batch size
+  {32, 64, 128}, 10 epochs of ``model.fit`` on the 784-w-w/2-10 ReLU MLP as wide as the budget
+  allows.
 
-The plain space is what a user would write: 1-3 Dense ReLU layers on the raw 784 inputs,
-units per layer log-uniform integers in [2, widest one-layer width that fits the budget]
-(capped at 512), Adam with learning rate log-uniform in [1e-4, 1e-2], batch size {32, 64,
-128}, 10 epochs of ``model.fit``. A peer starts no new configuration once the allowance is
-spent (the one in progress finishes, so peers may run a little over; their wall time is
-printed). Every searcher selects on validation accuracy; the selected model's test accuracy
-is measured once and printed. With --json the last line is
-``{"budgets": {"4034": {"mnistopt": acc, "seed_grid": acc, "kerastuner": acc, "optuna": acc},
-...}, "wall_s": {...}, "trials": {...}}``.
+The clock rule, the same for every row: imports, data loading and a warm-up (one short
+training with each trainer) happen before any clock starts; a row's clock runs from the call
+that starts its search until its selected model is in hand; the test-set evaluations taken for
+the anytime plot are taken out of every clock. A row starts no configuration once its clock
+has passed the allowance (the one in progress finishes); the overrun is reported per run.
 
-About 3 x 4 x (mnistopt's search time) in all: ~35 minutes on a 2-core CPU with MNIST-10k.
+Every row selects on validation accuracy; the selected model's test accuracy is reported once
+per run. With ``--seeds N`` each row runs N times (seeds 0..N-1: the validation split, the
+samplers and the training all follow the seed). The anytime plot (``OUT/anytime.png``) draws,
+per budget, the best validation accuracy so far and the test accuracy of the then-best model
+against wall time, one line per row (the mean over seeds). With ``--json`` the last line is
+``{"budgets": {"4034": {"<row>": {"mean": .., "std": .., "runs": [..]}, ..}, ..}, ..}``.
+
+Time: about (rows) x (seeds) x (sum of mnistopt's wall times per budget): on a 2-core CPU with
+MNIST-10k, roughly 12 minutes per seed at 4,034 and 30 at 72,842.
 """
 
 from __future__ import annotations
 
 import math
-import tempfile
+import statistics
 import time
+from pathlib import Path
 
 import _common
 
-PEERS = ("mnistopt", "seed_grid", "kerastuner", "optuna")
+ROWS = ("mnistopt", "mnistopt_raw_pixels", "kerastuner_random_same_space", "kerastuner_bayesian_same_space",
+        "optuna_tpe_same_space", "kerastuner_plain", "optuna_plain", "seed_grid")
+PLAIN_EPOCHS = 10  # of every plain-space configuration (--peer-epochs)
+SAME_SPACE_PATIENCE = 3  # mnistopt's early stopping for random/bayesian trials (patience="auto")
+
+
+class Clock:
+    """A row's clock: wall time since its start, less the time taken out (test evaluations)."""
+
+    def __init__(self):
+        self.start = time.perf_counter()
+        self.excluded = 0.0
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start - self.excluded
+
+    def outside(self, fn):
+        """Run ``fn()`` off the clock; return its result."""
+        t = time.perf_counter()
+        try:
+            return fn()
+        finally:
+            self.excluded += time.perf_counter() - t
+
+
+class Trace:
+    """The anytime curve of one run: each time the best validation accuracy improves, when
+    (on the row's clock), the new best and the test accuracy of that model."""
+
+    def __init__(self):
+        self.points: list[dict] = []
+
+    @property
+    def best(self) -> float:
+        return self.points[-1]["val"] if self.points else -1.0
+
+    def improves(self, val: float) -> bool:
+        return val > self.best
+
+    def add(self, t: float, val: float, test: float) -> None:
+        self.points.append({"t": round(t, 2), "val": val, "test": test})
 
 
 def params_of(hidden, data) -> int:
@@ -61,18 +115,7 @@ def test_accuracy(model, data) -> float:
     return evaluate_arrays(model, data.x_test, data.y_test)[1]
 
 
-class Best:
-    """The searcher's best configuration so far, on validation accuracy (test measured at the end)."""
-
-    def __init__(self):
-        self.val, self.weights, self.config, self.model = -1.0, None, None, None
-
-    def offer(self, val: float, model, config) -> None:
-        if val > self.val:
-            self.val, self.weights, self.config, self.model = val, model.get_weights(), config, model
-
-
-def fit_plain(hidden, lr, batch, epochs, data, seed):
+def fit_plain(hidden, lr, batch, data, seed, epochs):
     import keras
 
     keras.utils.clear_session()
@@ -83,29 +126,6 @@ def fit_plain(hidden, lr, batch, epochs, data, seed):
     return model, history.history["val_accuracy"][-1]
 
 
-def seed_grid(budget, data, allowance, epochs, seed) -> dict:
-    from mnistopt.budget import widths_for_budget
-
-    features = math.prod(data.image_shape)
-    hidden = tuple(widths_for_budget(budget, features, data.num_classes, (1.0, 0.5)))
-    best, start, trials = Best(), time.perf_counter(), 0
-    for lr in (1e-4, 1e-3, 1e-2):
-        for batch in (32, 64, 128):
-            if time.perf_counter() - start >= allowance:
-                break
-            model, val = fit_plain(hidden, lr, batch, epochs, data, seed)
-            best.offer(val, model, {"hidden": hidden, "learning_rate": lr, "batch_size": batch})
-            trials += 1
-    return finish_peer(best, data, trials, start)
-
-
-def finish_peer(best: Best, data, trials: int, start: float) -> dict:
-    best.model.set_weights(best.weights)
-    return {"test_accuracy": test_accuracy(best.model, data), "val_accuracy": best.val, "trials": trials,
-            "wall_s": time.perf_counter() - start, "config": best.config,
-            "params": params_of(best.config["hidden"], data)}
-
-
 def widest_units(budget, data) -> int:
     """The plain space's upper bound on units per layer: the widest one-layer MLP within the budget."""
     from mnistopt.budget import widths_for_budget
@@ -113,10 +133,95 @@ def widest_units(budget, data) -> int:
     return min(512, widths_for_budget(budget, math.prod(data.image_shape), data.num_classes, (1,))[0])
 
 
-def kerastuner_random(budget, data, allowance, epochs, seed, directory) -> dict:
+def plain_config(hidden, lr, batch) -> dict:
+    return {"architecture": "784-" + "-".join(map(str, hidden)) + "-10", "learning_rate": lr, "batch_size": batch}
+
+
+class ByHand:
+    """What a fit-based row keeps: its best model so far (weights) and its anytime trace."""
+
+    def __init__(self, data):
+        self.data, self.clock, self.trace = data, Clock(), Trace()
+        self.weights = self.model = self.config = None
+        self.trials = self.skipped = 0
+
+    def offer(self, val: float, model, config: dict, params: int) -> None:
+        self.trials += 1
+        if self.trace.improves(val):
+            t = self.clock.elapsed()
+            self.trace.add(t, val, self.clock.outside(lambda: test_accuracy(model, self.data)))
+            self.weights, self.model, self.config = model.get_weights(), model, {**config, "params": params}
+
+    def result(self, allowance: float) -> dict:
+        wall = self.clock.elapsed()
+        self.model.set_weights(self.weights)
+        return run_row(self.trace.points[-1]["test"], self.trace.best, self.trials, wall, allowance, self.config,
+                       self.trace, oversized_skipped=self.skipped)
+
+
+def run_row(test, val, trials, wall, allowance, config, trace, **extra) -> dict:
+    return {"test_accuracy": test, "val_accuracy": val, "trials": trials, "wall_s": round(wall, 1),
+            "allowance_s": round(allowance, 1), "overrun_s": round(max(0.0, wall - allowance), 1),
+            "config": config, "trace": trace.points, **extra}
+
+
+# -- rows on the plain space ---------------------------------------------------------------------
+
+def seed_grid(budget, data, allowance, seed, directory, epochs) -> dict:
+    from mnistopt.budget import widths_for_budget
+
+    hidden = tuple(widths_for_budget(budget, math.prod(data.image_shape), data.num_classes, (1.0, 0.5)))
+    run = ByHand(data)
+    for lr in (1e-4, 1e-3, 1e-2):
+        for batch in (32, 64, 128):
+            if run.clock.elapsed() >= allowance:
+                break
+            model, val = fit_plain(hidden, lr, batch, data, seed, epochs)
+            run.offer(val, model, plain_config(hidden, lr, batch), params_of(hidden, data))
+    return run.result(allowance)
+
+
+def optuna_plain(budget, data, allowance, seed, directory, epochs) -> dict:
+    import optuna
+
+    top = widest_units(budget, data)
+    run = ByHand(data)
+
+    def objective(trial):
+        layers = trial.suggest_int("layers", 1, 3)
+        hidden = tuple(trial.suggest_int(f"units_{i}", 2, top, log=True) for i in range(layers))
+        lr = trial.suggest_float("learning_rate", 1e-4, 1e-2, log=True)
+        batch = trial.suggest_categorical("batch_size", [32, 64, 128])
+        if params_of(hidden, data) > budget:
+            run.skipped += 1
+            raise optuna.TrialPruned("over the budget")
+        model, val = fit_plain(hidden, lr, batch, data, seed, epochs)
+        run.offer(val, model, plain_config(hidden, lr, batch), params_of(hidden, data))
+        return val
+
+    optimize(optuna.samplers.TPESampler(seed=seed), objective, run.clock, allowance)
+    return run.result(allowance)
+
+
+def optimize(sampler, objective, clock: Clock, allowance: float) -> None:
+    """Optuna's study loop, stopped before any trial that would start past the allowance."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+
+    def stop_when_spent(study, _trial):
+        if clock.elapsed() >= allowance:
+            study.stop()
+
+    study.optimize(objective, callbacks=[stop_when_spent])
+
+
+def kerastuner_plain(budget, data, allowance, seed, directory, epochs) -> dict:
     import keras_tuner as kt
 
     top = widest_units(budget, data)
+    run = ByHand(data)
 
     class Plain(kt.HyperModel):
         def build(self, hp):
@@ -128,124 +233,317 @@ def kerastuner_random(budget, data, allowance, epochs, seed, directory) -> dict:
         def fit(self, hp, model, *args, **kwargs):
             return model.fit(*args, batch_size=hp.Choice("batch_size", [32, 64, 128]), **kwargs)
 
-    start = time.perf_counter()
-
     class Timed(kt.RandomSearch):
         def on_trial_end(self, trial):
             super().on_trial_end(trial)
-            if time.perf_counter() - start >= allowance:  # start no new trial
+            if trial.status == "COMPLETED":
+                hp = trial.hyperparameters.values
+                hidden = tuple(hp[f"units_{i}"] for i in range(hp["layers"]))
+                if run.trace.improves(trial.score):
+                    model = run.clock.outside(lambda: quiet_load(self, trial))
+                    run.offer(trial.score, model, plain_config(hidden, hp["learning_rate"], hp["batch_size"]),
+                              params_of(hidden, data))
+                else:
+                    run.trials += 1
+            else:
+                run.skipped += 1
+            if run.clock.elapsed() >= allowance:  # start no new trial
                 self.oracle.max_trials = len(self.oracle.trials)
 
     tuner = Timed(Plain(), objective="val_accuracy", max_trials=100_000, max_model_size=budget, seed=seed + 1,
-                  max_consecutive_failed_trials=100_000, directory=directory, project_name=f"kt-{budget}")
+                  max_consecutive_failed_trials=100_000, directory=directory, project_name=f"kt-{budget}",
+                  overwrite=True)
     tuner.search(data.x_train, data.y_train, epochs=epochs, validation_data=(data.x_val, data.y_val), verbose=0)
-    trials = tuner.oracle.trials.values()
-    completed = [t for t in trials if t.status == "COMPLETED"]
-    best_trial = tuner.oracle.get_best_trials(1)[0]
-    hp = best_trial.hyperparameters.values
-    model = tuner.get_best_models(1)[0]
-    wall = time.perf_counter() - start
-    hidden = tuple(hp[f"units_{i}"] for i in range(hp["layers"]))
-    return {"test_accuracy": test_accuracy(model, data), "val_accuracy": best_trial.score,
-            "trials": len(completed), "oversized_skipped": len(trials) - len(completed), "wall_s": wall,
-            "config": {"hidden": hidden, "learning_rate": hp["learning_rate"], "batch_size": hp["batch_size"]},
-            "params": params_of(hidden, data)}
+    return run.result(allowance)
 
 
-def optuna_tpe(budget, data, allowance, epochs, seed) -> dict:
+def quiet_load(tuner, trial):
+    """KerasTuner's best checkpoint of a trial (its optimizer state is not needed, nor warned about)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+        return tuner.load_model(trial)
+
+
+# -- rows on mnistopt's space and trainer --------------------------------------------------------
+
+def optuna_tpe_same_space(budget, data, allowance, seed, directory, max_epochs) -> dict:
+    import keras
     import optuna
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    top = widest_units(budget, data)
-    best, start = Best(), time.perf_counter()
+    from mnistopt import SearchSpace
+    from mnistopt.build import build_model
+    from mnistopt.dimensions import DimensionKind
+    from mnistopt.training import fit_model, train_tensors
+
+    run = ByHand(data)
+    resolved = SearchSpace().resolve(budget, data.image_shape, data.num_classes)
+    tensors = train_tensors(data)
 
     def objective(trial):
-        layers = trial.suggest_int("layers", 1, 3)
-        hidden = tuple(trial.suggest_int(f"units_{i}", 2, top, log=True) for i in range(layers))
-        lr = trial.suggest_float("learning_rate", 1e-4, 1e-2, log=True)
-        batch = trial.suggest_categorical("batch_size", [32, 64, 128])
-        if params_of(hidden, data) > budget:
-            raise optuna.TrialPruned("over the budget")
-        model, val = fit_plain(hidden, lr, batch, epochs, data, seed)
-        best.offer(val, model, {"hidden": hidden, "learning_rate": lr, "batch_size": batch})
+        values = {}
+        for d in resolved.dimensions():
+            if d.kind is DimensionKind.FIXED:
+                values[d.name] = d.values[0]
+            elif d.kind is DimensionKind.CHOICE:
+                values[d.name] = trial.suggest_categorical(d.name, list(d.values))
+            else:
+                values[d.name] = trial.suggest_float(d.name, d.low, d.high, log=d.log)
+        spec = resolved.to_spec(values, epochs=max_epochs)
+        trial_seed = seed * 100_003 + trial.number
+        keras.backend.clear_session()
+        keras.utils.set_random_seed(trial_seed)
+        model = build_model(spec)
+        outcome = fit_model(model, spec, data, epochs=spec.epochs, seed=trial_seed, patience=SAME_SPACE_PATIENCE,
+                            tensors=tensors)
+        if outcome.diverged is not None:
+            raise optuna.TrialPruned("diverged")
+        val = outcome.history["val_accuracy"][outcome.final_index]
+        run.offer(val, model, spec_config(spec), spec.params)
         return val
 
-    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
-    study.optimize(objective, timeout=allowance)
-    out = finish_peer(best, data, sum(t.state.name == "COMPLETE" for t in study.trials), start)
-    out["oversized_skipped"] = sum(t.state.name == "PRUNED" for t in study.trials)
+    optimize(optuna.samplers.TPESampler(seed=seed), objective, run.clock, allowance)
+    return run.result(allowance)
+
+
+def spec_config(spec) -> dict:
+    return {"architecture": spec.architecture, "optimizer": spec.optimizer, "learning_rate": spec.learning_rate,
+            "batch_size": spec.batch_size, "lr_schedule": spec.lr_schedule, "augment": spec.augment}
+
+
+def mnistopt_row(budget, data, allowance, seed, directory, max_epochs, time_limited=True, **search) -> dict:
+    """A row that is a ``search_under_budget`` call; its anytime test figures come afterwards from the
+    trials' checkpoints, off the clock."""
+    from mnistopt import search_under_budget
+
+    clock, improvements, best = Clock(), [], [-1.0]
+
+    def progress(event):
+        record = getattr(event, "record", None)
+        if record is None or record.status != "completed" or record.val_accuracy <= best[0]:
+            return
+        best[0] = record.val_accuracy
+        improvements.append((clock.elapsed(), record))
+
+    epochs = {} if max_epochs is None else {"max_epochs": max_epochs}
+    result = search_under_budget(budget, data, directory=directory, seed=seed, overwrite=True, progress=progress,
+                                 time_limit=allowance if time_limited else None, **epochs, **search)
+    wall = clock.elapsed()
+    trace = Trace()
+    for t, record in improvements:
+        trace.add(t, record.val_accuracy, checkpoint_test_accuracy(directory, budget, record, data))
+    chosen = result.best(budget).record
+    return run_row(chosen.test_accuracy, chosen.val_accuracy, sum(r.status == "completed" for r in result.records),
+                   wall, allowance if time_limited else wall, {**spec_config(chosen.spec), "params": chosen.params},
+                   trace, stopped_by_time_limit=str(budget) in result.info.get("time_limit_reached", {}))
+
+
+def checkpoint_test_accuracy(directory, budget, record, data) -> float:
+    """Test accuracy of one trial's model, from the checkpoint its search wrote."""
+    import keras
+
+    from mnistopt._tuner import CHECKPOINT_FILE
+    from mnistopt.build import build_model, load_checkpoint
+    from mnistopt.kinds import get_kind
+
+    keras.backend.clear_session()
+    model = build_model(record.spec)
+    project = get_kind("params").directory_name(budget)  # the search's KerasTuner project for this budget
+    load_checkpoint(model, str(Path(directory) / "tuner" / project / f"trial_{record.trial_id}" / CHECKPOINT_FILE))
+    return test_accuracy(model, data)
+
+
+def run_one(name, budget, data, allowance, seed, directory, max_epochs, peer_epochs) -> dict:
+    same = dict(max_epochs=max_epochs)
+    from mnistopt import SearchSpace
+
+    rows = {
+        "mnistopt_raw_pixels": lambda: mnistopt_row(budget, data, allowance, seed, directory,
+                                                    space=SearchSpace(inputs="none"), **same),
+        "kerastuner_random_same_space": lambda: mnistopt_row(budget, data, allowance, seed, directory,
+                                                             tuner="random", max_trials=100_000, **same),
+        "kerastuner_bayesian_same_space": lambda: mnistopt_row(budget, data, allowance, seed, directory,
+                                                               tuner="bayesian", max_trials=100_000, **same),
+        "optuna_tpe_same_space": lambda: optuna_tpe_same_space(
+            budget, data, allowance, seed, directory, max_epochs_for(budget, max_epochs)),
+        "kerastuner_plain": lambda: kerastuner_plain(budget, data, allowance, seed, directory, peer_epochs),
+        "optuna_plain": lambda: optuna_plain(budget, data, allowance, seed, directory, peer_epochs),
+        "seed_grid": lambda: seed_grid(budget, data, allowance, seed, directory, peer_epochs),
+    }
+    return rows[name]()
+
+
+def max_epochs_for(budget: int, max_epochs: int | None) -> int:
+    """The full-trial epochs a search row uses at ``budget`` (the library's rule unless --max-epochs)."""
+    from mnistopt.options import SearchOptions
+
+    return SearchOptions(max_epochs=max_epochs or "auto").epochs_for(budget)
+
+
+def warm_up(data) -> None:
+    """Imports and one short training with each trainer, before any clock starts."""
+    import keras
+    import keras_tuner  # noqa: F401
+    import optuna  # noqa: F401
+
+    from mnistopt import MLPSpec, search_under_budget  # noqa: F401
+    from mnistopt.build import build_model
+    from mnistopt.training import fit_model
+
+    small = data.subset(train=512, val=128, test=128)
+    fit_plain((16,), 1e-3, 64, small, 0, 1)
+    spec = MLPSpec(hidden=(16,), epochs=1, batch_size=128)
+    keras.backend.clear_session()
+    fit_model(build_model(spec), spec, small, epochs=1)
+
+
+# -- summary ---------------------------------------------------------------------------------------
+
+def summarise(runs: list[dict]) -> dict:
+    tests = [r["test_accuracy"] for r in runs]
+    return {"mean": statistics.fmean(tests), "std": statistics.stdev(tests) if len(tests) > 1 else None,
+            "val_mean": statistics.fmean(r["val_accuracy"] for r in runs),
+            "wall_s_mean": statistics.fmean(r["wall_s"] for r in runs),
+            "overrun_s_max": max(r["overrun_s"] for r in runs), "runs": runs}
+
+
+def pm(row: dict) -> str:
+    return f"{row['mean']:.4f}" + (f" ± {row['std']:.4f}" if row["std"] is not None else "")
+
+
+def step_mean(traces: list[list[dict]], key: str, grid):
+    """Mean over runs of each run's best-so-far step function at each time of ``grid`` (None until every
+    run has a point)."""
+    out = []
+    for t in grid:
+        values = []
+        for points in traces:
+            seen = [p[key] for p in points if p["t"] <= t]
+            if not seen:
+                break
+            values.append(seen[-1])
+        out.append(statistics.fmean(values) if len(values) == len(traces) else None)
     return out
 
 
-def mnistopt_search(budget, data, max_epochs, seed, directory) -> dict:
-    from mnistopt import search_under_budget
+def anytime_plot(budgets: dict, path: Path, data_name: str) -> None:
+    import matplotlib
 
-    start = time.perf_counter()
-    epochs = {} if max_epochs is None else {"max_epochs": max_epochs}
-    result = search_under_budget(budget, data, directory=directory, seed=seed, progress=lambda e: _common.say(str(e)),
-                                 **epochs)
-    chosen = result.best(budget).record
-    return {"test_accuracy": chosen.test_accuracy, "val_accuracy": chosen.val_accuracy,
-            "trials": len(result.records), "wall_s": time.perf_counter() - start,
-            "config": {"architecture": chosen.spec.architecture, "optimizer": chosen.spec.optimizer,
-                       "learning_rate": chosen.spec.learning_rate, "batch_size": chosen.spec.batch_size},
-            "params": chosen.params}
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
 
-
-def describe(row: dict) -> str:
-    c = row["config"]
-    arch = c.get("architecture") or "784-" + "-".join(map(str, c["hidden"])) + "-10"
-    return f"{arch}, lr {c['learning_rate']:.2g}, batch {c['batch_size']}"
+    fig, axes = plt.subplots(2, len(budgets), figsize=(6.5 * len(budgets), 8), squeeze=False)
+    colors = plt.get_cmap("tab10")
+    for col, (budget, rows) in enumerate(budgets.items()):
+        end = max(r["wall_s"] for row in rows.values() for r in row["runs"])
+        grid = [end * i / 200 for i in range(201)]
+        for i, (name, row) in enumerate(rows.items()):
+            traces = [r["trace"] for r in row["runs"]]
+            for ax, key in zip(axes[:, col], ("val", "test")):
+                ys = step_mean(traces, key, grid)
+                pts = [(t, y) for t, y in zip(grid, ys) if y is not None]
+                if pts:
+                    ax.plot(*zip(*pts), color=colors(i), lw=2.2 if name == "mnistopt" else 1.3, label=name,
+                            ls="-" if "same_space" in name or name.startswith("mnistopt") else "--")
+        axes[0, col].set_title(f"budget {int(budget):,} parameters")
+        axes[0, col].set_ylabel("best validation accuracy so far")
+        axes[1, col].set_ylabel("test accuracy of the then-best model")
+        for ax in axes[:, col]:
+            ax.set_xlabel("wall time (s, the row's clock)")
+            finals = [ln.get_ydata()[-1] for ln in ax.get_lines()]
+            if finals:  # every row's final value in view; early, much lower points may fall below
+                ax.set_ylim(max(0.0, min(finals) - 0.03), min(1.0, max(finals) + 0.01))
+            ax.grid(alpha=0.3)
+    axes[0, 0].legend(fontsize=8, loc="lower right")
+    seeds = len(next(iter(next(iter(budgets.values())).values()))["runs"])
+    fig.suptitle(f"Anytime, mean over {seeds} seed(s)\n{data_name}\nsolid: mnistopt's space; dashed: plain space",
+                 fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def main() -> int:
     p = _common.parser(__doc__.splitlines()[0], "runs/peers")
-    p.add_argument("--budget", type=int, nargs="+", default=[4034, 72842, 93322], metavar="N")
+    p.add_argument("--budgets", "--budget", type=int, nargs="+", default=[4034, 72842], metavar="N",
+                   help="budgets (default: 4034 72842)")
+    p.add_argument("--seeds", type=int, default=3, metavar="N", help="runs per row: seeds 0..N-1 (default: 3)")
+    p.add_argument("--rows", nargs="+", default=list(ROWS), choices=ROWS, metavar="ROW",
+                   help=f"rows to run (default: all): {', '.join(ROWS)}")
+    p.add_argument("--allowance", type=float, default=None, metavar="SECONDS",
+                   help="wall time of every row, mnistopt's included (default: mnistopt's own wall time at each "
+                   "budget and seed)")
     p.add_argument("--max-epochs", type=int, default=None,
-                   help="mnistopt's epochs of a full trial (default: the library's)")
-    p.add_argument("--peer-epochs", type=int, default=10, help="epochs of every peer configuration (default: 10)")
+                   help="epochs of a full trial of the rows on mnistopt's space (default: the library's)")
+    p.add_argument("--peer-epochs", type=int, default=PLAIN_EPOCHS,
+                   help=f"epochs of every plain-space configuration (default: {PLAIN_EPOCHS})")
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
-    args, clock, data = _common.start(p)
+    args = p.parse_args()
+    _common.setup()
+    clock = _common.Clock()
+    if args.allowance is None and "mnistopt" not in args.rows:
+        p.error("without --allowance the mnistopt row sets every row's allowance: keep it in --rows")
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    runs: dict[str, dict[str, list]] = {str(b): {name: [] for name in args.rows} for b in args.budgets}
+    data_name = None
+    for seed in range(args.seeds):
+        args.seed = seed
+        data = _common.load(args)  # the validation split follows the seed
+        data_name = f"{data.name}: " + ", ".join(f"{k} {v:,}" for k, v in data.sizes.items())
+        warm_up(data)
+        for budget in args.budgets:
+            directory = str(out_dir / f"seed-{seed}" / str(budget))
+            allowance = args.allowance
+            if "mnistopt" in args.rows:
+                r = mnistopt_row(budget, data, allowance or 0.0, seed, f"{directory}/mnistopt", args.max_epochs,
+                                 time_limited=allowance is not None)
+                runs[str(budget)]["mnistopt"].append({"seed": seed, **r})
+                allowance = allowance or r["wall_s"]
+                report(budget, seed, "mnistopt", r)
+            for name in args.rows:
+                if name == "mnistopt":
+                    continue
+                r = run_one(name, budget, data, allowance, seed, f"{directory}/{name}", args.max_epochs,
+                            args.peer_epochs)
+                runs[str(budget)][name].append({"seed": seed, **r})
+                report(budget, seed, name, r)
 
-    results: dict[str, dict[str, dict]] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for budget in args.budget:
-            row = results[str(budget)] = {}
-            row["mnistopt"] = mnistopt_search(budget, data, args.max_epochs, args.seed, f"{tmp}/mnistopt")
-            allowance = row["mnistopt"]["wall_s"]
-            _common.say(f"budget {budget:,}: allowance {allowance:.0f} s")
-            row["seed_grid"] = seed_grid(budget, data, allowance, args.peer_epochs, args.seed)
-            row["kerastuner"] = kerastuner_random(budget, data, allowance, args.peer_epochs, args.seed, f"{tmp}/kt")
-            row["optuna"] = optuna_tpe(budget, data, allowance, args.peer_epochs, args.seed)
-            for name in PEERS:
-                r = row[name]
-                _common.say(f"budget {budget:,} {name}: test {r['test_accuracy']:.4f} (val {r['val_accuracy']:.4f}) "
-                            f"{r['trials']} trials {r['wall_s']:.0f} s; {describe(r)}")
-
-    print(f"Best selected model's test accuracy at equal wall time per budget (data {data.name}: "
-          + ", ".join(f"{k} {v:,}" for k, v in data.sizes.items()) + "; selection on validation accuracy)\n")
-    print("| budget | allowance | " + " | ".join(PEERS) + " |\n|---:|---:|" + "---:|" * len(PEERS))
-    for budget, row in results.items():
-        cells = []
-        for name in PEERS:
-            r = row[name]
-            cells.append(f"{r['test_accuracy']:.4f} ({r['trials']} trials, {r['wall_s']:.0f} s)")
-        print(f"| {int(budget):,} | {row['mnistopt']['wall_s']:.0f} s | " + " | ".join(cells) + " |")
-    print("\n| budget | searcher | selected configuration | params | val accuracy |\n|---:|:---|:---|---:|---:|")
-    for budget, row in results.items():
-        for name in PEERS:
-            r = row[name]
-            print(f"| {int(budget):,} | {name} | {describe(r)} | {r['params']:,} | {r['val_accuracy']:.4f} |")
-    wins = {b: all(row["mnistopt"]["test_accuracy"] >= row[n]["test_accuracy"] for n in PEERS) for b, row in
-            results.items()}
-    print("\nmnistopt at least every peer at " + ", ".join(f"{int(b):,}: {'yes' if w else 'NO'}" for b, w in wins.items()))
-    out = {
-        "budgets": {b: {n: row[n]["test_accuracy"] for n in PEERS} for b, row in results.items()},
-        "wall_s": {b: {n: row[n]["wall_s"] for n in PEERS} for b, row in results.items()},
-        "trials": {b: {n: row[n]["trials"] for n in PEERS} for b, row in results.items()},
-        "details": results,
-    }
+    budgets = {b: {name: summarise(rs) for name, rs in rows.items()} for b, rows in runs.items()}
+    print(f"Selected model's test accuracy, mean ± standard deviation over {args.seeds} seed(s), at equal wall time "
+          f"per budget and seed (data {data_name}; selection on validation accuracy; test measured once per run)\n")
+    print("| budget | row | test accuracy | val accuracy | trials (mean) | wall s (mean) | max overrun s | "
+          "picked (seed: architecture, optimizer, lr, batch) |\n|---:|:---|---:|---:|---:|---:|---:|:---|")
+    for b, rows in budgets.items():
+        for name, row in sorted(rows.items(), key=lambda kv: -kv[1]["mean"]):
+            picked = "; ".join(f"{r['seed']}: {describe(r['config'])}" for r in row["runs"])
+            print(f"| {int(b):,} | {name} | {pm(row)} | {row['val_mean']:.4f} | "
+                  f"{statistics.fmean(r['trials'] for r in row['runs']):.1f} | {row['wall_s_mean']:.0f} | "
+                  f"{row['overrun_s_max']:.0f} | {picked} |")
+    for b, rows in budgets.items():
+        if "mnistopt" in rows:
+            best = max(rows, key=lambda n: rows[n]["mean"])
+            verdict = "best" if best == "mnistopt" else f"NOT the best ({best}: {pm(rows[best])})"
+            print(f"\nbudget {int(b):,}: mnistopt's mean {pm(rows['mnistopt'])} is {verdict}")
+    plot = out_dir / "anytime.png"
+    anytime_plot(budgets, plot, data_name)
+    print(f"\nanytime plot: {plot}")
+    out = {"budgets": budgets, "seeds": args.seeds, "data": data_name,
+           "allowance": "fixed" if args.allowance is not None else "mnistopt's wall time per budget and seed",
+           "clock": "imports, data and warm-up outside every clock; test evaluations for the trace taken out"}
     return _common.finish(clock, out if args.json else None)
+
+
+def describe(config: dict) -> str:
+    opt = config.get("optimizer", "adam")
+    return f"{config['architecture']} {opt} {config['learning_rate']:.2g} b{config['batch_size']}"
+
+
+def report(budget, seed, name, r) -> None:
+    _common.say(f"budget {budget:,} seed {seed} {name}: test {r['test_accuracy']:.4f} (val {r['val_accuracy']:.4f}) "
+                f"{r['trials']} trials {r['wall_s']:.0f} s (allowance {r['allowance_s']:.0f} s, overrun "
+                f"{r['overrun_s']:.0f} s); {describe(r['config'])}")
 
 
 if __name__ == "__main__":

@@ -128,6 +128,8 @@ CASES = [
     ("distributed-worker-id", distributed(distributed="worker", oracle="h:80", worker_id="chief-2"), ArgumentError, ValueError, r"`worker_id` must be .*'chief'"),
     ("distributed-timeout", distributed(distributed="chief", oracle="h:80", trial_timeout=0), ArgumentError, ValueError, r"`trial_timeout` must be a finite number"),
     ("distributed-oracle-alone", distributed(oracle="h:80"), ArgumentError, ValueError, r"`oracle` needs distributed='chief' or 'worker'"),
+    ("distributed-time-limit", distributed(distributed="chief", oracle="h:80", time_limit=60), ArgumentError, ValueError, r"`time_limit` applies to a search in one process.*time_limit=60\.0 with distributed='chief'"),
+    ("time-limit-zero", search(3000, time_limit=0), ArgumentError, ValueError, r"`time_limit` must be a finite number.*Received: time_limit=0"),
     ("distributed-budgets", distributed(distributed="chief", oracle="h:80", budget=[3000, 4000]), ArgumentError, ValueError, r"one budget.*budget=\[3000, 4000\]"),
     ("distributed-no-directory", distributed(distributed="chief", oracle="h:80", directory=None), ArgumentError, ValueError, r"needs `directory`.*directory=None"),
     ("pareto-lengths", lambda tmp, ds, m: pareto_mask([1, 2], [0.5]), ArgumentError, ValueError, r"`sizes` and `accuracies` must be 1-D and equally long"),

@@ -65,6 +65,37 @@ def test_rerun_resumes_without_repeating_trials(mnist_small, tmp_path):
     assert len(fresh.records) == 1
 
 
+def test_time_limit_starts_no_trial_after_it_and_a_rerun_resumes(mnist_small, tmp_path):
+    events = []
+    limited = search_under_budget([3000, 20000], mnist_small, tuner="random", max_trials=4, max_epochs=1,
+                                  directory=tmp_path, space=FAST, time_limit=1e-6, progress=events.append)
+    assert [e.done for e in events] == [1, 1]  # the first trial of each budget runs, then the clock stops it
+    assert set(limited.info["time_limit_reached"]) == {"3000", "20000"}
+    assert all(s > 0 for s in limited.info["time_limit_reached"].values())
+    assert limited.info["settings"]["time_limit"] == 1e-6
+    assert limited.best(3000).record.selected and limited.best(20000).record.test_accuracy is not None
+    resumed = search_under_budget([3000, 20000], mnist_small, tuner="random", max_trials=4, max_epochs=1,
+                                  directory=tmp_path, space=FAST)
+    assert "time_limit_reached" not in resumed.info
+    for budget in (3000, 20000):
+        assert len(resumed.for_budget(budget)) == 4
+        kept = limited.for_budget(budget)[0]
+        assert {r.trial_id: r.wall_time_s for r in resumed.for_budget(budget)}[kept.trial_id] == kept.wall_time_s
+
+
+def test_auto_max_epochs_gives_small_budgets_the_longer_top_rung(mnist_small, tmp_path):
+    from mnistopt.kinds import ParamsBudget
+    from mnistopt.options import DEFAULT_MAX_EPOCHS, SMALL_BUDGET_MAX_EPOCHS
+
+    SMALL_BUDGET = ParamsBudget.small_budget
+
+    result = search_under_budget([3000, SMALL_BUDGET + 1], mnist_small, tuner="random", max_trials=1,
+                                 directory=tmp_path, space=FAST, patience=0)
+    assert result.info["settings"]["max_epochs"] == "auto"
+    assert result.best(3000).record.spec.epochs == SMALL_BUDGET_MAX_EPOCHS
+    assert result.best(SMALL_BUDGET + 1).record.spec.epochs == DEFAULT_MAX_EPOCHS
+
+
 def test_rerun_repairs_state_left_by_a_kill_between_kerastuner_writes(mnist_small, tmp_path):
     """KerasTuner writes a trial's file and the oracle's file separately; a kill between them
     must neither lose a trial (CI once saw trial 2 vanish) nor retrain a finished one."""

@@ -89,6 +89,10 @@ def reconcile_interrupted(oracle: kt.Oracle) -> list[str]:
     return list(queue)
 
 
+class TimeLimitReached(Exception):
+    """Raised by :class:`BudgetTuner` after a trial ends past its deadline; the search catches it."""
+
+
 class SpaceHyperModel(kt.HyperModel):
     """Declares the space's hyperparameters; builds the spec's Keras 3 model.
 
@@ -137,9 +141,11 @@ class BudgetTuner(kt.engine.base_tuner.BaseTuner):
         patience: int | None,
         on_record: Callable[[TrialRecord], None],
         prune_epochs: int = 4,
+        deadline: float | None = None,
         **kwargs: Any,
     ):
         self.prune_epochs = prune_epochs
+        self.deadline = deadline  # time.perf_counter() after which no trial starts
         self.dataset = dataset
         self.tensors = tensors  # the train split as tensors, converted once per search
         self.seed = seed
@@ -246,6 +252,8 @@ class BudgetTuner(kt.engine.base_tuner.BaseTuner):
             super().on_trial_end(trial)  # KerasTuner saves the trial's final state first
         finally:  # ... or raises after too many consecutive failures: record the trial anyway
             self._report(trial)
+        if self.deadline is not None and time.perf_counter() >= self.deadline:
+            raise TimeLimitReached  # leaves KerasTuner's loop before it creates the next trial
 
     def _report(self, trial: kt.engine.trial.Trial) -> None:
         record = self._pending.pop(trial.trial_id, None)

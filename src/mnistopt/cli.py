@@ -11,8 +11,8 @@ from collections.abc import Sequence
 
 from ._version import __version__
 from .errors import MnistoptError
-from .kinds import BUDGET_KINDS
-from .options import DEFAULT_COMPRESSION, DEFAULTS, TUNERS
+from .kinds import BUDGET_KINDS, ParamsBudget
+from .options import DEFAULT_COMPRESSION, DEFAULT_MAX_EPOCHS, DEFAULTS, SMALL_BUDGET_MAX_EPOCHS, TUNERS
 
 __all__ = ["main", "build_parser"]
 
@@ -23,6 +23,16 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str):
         self.exit(2, f"mnistopt: error: {message}. See `{self.prog} --help`.\n")
+
+
+def _int_or_auto(text: str) -> int | str:
+    """``--max-epochs``: a whole number, or ``auto`` (SearchOptions checks the range)."""
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number or auto, got {text!r}") from None
 
 
 def _add_data_args(p: argparse.ArgumentParser) -> None:
@@ -82,8 +92,13 @@ def build_parser() -> argparse.ArgumentParser:
                       help=f"{', '.join(TUNERS[:-1])} or {TUNERS[-1]} (default: {DEFAULTS.tuner})")
     srch.add_argument("--max-trials", type=int, default=DEFAULTS.max_trials, metavar="N",
                       help="trials per budget (default: the tuner's)")
-    srch.add_argument("--max-epochs", type=int, default=DEFAULTS.max_epochs, metavar="N",
-                      help=f"epochs of a fully trained trial (default: {DEFAULTS.max_epochs})")
+    srch.add_argument("--max-epochs", type=_int_or_auto, default=DEFAULTS.max_epochs, metavar="N",
+                      help=f"epochs of a fully trained trial, or auto (default: {DEFAULTS.max_epochs}: "
+                      f"{SMALL_BUDGET_MAX_EPOCHS} at parameter budgets up to {ParamsBudget.small_budget:,}, "
+                      f"{DEFAULT_MAX_EPOCHS} otherwise)")
+    srch.add_argument("--time-limit", type=float, default=DEFAULTS.time_limit, metavar="SECONDS",
+                      help="per budget: start no new trial after this many seconds and select among the trials run "
+                      "(default: none)")
     srch.add_argument("--overwrite", action="store_true", help="start afresh instead of resuming")
     srch.add_argument("--refit", action="store_true",
                       help="retrain each selected spec on train + validation for its selected epochs; that model is "
@@ -209,7 +224,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
     options = dict(tuner=args.tuner, max_trials=args.max_trials, max_epochs=args.max_epochs, seed=args.seed,
                    directory=args.out, overwrite=args.overwrite, budget_kind=args.budget_kind, compress=compress,
                    distributed=args.distributed, oracle=args.oracle, worker_id=args.worker_id,
-                   trial_timeout=args.trial_timeout, refit=args.refit)
+                   trial_timeout=args.trial_timeout, refit=args.refit, time_limit=args.time_limit)
     if args.preset is None:
         check_search_arguments(args.budget, **options)  # before the data is read
     dataset = _load_data(args)

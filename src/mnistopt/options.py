@@ -22,7 +22,7 @@ from .kinds import BudgetKind, get_kind
 from .space import SearchSpace
 
 __all__ = ["SearchOptions", "ClusterOptions", "DEFAULTS", "DEFAULT_COMPRESSION", "DEFAULT_MAX_EPOCHS",
-           "DEFAULT_HYPERBAND_FACTOR", "TUNERS", "check_budgets"]
+           "SMALL_BUDGET_MAX_EPOCHS", "DEFAULT_HYPERBAND_FACTOR", "TUNERS", "check_budgets"]
 
 #: Tuners a search can use (KerasTuner oracles).
 TUNERS = ("hyperband", "bayesian", "random", "grid")
@@ -31,6 +31,11 @@ TUNERS = ("hyperband", "bayesian", "random", "grid")
 #: (``benchmarks/defaults.py``).
 DEFAULT_MAX_EPOCHS = 30
 DEFAULT_HYPERBAND_FACTOR = 4
+#: ``max_epochs="auto"`` (the default) gives a budget up to its kind's ``small_budget`` (10,000
+#: parameters; see :class:`~mnistopt.kinds.ParamsBudget`) a top rung of ``SMALL_BUDGET_MAX_EPOCHS``:
+#: a small model's epoch costs little, and on the development split its selected model kept gaining
+#: past 30 epochs where a 72,842-parameter one did not (``benchmarks/defaults.py``, new / new-60).
+SMALL_BUDGET_MAX_EPOCHS = 60
 #: What ``compress=True`` runs on each selected model.
 DEFAULT_COMPRESSION: dict[str, Any] = {"quantize": ["dynamic", "float16", "int8"], "sparsity": [0.5, 0.9],
                                        "fine_tune_epochs": 4}
@@ -48,17 +53,25 @@ class SearchOptions:
     Example:
         >>> options = SearchOptions(tuner="Random", compress=True)
         >>> options.tuner, options.patience, options.compress["sparsity"], options.max_epochs
-        ('random', 3, [0.5, 0.9], 30)
+        ('random', 3, [0.5, 0.9], 'auto')
+        >>> options.epochs_for(4034), options.epochs_for(72842), SearchOptions(max_epochs=20).epochs_for(4034)
+        (60, 30, 20)
+        >>> SearchOptions(budget_kind="nonzero").epochs_for(4034)
+        30
         >>> SearchOptions(max_epochs=0)
         Traceback (most recent call last):
         ...
         mnistopt.errors.ArgumentError: `max_epochs` must be an integer in [1, 10000]. Received: max_epochs=0. Pass a value in that range.
+        >>> SearchOptions(max_epochs="long")
+        Traceback (most recent call last):
+        ...
+        mnistopt.errors.ArgumentError: `max_epochs` must be 'auto' or an integer in [1, 10000]. Received: max_epochs='long'.
     """
 
     budget_kind: str | BudgetKind = "params"
     tuner: str = "hyperband"
     max_trials: int | None = None
-    max_epochs: int = DEFAULT_MAX_EPOCHS
+    max_epochs: int | str = "auto"
     seed: int = 0
     patience: int | None | str = "auto"
     hyperband_factor: int = DEFAULT_HYPERBAND_FACTOR
@@ -66,6 +79,7 @@ class SearchOptions:
     compress: bool | Mapping[str, Any] | None = False
     refit: bool = False
     overwrite: bool = False
+    time_limit: float | None = None
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -73,11 +87,18 @@ class SearchOptions:
         set_(self, "budget_kind", kind)
         tuner = check_choice("tuner", self.tuner, TUNERS)
         set_(self, "tuner", tuner)
-        set_(self, "max_epochs", check_int("max_epochs", self.max_epochs, minimum=1, maximum=10_000))
+        if isinstance(self.max_epochs, str):
+            if self.max_epochs != "auto":
+                raise ArgumentError(f"`max_epochs` must be 'auto' or an integer in [1, 10000]. "
+                                    f"Received: max_epochs={self.max_epochs!r}.")
+        else:
+            set_(self, "max_epochs", check_int("max_epochs", self.max_epochs, minimum=1, maximum=10_000))
         set_(self, "seed", check_int("seed", self.seed, minimum=0))
         set_(self, "hyperband_factor", check_int("hyperband_factor", self.hyperband_factor, minimum=2))
         if self.max_trials is not None:
             set_(self, "max_trials", check_int("max_trials", self.max_trials, minimum=1))
+        if self.time_limit is not None:
+            set_(self, "time_limit", check_float("time_limit", self.time_limit, minimum=0.0, min_inclusive=False))
         if self.patience == "auto":
             set_(self, "patience", 3 if tuner in ("random", "bayesian") else None)
         elif self.patience is not None:
@@ -93,13 +114,22 @@ class SearchOptions:
                 raise InvalidTypeError(f"`{name}` must be True or False. Received: {name}={getattr(self, name)!r}.")
         set_(self, "compress", _check_compress(self.compress, kind))
 
+    def epochs_for(self, budget: int) -> int:
+        """Epochs of a fully trained trial at ``budget``: ``max_epochs``, or for ``"auto"``
+        :data:`SMALL_BUDGET_MAX_EPOCHS` up to the budget kind's ``small_budget`` and
+        :data:`DEFAULT_MAX_EPOCHS` above (and for kinds without one)."""
+        if self.max_epochs != "auto":
+            return self.max_epochs
+        small = self.budget_kind.small_budget
+        return SMALL_BUDGET_MAX_EPOCHS if small is not None and budget <= small else DEFAULT_MAX_EPOCHS
+
     def settings(self) -> dict[str, Any]:
         """What ``result.json`` records under ``settings`` (JSON-ready)."""
         return {
             "budget_kind": self.budget_kind.name, "tuner": self.tuner, "max_trials": self.max_trials,
             "max_epochs": self.max_epochs, "seed": self.seed, "patience": self.patience,
             "hyperband_factor": self.hyperband_factor, "space": self.space.to_dict(), "compress": self.compress,
-            "refit": self.refit,
+            "refit": self.refit, "time_limit": self.time_limit,
         }
 
 
@@ -141,8 +171,12 @@ class ClusterOptions:
         tuner_id = "chief" if role == "chief" else (worker_id or f"worker-{os.getpid()}")
         return cls(role, host, int(port_text), tuner_id, timeout)
 
-    def check_search(self, budgets: Sequence[int], directory: Any) -> None:
-        """What a distributed search needs of the rest: one budget, a shared directory."""
+    def check_search(self, budgets: Sequence[int], directory: Any, time_limit: float | None = None) -> None:
+        """What a distributed search needs of the rest: one budget, a shared directory, no time limit."""
+        if time_limit is not None:
+            raise ArgumentError(f"`time_limit` applies to a search in one process; a distributed search ends when its "
+                                f"workers have run its trials. Received: time_limit={time_limit!r} with "
+                                f"distributed={self.role!r}. Bound it with max_trials instead.")
         if len(budgets) != 1:
             raise ArgumentError(
                 f"A distributed search takes one budget (the chief serves one KerasTuner oracle at a time). "

@@ -29,7 +29,7 @@ from .errors import ArgumentError, SearchFailedError
 from .kinds import BudgetKind, get_kind
 from .records import (FAILED, CompressionResult, SearchResult, SelectedModel, TrialRecord, chain_history,
                       select_best)
-from .options import (DEFAULT_COMPRESSION, DEFAULT_HYPERBAND_FACTOR, DEFAULT_MAX_EPOCHS, TUNERS, ClusterOptions,
+from .options import (DEFAULT_COMPRESSION, DEFAULT_HYPERBAND_FACTOR, TUNERS, ClusterOptions,
                       SearchOptions, check_budgets)
 from .space import SearchSpace
 
@@ -94,7 +94,7 @@ def search_under_budget(
     *,
     tuner: str = "hyperband",
     max_trials: int | None = None,
-    max_epochs: int = DEFAULT_MAX_EPOCHS,
+    max_epochs: int | str = "auto",
     seed: int = 0,
     directory: str | os.PathLike | None = None,
     overwrite: bool = False,
@@ -110,6 +110,7 @@ def search_under_budget(
     worker_id: str | None = None,
     trial_timeout: float = 1800.0,
     refit: bool = False,
+    time_limit: float | None = None,
 ) -> SearchResult:
     """Find the most accurate MLP with at most ``budget`` parameters.
 
@@ -127,7 +128,11 @@ def search_under_budget(
             ``"random"`` or ``"grid"``.
         max_trials: stop after this many trials per budget (default: the whole
             Hyperband schedule; 20 for random/bayesian; the whole grid).
-        max_epochs: epochs of a fully trained trial.
+        max_epochs: epochs of a fully trained trial (Hyperband's top rung).
+            ``"auto"`` (default): 60 at parameter budgets up to 10,000
+            (small models' epochs are cheap and they keep gaining), 30
+            otherwise; see
+            :meth:`~mnistopt.options.SearchOptions.epochs_for`.
         seed: seeds the sampler and each trial's training.
         directory: where the search state, checkpoints, models and
             ``result.json`` live; rerunning with the same directory resumes.
@@ -183,6 +188,12 @@ def search_under_budget(
             Its record has ``refit=True`` and keeps the trial's validation
             accuracy, which chose it (the refit model has seen the
             validation images).
+        time_limit: seconds per budget: once a budget's search has run this
+            long it starts no new trial (the one in progress finishes) and
+            selects among the trials it has; ``result.info["time_limit_reached"]``
+            says which budgets stopped so and after how many seconds. A later
+            call with the same ``directory`` resumes the schedule. ``None``
+            (default): the whole schedule (or ``max_trials``).
 
     Returns:
         A :class:`~mnistopt.records.SearchResult`; ``result.best(budget)``
@@ -202,7 +213,7 @@ def search_under_budget(
         budget, tuner=tuner, max_trials=max_trials, max_epochs=max_epochs, seed=seed, directory=directory,
         overwrite=overwrite, space=space, patience=patience, hyperband_factor=hyperband_factor,
         budget_kind=budget_kind, compress=compress, distributed=distributed, oracle=oracle, worker_id=worker_id,
-        trial_timeout=trial_timeout, refit=refit,
+        trial_timeout=trial_timeout, refit=refit, time_limit=time_limit,
     )
     if directory is None:
         root = Path(tempfile.mkdtemp(prefix="mnistopt-search-"))
@@ -261,7 +272,7 @@ def check_search_arguments(
     checked = SearchOptions(**options)
     cluster = ClusterOptions.create(distributed, oracle, worker_id, trial_timeout)
     if cluster is not None:
-        cluster.check_search(budgets, directory)
+        cluster.check_search(budgets, directory, checked.time_limit)
     return budgets, checked, cluster
 
 
@@ -327,6 +338,7 @@ class _Run:
         self.records: dict[tuple[int, str, str], TrialRecord] = {}
         self.selected: dict[int, SelectedModel] = {}
         self.start = time.perf_counter()
+        self.time_limit_reached: dict[int, float] = {}  # budget -> seconds its search ran before it stopped
         self._tensors = None  # the train split as tensors, shared by every budget's trials
 
     def result(self) -> SearchResult:
@@ -337,6 +349,8 @@ class _Run:
             "settings": self.options.settings(),
             "environment": environment(),
             "wall_time_s": time.perf_counter() - self.start,
+            **({"time_limit_reached": {str(b): s for b, s in self.time_limit_reached.items()}}
+               if self.time_limit_reached else {}),
             "note": "Models are selected on validation accuracy; test accuracy is reported for "
             "selected models only and chose nothing.",
         }
@@ -353,7 +367,8 @@ class _Run:
 
     def search_one(self, space, progress) -> None:
         from ._tuner import (MAX_CONSECUTIVE_FAILURES, BudgetTuner, LostTrialWatchdog, SpaceHyperModel,  # KerasTuner
-                             atomic_kerastuner_state, kerastuner_output, make_oracle, planned_trials)
+                             TimeLimitReached, atomic_kerastuner_state, kerastuner_output, make_oracle,
+                             planned_trials)
 
         o = self.options
         budget = space.budget
@@ -378,12 +393,14 @@ class _Run:
             from .training import train_tensors
 
             self._tensors = train_tensors(self.data)
-        hypermodel = SpaceHyperModel(space, epochs=o.max_epochs)
-        oracle = make_oracle(o.tuner, o.max_trials, o.max_epochs, o.seed, o.hyperband_factor)
+        max_epochs = o.epochs_for(budget)
+        hypermodel = SpaceHyperModel(space, epochs=max_epochs)
+        oracle = make_oracle(o.tuner, o.max_trials, max_epochs, o.seed, o.hyperband_factor)
         with kerastuner_output(), atomic_kerastuner_state():
             tuner = BudgetTuner(
-                oracle, hypermodel, dataset=self.data, tensors=self._tensors, seed=o.seed, max_epochs=o.max_epochs,
+                oracle, hypermodel, dataset=self.data, tensors=self._tensors, seed=o.seed, max_epochs=max_epochs,
                 patience=o.patience, on_record=on_record,
+                deadline=None if o.time_limit is None else started + o.time_limit,
                 directory=str(self.root / "tuner"),
                 project_name=space.kind.directory_name(budget),
             )
@@ -401,6 +418,10 @@ class _Run:
                                 self.cluster.port)
                     lost = stack.enter_context(LostTrialWatchdog(tuner.oracle, self.cluster.trial_timeout))
                 tuner.search(verbose=0)
+        except TimeLimitReached:
+            self.time_limit_reached[budget] = time.perf_counter() - started
+            logger.info("budget %s: time limit of %s s reached after %d trials; selecting among them", budget,
+                        f"{o.time_limit:g}", count["done"])
         except RuntimeError as exc:  # KerasTuner stops after too many consecutive failed trials
             if "consecutive failures" not in str(exc):
                 raise
