@@ -111,6 +111,28 @@ _MARKERS = {"trained": "o", "float32 file": "s", "quantized": "^", "pruned": "D"
             "units cut": "P", "units cut+quantized": "X", "QAT": "*"}
 
 
+def _label_without_overlap(fig: Any, ax: Any, points: Sequence[Mapping[str, Any]]) -> None:
+    """Label each point to its right, at the first of a few heights where the label overlaps
+    no marker and no label placed before it (front points can sit a few pixels apart)."""
+    from matplotlib.transforms import Bbox
+
+    fig.canvas.draw()  # the axes' limits and a renderer, so label extents are known
+    renderer = fig.canvas.get_renderer()
+    marks = [ax.transData.transform((p["x"], p["y"])) for p in points]
+    placed: list[Any] = [Bbox.from_bounds(x - 5, y - 5, 10, 10) for x, y in marks]  # the markers themselves
+    for p in points:
+        for dy in (6, -12, 16, -22, 26, -32):
+            text = ax.annotate(p["label"], (p["x"], p["y"]), textcoords="offset points", fontsize=7, xytext=(6, dy))
+            box = text.get_window_extent(renderer)
+            if not any(box.overlaps(other) for other in placed):
+                break
+            text.remove()
+        else:  # crowded everywhere: keep the first height
+            text = ax.annotate(p["label"], (p["x"], p["y"]), textcoords="offset points", fontsize=7, xytext=(6, 6))
+            box = text.get_window_extent(renderer)
+        placed.append(box)
+
+
 def plot_pareto(data: Mapping[str, Any], path: str | os.PathLike, title: str = "") -> Path:
     """Accuracy against size on a log x axis: the front highlighted and labelled,
     dominated points faded; colour is the budget, marker the kind of stage."""
@@ -127,11 +149,9 @@ def plot_pareto(data: Mapping[str, Any], path: str | os.PathLike, title: str = "
         xs = [p["x"] for p in front]
         ys = [p["y"] for p in front]
         ax.step(xs, ys, where="post", color="black", linewidth=1, alpha=0.6, zorder=2)
-        for i, p in enumerate(front):
+        for p in front:
             ax.scatter(p["x"], p["y"], color=colour[p["budget"]], marker=_MARKERS[p["family"]], s=60,
                        edgecolors="black", linewidths=0.8, zorder=3)
-            ax.annotate(p["label"], (p["x"], p["y"]), textcoords="offset points", fontsize=7,
-                        xytext=(6, -10 if i % 2 else 6))
     low = pareto_y_floor(data)
     hidden = sum(p["y"] < low for p in data["dominated"])
     if low > -np.inf:
@@ -152,6 +172,7 @@ def plot_pareto(data: Mapping[str, Any], path: str | os.PathLike, title: str = "
     ax.set_title(title or f"{data['y'].replace('_', ' ')} vs {data['x'].replace('_', ' ')}: front in bold, "
                  "dominated faded")
     fig.tight_layout()
+    _label_without_overlap(fig, ax, front)  # once the axes are final, so label extents are too
     return _save(fig, path)
 
 
