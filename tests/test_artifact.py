@@ -38,6 +38,25 @@ def test_quantized_artifacts_shrink_and_keep_accuracy(trained, mnist_small, tmp_
         assert abs(accuracy[mode] - accuracy["float32"]) <= 0.02, (mode, accuracy)
 
 
+def test_files_run_on_litert_without_a_warning_and_like_tf_lite(trained, mnist_small, tmp_path, monkeypatch):
+    import sys
+    import warnings
+
+    from ai_edge_litert.interpreter import Interpreter
+
+    from mnistopt.artifacts import tflite_interpreter
+
+    path = export_tflite(trained.model, tmp_path / "int8.tflite", "int8", representative=mnist_small.x_train)
+    assert isinstance(tflite_interpreter(path), Interpreter)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing to silence: LiteRT is not deprecated
+        litert = tflite_predict(path, mnist_small.x_test)
+    monkeypatch.setitem(sys.modules, "ai_edge_litert.interpreter", None)  # an install without LiteRT
+    with pytest.warns(UserWarning, match="deprecated"):  # the fallback says so, unsilenced
+        fallback = tflite_predict(path, mnist_small.x_test)
+    np.testing.assert_array_equal(litert, fallback)  # the same kernels: the same int8 outputs
+
+
 def test_int8_needs_representative_data(trained, tmp_path):
     with pytest.raises(ArgumentError, match=r"quantize='int8' needs `representative` images"):
         export_tflite(trained.model, tmp_path / "m.tflite", "int8")

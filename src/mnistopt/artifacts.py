@@ -213,14 +213,23 @@ def export_tflite(
     return atomic_write_with(path, lambda tmp: Path(tmp).write_bytes(flatbuffer), ".tflite")
 
 
-def tflite_predict(path: str | os.PathLike, x: np.ndarray, batch_size: int = 1000) -> np.ndarray:
-    """Softmax outputs of the ``.tflite`` file at ``path`` for images ``x``."""
-    import tensorflow as tf
+def tflite_interpreter(path: str | os.PathLike) -> Any:
+    """An interpreter for the ``.tflite`` file at ``path``: LiteRT's (``ai_edge_litert``, a
+    dependency of mnistopt), or TensorFlow's deprecated ``tf.lite.Interpreter`` only where LiteRT
+    is not installed (its deprecation warning then tells the user so)."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:  # pragma: no cover - LiteRT is a dependency; kept for installs without it
+        import tensorflow as tf
 
+        Interpreter = tf.lite.Interpreter
+    return Interpreter(model_path=str(path))
+
+
+def tflite_predict(path: str | os.PathLike, x: np.ndarray, batch_size: int = 1000) -> np.ndarray:
+    """Softmax outputs of the ``.tflite`` file at ``path`` for images ``x`` (run by LiteRT)."""
     batch_size = check_int("batch_size", batch_size, minimum=1)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # tf.lite.Interpreter's deprecation notice
-        interpreter = tf.lite.Interpreter(model_path=str(path))
+    interpreter = tflite_interpreter(path)
     inp = interpreter.get_input_details()[0]
     out = interpreter.get_output_details()[0]
     x = np.asarray(x, dtype=np.float32)
