@@ -1,11 +1,16 @@
 """TFLite export and evaluation of the exported file itself."""
 
+import shutil
+import subprocess
+import textwrap
+
 import numpy as np
 import pytest
 
 from mnistopt import MLPSpec, train
-from mnistopt.errors import ArgumentError
-from mnistopt.artifacts import QUANTIZATIONS, Stage, StageKind, evaluate_tflite, export_tflite, tflite_predict
+from mnistopt.errors import ArgumentError, SpecError
+from mnistopt.artifacts import (QUANTIZATIONS, Stage, StageKind, evaluate_tflite, export_tflite, tflite_interpreter,
+                                tflite_predict)
 from mnistopt.training import predict_proba
 
 
@@ -55,6 +60,45 @@ def test_files_run_on_litert_without_a_warning_and_like_tf_lite(trained, mnist_s
     with pytest.warns(UserWarning, match="deprecated"):  # the fallback says so, unsilenced
         fallback = tflite_predict(path, mnist_small.x_test)
     np.testing.assert_array_equal(litert, fallback)  # the same kernels: the same int8 outputs
+
+
+@pytest.mark.skipif(shutil.which("cc") is None, reason="no system C compiler")
+def test_c_array_compiles_and_holds_the_file_byte_for_byte(trained, mnist_small, tmp_path):
+    from mnistopt.artifacts import write_c_array
+    from mnistopt.cli import main
+
+    path = export_tflite(trained.model, tmp_path / "int8.tflite", "int8", representative=mnist_small.x_train)
+    assert main(["export", str(path), "--c-array", str(tmp_path / "fw" / "model.c"), "--name", "digits"]) == 0
+    source, header = tmp_path / "fw" / "model.c", tmp_path / "fw" / "model.h"
+    assert source.is_file() and header.is_file()
+    (tmp_path / "fw" / "main.c").write_text(textwrap.dedent("""
+        #include <stdint.h>
+        #include <stdio.h>
+        #include "model.h"
+        int main(void) {
+          if ((uintptr_t)digits % 16 != 0) return 3;  /* TFLM reads the flatbuffer in place */
+          printf("%u %.9g %d %.9g %d\\n", digits_len, digits_input_scale, digits_input_zero_point,
+                 digits_output_scale, digits_output_zero_point);
+          FILE *f = fopen(\"out.bin\", \"wb\");
+          fwrite(digits, 1, digits_len, f);
+          return fclose(f);
+        }
+    """))
+    exe = tmp_path / "fw" / "check"
+    subprocess.run(["cc", "-std=c11", "-Wall", "-Werror", "-o", str(exe), str(source), str(tmp_path / "fw" / "main.c")],
+                   check=True, cwd=tmp_path / "fw")
+    printed = subprocess.run([str(exe)], check=True, cwd=tmp_path / "fw", capture_output=True, text=True).stdout.split()
+    assert (tmp_path / "fw" / "out.bin").read_bytes() == path.read_bytes()
+    assert int(printed[0]) == path.stat().st_size
+    details = tflite_interpreter(path).get_input_details()[0]["quantization"]
+    assert float(printed[1]) == pytest.approx(details[0]) and int(printed[2]) == details[1]
+    if shutil.which("c++"):  # and as C++, as TensorFlow Lite Micro builds it
+        subprocess.run(["c++", "-std=c++11", "-Wall", "-Werror", "-c", "-o", str(tmp_path / "fw" / "m.o"), "-x", "c++",
+                        str(source)], check=True, cwd=tmp_path / "fw")
+    with pytest.raises(SpecError, match=r"not a TensorFlow Lite file"):
+        write_c_array(header, tmp_path / "x")
+    with pytest.raises(ArgumentError, match=r"`name` must be a C identifier"):
+        write_c_array(path, tmp_path / "x", name="9 lives")
 
 
 def test_int8_needs_representative_data(trained, tmp_path):

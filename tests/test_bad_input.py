@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from mnistopt import MLPSpec, build_model, compress_model, load_dataset, load_model, search_under_budget
+from mnistopt.artifacts import write_c_array
 from mnistopt.errors import (ArgumentError, BudgetError, DataError, DataNotFoundError, InvalidTypeError,
                              ModelNotFoundError, OutputDirError, SpecError)
 from mnistopt.report import hypervolume, pareto_mask
@@ -118,6 +119,8 @@ CASES = [
     ("unknown-quantization", compress(quantize=["int4"]), ArgumentError, ValueError, r"`quantize` entries must be among \['dynamic', 'float16', 'int8'\]\. Received: 'int4'"),
     ("model-is-a-path", compress(model="model.keras"), InvalidTypeError, TypeError, r"`model` must be a loaded Keras model, not a path\. Received: model='model\.keras'\. Load it with mnistopt\.load_model\(path\)"),
     ("model-not-keras", compress(model=42), InvalidTypeError, TypeError, r"`model` must be a Keras 3 model built by mnistopt.*Received: int"),
+    ("c-array-file-missing", lambda tmp, ds, m: write_c_array(tmp / "none.tflite", tmp / "fw"), ModelNotFoundError, FileNotFoundError, r"No \.tflite file at '.*none\.tflite'\. Pass a file written by mnistopt"),
+    ("c-array-not-tflite", lambda tmp, ds, m: write_c_array(touch(tmp / "notes.tflite"), tmp / "fw"), SpecError, ValueError, r"notes\.tflite' is not a TensorFlow Lite file.*Pass a \.tflite file"),
     ("model-file-missing", lambda tmp, ds, m: load_model(tmp / "missing.keras"), ModelNotFoundError, FileNotFoundError, r"No model file at .*missing\.keras\. Pass a \.keras file"),
     ("model-file-not-keras", lambda tmp, ds, m: load_model(touch(tmp / "notes.txt")), SpecError, ValueError, r"notes\.txt is not a \.keras file\. Pass a model saved by mnistopt"),
     # distributed options fail before any data is read (the dataset name below would not load)
@@ -179,6 +182,8 @@ CLI_CASES = [
     ("model-not-keras", ["compress", "{model}", "--data", "{npz}"], r"Cannot load .*model\.keras as a Keras model in safe mode"),
     ("model-file-missing", ["compress", "{missing}", "--data", "{npz}"], r"No model file at .*missing\.keras"),
     ("model-file-not-keras", ["compress", "{file}", "--data", "{npz}"], r"file is not a \.keras file"),
+    ("export-not-tflite", ["export", "{file}", "--c-array", "{empty}/model"], r"is not a TensorFlow Lite file"),
+    ("export-no-out", ["export", "{file}"], r"the following arguments are required: --c-array"),
 ]
 
 
@@ -195,7 +200,7 @@ def test_cli_bad_input_is_one_line_on_stderr_and_exit_2(tmp_path, args, match):
              "pickled": pickled_npz(tmp_path), "file": tmp_path / "file", "model": tmp_path / "model.keras",
              "missing": tmp_path / "missing.keras"}
     argv = [a.format(**paths) for a in args]
-    if "--out" not in argv:
+    if "--out" not in argv and argv[0] in ("search", "compress"):
         argv += ["--out", str(tmp_path / "out")]
     proc = cli(*argv, "-q", env_extra={"KERAS_HOME": str(tmp_path / "keras-home")})
     assert proc.returncode == 2, proc.stderr

@@ -25,10 +25,11 @@ from typing import Any
 import numpy as np
 
 from ._checks import check_choice, check_int
-from ._io import atomic_write_with, silence_fd
-from .errors import ArgumentError
+from ._io import atomic_write_text, atomic_write_with, silence_fd
+from .errors import ArgumentError, ModelNotFoundError, SpecError
 
-__all__ = ["QUANTIZATIONS", "StageKind", "Stage", "export_tflite", "tflite_predict", "evaluate_tflite", "gzip_size"]
+__all__ = ["QUANTIZATIONS", "StageKind", "Stage", "export_tflite", "tflite_interpreter", "tflite_predict",
+           "evaluate_tflite", "write_c_array", "gzip_size"]
 
 #: Post-training modes: none (float32), dynamic-range int8 weights, float16
 #: weights, full-integer int8 (weights and activations, calibrated).
@@ -251,6 +252,61 @@ def evaluate_tflite(path: str | os.PathLike, x: np.ndarray, y: np.ndarray, batch
     """Accuracy of the ``.tflite`` file at ``path`` on ``x, y``."""
     probs = tflite_predict(path, x, batch_size)
     return float(np.mean(probs.argmax(axis=1) == np.asarray(y)))
+
+
+def write_c_array(path: str | os.PathLike, out: str | os.PathLike, name: str = "g_model") -> tuple[Path, Path]:
+    """The ``.tflite`` file at ``path`` as a C source and header for TensorFlow Lite Micro.
+
+    Writes ``OUT.c`` and ``OUT.h`` (``out`` without its ``.c``/``.h`` suffix, if any): the
+    file's bytes as a 16-byte-aligned ``const unsigned char NAME[]``, its length
+    ``NAME_len``, and the input's and output's quantization (``NAME_input_scale``,
+    ``NAME_input_zero_point``, ``NAME_output_scale``, ``NAME_output_zero_point``; a scale of
+    0 means a float tensor). The source compiles as C11 and as C++11; the header declares
+    the symbols with C linkage for either. Returns the two paths.
+
+    Example:
+        >>> write_c_array("runs/compress/int8.tflite", "firmware/model")  # doctest: +SKIP
+        (PosixPath('firmware/model.c'), PosixPath('firmware/model.h'))
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ModelNotFoundError(f"No .tflite file at {str(path)!r}. Pass a file written by mnistopt compress or "
+                                 f"mnistopt search (e.g. DIR/compress/4034/int8.tflite).")
+    data = path.read_bytes()
+    if len(data) < 8 or data[4:8] != b"TFL3":
+        raise SpecError(f"{str(path)!r} is not a TensorFlow Lite file (no 'TFL3' identifier at bytes 4-8). "
+                        f"Pass a .tflite file.")
+    if not name.isidentifier() or not name.isascii():
+        raise ArgumentError(f"`name` must be a C identifier. Received: name={name!r}. Pass e.g. 'g_model'.")
+    interpreter = tflite_interpreter(path)
+    (inp,), (outp,) = interpreter.get_input_details(), interpreter.get_output_details()
+    stem = Path(out)
+    if stem.suffix in (".c", ".h"):
+        stem = stem.with_suffix("")
+    guard = f"MNISTOPT_{name.upper()}_H_"
+    quant = [("input", inp["quantization"]), ("output", outp["quantization"])]
+    declarations = "".join(
+        f"extern const float {name}_{which}_scale;\nextern const int {name}_{which}_zero_point;\n"
+        for which, _ in quant)
+    header = (
+        f"/* {path.name} ({len(data):,} bytes) for TensorFlow Lite Micro; written by mnistopt. */\n"
+        f"#ifndef {guard}\n#define {guard}\n\n#ifdef __cplusplus\nextern \"C\" {{\n#endif\n\n"
+        f"extern const unsigned char {name}[];\nextern const unsigned int {name}_len;\n"
+        f"/* Quantization of the input and output tensors: real = scale * (q - zero_point); scale 0: float. */\n"
+        f"{declarations}\n#ifdef __cplusplus\n}}\n#endif\n\n#endif  /* {guard} */\n")
+    rows = ",\n".join("  " + ", ".join(f"0x{b:02x}" for b in data[i:i + 12]) for i in range(0, len(data), 12))
+    values = "".join(
+        f"const float {name}_{which}_scale = {float(scale)!r}f;\n"
+        f"const int {name}_{which}_zero_point = {int(zero)};\n" for which, (scale, zero) in quant)
+    source = (
+        f"/* {path.name} ({len(data):,} bytes) for TensorFlow Lite Micro; written by mnistopt. */\n"
+        f"#include \"{stem.name}.h\"\n\n"
+        f"#if defined(__cplusplus)\n#define MNISTOPT_ALIGNED alignas(16)\n#else\n#define MNISTOPT_ALIGNED _Alignas(16)\n#endif\n\n"
+        f"/* The flatbuffer must be 16-byte aligned for the interpreter to read it in place. */\n"
+        f"MNISTOPT_ALIGNED const unsigned char {name}[] = {{\n{rows}\n}};\n"
+        f"const unsigned int {name}_len = {len(data)};\n{values}")
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    return atomic_write_text(stem.with_suffix(".c"), source), atomic_write_text(stem.with_suffix(".h"), header)
 
 
 def gzip_size(path: str | os.PathLike) -> int:

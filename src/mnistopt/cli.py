@@ -180,6 +180,18 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("dir", metavar="DIR", help="a directory written by mnistopt search or mnistopt compress")
     rep.add_argument("--out", metavar="OUT", default=None, help="where to write the report (default: DIR)")
     rep.set_defaults(handler=_cmd_report)
+
+    exp = sub.add_parser(
+        "export",
+        parents=[common],
+        help="write a .tflite file as a C source and header for TensorFlow Lite Micro",
+        description="Write MODEL.tflite as OUT.c and OUT.h in TensorFlow Lite Micro's layout: a 16-byte-aligned "
+        "byte array, its length, and the input's and output's scale and zero point.",
+    )
+    exp.add_argument("model", metavar="MODEL.tflite", help="a .tflite file (e.g. DIR/compress/4034/int8.tflite)")
+    exp.add_argument("--c-array", metavar="OUT", required=True, help="where to write OUT.c and OUT.h")
+    exp.add_argument("--name", default="g_model", help="the array's C name (default: g_model)")
+    exp.set_defaults(handler=_cmd_export)
     return parser
 
 
@@ -265,6 +277,14 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
     files = write_report(args.dir, args.out)
     print(f"report: {files['html']}, {files['markdown']}, {files['json']} and {_count_png(files)} plots")
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from .artifacts import write_c_array
+
+    source, header = write_c_array(args.model, args.c_array, args.name)
+    print(f"wrote: {source}, {header}")
     return 0
 
 
