@@ -101,6 +101,21 @@ def test_c_array_compiles_and_holds_the_file_byte_for_byte(trained, mnist_small,
         write_c_array(path, tmp_path / "x", name="9 lives")
 
 
+def test_int8_io_file_takes_and_gives_int8_and_scores_like_int8(trained, mnist_small, tmp_path):
+    int8 = export_tflite(trained.model, tmp_path / "int8.tflite", "int8", representative=mnist_small.x_train)
+    io = export_tflite(trained.model, tmp_path / "int8-io.tflite", "int8-io", representative=mnist_small.x_train)
+    interpreter = tflite_interpreter(io)
+    inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    assert inp["dtype"] == np.int8 and out["dtype"] == np.int8 and inp["quantization"][0] > 0
+    assert tflite_interpreter(int8).get_input_details()[0]["dtype"] == np.float32
+    probs = tflite_predict(io, mnist_small.x_test)  # quantized in, dequantized out
+    assert probs.dtype == np.float32 and probs.min() >= 0 and probs.max() <= 1.0 + 1e-6
+    acc = {p: evaluate_tflite(p, mnist_small.x_test, mnist_small.y_test) for p in (int8, io)}
+    assert abs(acc[io] - acc[int8]) <= 0.005, acc  # the same integer graph; only the I/O conversion moves
+    assert abs(acc[io] - trained.test_accuracy) <= 0.02, (acc, trained.test_accuracy)
+    assert Stage.parse("int8-io") == Stage.file("int8-io") and Stage.parse("sparse-0.9+int8-io").quantize == "int8-io"
+
+
 def test_int8_needs_representative_data(trained, tmp_path):
     with pytest.raises(ArgumentError, match=r"quantize='int8' needs `representative` images"):
         export_tflite(trained.model, tmp_path / "m.tflite", "int8")
@@ -108,7 +123,7 @@ def test_int8_needs_representative_data(trained, tmp_path):
 
 
 def test_unknown_quantization_mode(trained, tmp_path):
-    with pytest.raises(ValueError, match=r"`quantize` must be one of \['float32', 'dynamic', 'float16', 'int8'\]"):
+    with pytest.raises(ValueError, match=r"`quantize` must be one of \['float32', 'dynamic', 'float16', 'int8', 'int8-io'\]"):
         export_tflite(trained.model, tmp_path / "m.tflite", "int4")
 
 

@@ -116,7 +116,7 @@ CASES = [
     ("sparsity-negative", compress(sparsity=[-0.1]), ArgumentError, ValueError, r"Received: sparsity=-0\.1"),
     ("sparsity-in-search", search(3000, compress={"sparsity": [1.5]}), ArgumentError, ValueError, r"Received: sparsity=1\.5"),
     ("unknown-tuner", search(3000, tuner="genetic"), ArgumentError, ValueError, r"`tuner` must be one of \['hyperband', 'bayesian', 'random', 'grid'\]\. Received: tuner='genetic'\. Pick"),
-    ("unknown-quantization", compress(quantize=["int4"]), ArgumentError, ValueError, r"`quantize` entries must be among \['dynamic', 'float16', 'int8'\]\. Received: 'int4'"),
+    ("unknown-quantization", compress(quantize=["int4"]), ArgumentError, ValueError, r"`quantize` entries must be among \['dynamic', 'float16', 'int8', 'int8-io'\]\. Received: 'int4'"),
     ("model-is-a-path", compress(model="model.keras"), InvalidTypeError, TypeError, r"`model` must be a loaded Keras model, not a path\. Received: model='model\.keras'\. Load it with mnistopt\.load_model\(path\)"),
     ("model-not-keras", compress(model=42), InvalidTypeError, TypeError, r"`model` must be a Keras 3 model built by mnistopt.*Received: int"),
     ("c-array-file-missing", lambda tmp, ds, m: write_c_array(tmp / "none.tflite", tmp / "fw"), ModelNotFoundError, FileNotFoundError, r"No \.tflite file at '.*none\.tflite'\. Pass a file written by mnistopt"),

@@ -146,7 +146,7 @@ def test_compress_model_records_every_stage_from_its_artifact(trained, mnist_sma
 
 
 def test_compress_model_rejects_bad_stages(trained, mnist_small, tmp_path):
-    with pytest.raises(ValueError, match=r"`quantize` entries must be among \['dynamic', 'float16', 'int8'\]"):
+    with pytest.raises(ValueError, match=r"`quantize` entries must be among \['dynamic', 'float16', 'int8', 'int8-io'\]"):
         compress_model(trained.model, mnist_small, tmp_path, quantize=("int4",))
     with pytest.raises(ValueError, match=r"`sparsity` must be"):
         compress_model(trained.model, mnist_small, tmp_path, sparsity=(1.5,))

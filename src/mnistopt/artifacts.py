@@ -32,8 +32,11 @@ __all__ = ["QUANTIZATIONS", "StageKind", "Stage", "export_tflite", "tflite_inter
            "evaluate_tflite", "write_c_array", "gzip_size"]
 
 #: Post-training modes: none (float32), dynamic-range int8 weights, float16
-#: weights, full-integer int8 (weights and activations, calibrated).
-QUANTIZATIONS = ("float32", "dynamic", "float16", "int8")
+#: weights, full-integer int8 (weights and activations, calibrated; float input
+#: and output), and full-integer int8 with int8 input and output (``"int8-io"``:
+#: what a microcontroller runs, no float anywhere).
+QUANTIZATIONS = ("float32", "dynamic", "float16", "int8", "int8-io")
+_FULL_INTEGER = ("int8", "int8-io")
 
 
 class StageKind(str, enum.Enum):
@@ -164,12 +167,14 @@ def export_tflite(
         model: a Keras model (Keras 3 or tf_keras).
         quantize: one of :data:`QUANTIZATIONS`.
         representative: images for int8 calibration, drawn from the training
-            split (never the test set); required for ``"int8"``.
+            split (never the test set); required for ``"int8"`` and ``"int8-io"``.
         calibration_samples: how many of them to use.
 
     Returns:
-        The path written. Inputs and outputs stay float32 in every mode, so
-        every artifact is evaluated the same way.
+        The path written. Inputs and outputs stay float32 in every mode but
+        ``"int8-io"``, whose int8 input and output :func:`tflite_predict`
+        quantizes and dequantizes with the file's own scale and zero point,
+        so every artifact is evaluated the same way.
 
     Example:
         >>> import os, tempfile
@@ -195,10 +200,10 @@ def export_tflite(
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     if quantize == "float16":
         converter.target_spec.supported_types = [tf.float16]
-    if quantize == "int8":
+    if quantize in _FULL_INTEGER:
         if representative is None or len(representative) == 0:
             raise ArgumentError(
-                "quantize='int8' needs `representative` images to calibrate activation ranges. "
+                f"quantize={quantize!r} needs `representative` images to calibrate activation ranges. "
                 "Pass some training images, e.g. representative=dataset.x_train[:500]."
             )
         sample = np.asarray(representative[:calibration_samples], dtype=np.float32)
@@ -209,6 +214,9 @@ def export_tflite(
 
         converter.representative_dataset = calibration
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    if quantize == "int8-io":
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
     with quiet_converter():
         flatbuffer = converter.convert()
     return atomic_write_with(path, lambda tmp: Path(tmp).write_bytes(flatbuffer), ".tflite")
@@ -233,7 +241,7 @@ def tflite_predict(path: str | os.PathLike, x: np.ndarray, batch_size: int = 100
     interpreter = tflite_interpreter(path)
     inp = interpreter.get_input_details()[0]
     out = interpreter.get_output_details()[0]
-    x = np.asarray(x, dtype=np.float32)
+    x = _quantized(np.asarray(x, dtype=np.float32), inp)
     parts = []
     allocated = None
     for start in range(0, len(x), batch_size):
@@ -245,7 +253,19 @@ def tflite_predict(path: str | os.PathLike, x: np.ndarray, batch_size: int = 100
         interpreter.set_tensor(inp["index"], chunk)
         interpreter.invoke()
         parts.append(interpreter.get_tensor(out["index"]).copy())
-    return np.concatenate(parts)
+    probs = np.concatenate(parts)
+    if out["dtype"] == np.int8:  # an int8-io file: real = scale * (q - zero_point)
+        scale, zero = out["quantization"]
+        probs = (probs.astype(np.float32) - zero) * np.float32(scale)
+    return probs
+
+
+def _quantized(x: np.ndarray, detail: dict) -> np.ndarray:
+    """Images as the input tensor takes them: float32 as they are, int8 through its scale and zero point."""
+    if detail["dtype"] != np.int8:
+        return x
+    scale, zero = detail["quantization"]
+    return np.clip(np.round(x / np.float32(scale)) + zero, -128, 127).astype(np.int8)
 
 
 def evaluate_tflite(path: str | os.PathLike, x: np.ndarray, y: np.ndarray, batch_size: int = 1000) -> float:

@@ -157,7 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument("--sparsity", type=float, nargs="*", default=[], metavar="S",
                       help="kernel sparsities for magnitude pruning, e.g. 0.5 0.75 0.9")
     comp.add_argument("--quantize", nargs="*", default=["dynamic", "float16", "int8"], metavar="MODE",
-                      help="post-training quantization modes: dynamic, float16, int8 (default: all three)")
+                      help="post-training quantization modes: dynamic, float16, int8, int8-io (int8 with int8 input and "
+                      "output, for microcontrollers) (default: dynamic float16 int8)")
     comp.add_argument("--qat", action="store_true", help="also run quantization-aware training (int8)")
     comp.add_argument("--units", type=int, nargs="*", default=[], metavar="BUDGET",
                       help="parameter budgets for structured pruning (whole hidden units removed)")

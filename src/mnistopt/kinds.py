@@ -36,7 +36,7 @@ __all__ = ["BudgetKind", "ParamsBudget", "NonzeroBudget", "BytesBudget", "BUDGET
            "fit_file_budget"]
 
 #: Bytes one weight takes in each ``.tflite`` format (before the file's own structure).
-BYTES_PER_WEIGHT = {"float32": 4.0, "float16": 2.0, "dynamic": 1.0, "int8": 1.0}
+BYTES_PER_WEIGHT = {"float32": 4.0, "float16": 2.0, "dynamic": 1.0, "int8": 1.0, "int8-io": 1.0}
 _TFLITE_OVERHEAD = 2048  # a first guess at a small file's structure; checked on the real file
 _MAX_SPARSITY = 0.98
 

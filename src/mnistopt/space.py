@@ -70,7 +70,9 @@ class SearchSpace:
             parameters, then prunes it to at most ``budget`` non-zero weights.
         quantize: for ``budget_kind="bytes"`` searches only: the TFLite
             export of a trial's model (``"float32"``, ``"float16"``,
-            ``"dynamic"``, ``"int8"``); the model is as wide as its file allows.
+            ``"dynamic"``, ``"int8"``; ``"int8-io"``, int8 with int8 input and
+            output, is allowed but not in the default choices); the model is as
+            wide as its file allows.
 
     Example:
         >>> space = SearchSpace(optimizer="adam", batch_size=Choice(64, 128))
