@@ -248,7 +248,8 @@ def tflite_predict(path: str | os.PathLike, x: np.ndarray, batch_size: int = 100
         chunk = x[start : start + batch_size]
         if allocated != len(chunk):
             interpreter.resize_tensor_input(inp["index"], [len(chunk), *x.shape[1:]])
-            interpreter.allocate_tensors()
+            with silence_fd(2):  # LiteRT logs "INFO: Created TensorFlow Lite XNNPACK delegate" on fd 2
+                interpreter.allocate_tensors()
             allocated = len(chunk)
         interpreter.set_tensor(inp["index"], chunk)
         interpreter.invoke()
