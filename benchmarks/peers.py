@@ -36,9 +36,14 @@ per budget, the best validation accuracy so far and the test accuracy of the the
 against wall time, one line per row (the mean over seeds). With ``--json`` the last line is
 ``{"budgets": {"4034": {"<row>": {"mean": .., "std": .., "runs": [..]}, ..}, ..}, ..}``.
 
+Nothing is lost on interruption: each finished run is written to
+``OUT/seed-S/BUDGET/ROW/result.json`` as it ends, and ``--resume`` reads those back instead of
+running them again (a seed's other rows then take their allowance from the saved mnistopt run),
+so ``--seeds 3 --resume`` after a two-seed run runs the third seed only and reports all three.
+
 Time: about (rows) x (seeds) x (sum of mnistopt's wall times per budget): on a 2-core CPU with
-MNIST-10k, 17 minutes per seed at 4,034 (50 min 11 s for three seeds, 2026-11-24) and 13 at
-72,842 (26 min 46 s for two).
+MNIST-10k, 17 minutes per seed at 4,034 (50 min 11 s for three seeds, 2026-11-24) and 12-13 at
+72,842 (26 min 46 s for two, 11 min 59 s for the third).
 """
 
 from __future__ import annotations
@@ -52,6 +57,7 @@ import _common
 
 ROWS = ("mnistopt", "mnistopt_raw_pixels", "kerastuner_random_same_space", "kerastuner_bayesian_same_space",
         "optuna_tpe_same_space", "kerastuner_plain", "optuna_plain", "seed_grid")
+RESULT_FILE = "result.json"  # one finished run, under OUT/seed-S/BUDGET/ROW/
 PLAIN_EPOCHS = 10  # of every plain-space configuration (--peer-epochs)
 SAME_SPACE_PATIENCE = 3  # mnistopt's early stopping for random/bayesian trials (patience="auto")
 
@@ -479,6 +485,8 @@ def main() -> int:
                    help="epochs of a full trial of the rows on mnistopt's space (default: the library's)")
     p.add_argument("--peer-epochs", type=int, default=PLAIN_EPOCHS,
                    help=f"epochs of every plain-space configuration (default: {PLAIN_EPOCHS})")
+    p.add_argument("--resume", action="store_true",
+                   help="reuse the runs already saved under --out (OUT/seed-S/BUDGET/ROW/result.json)")
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     args = p.parse_args()
     _common.setup()
@@ -493,23 +501,24 @@ def main() -> int:
         args.seed = seed
         data = _common.load(args)  # the validation split follows the seed
         data_name = f"{data.name}: " + ", ".join(f"{k} {v:,}" for k, v in data.sizes.items())
-        warm_up(data)
+        if not all(saved(args, str(out_dir / f"seed-{seed}" / str(b)), name, quiet=True)
+                   for b in args.budgets for name in args.rows):
+            warm_up(data)  # not needed when every run of this seed is saved
         for budget in args.budgets:
             directory = str(out_dir / f"seed-{seed}" / str(budget))
             allowance = args.allowance
             if "mnistopt" in args.rows:
-                r = mnistopt_row(budget, data, allowance or 0.0, seed, f"{directory}/mnistopt", args.max_epochs,
-                                 time_limited=allowance is not None)
-                runs[str(budget)]["mnistopt"].append({"seed": seed, **r})
+                r = saved(args, directory, "mnistopt") or mnistopt_row(
+                    budget, data, allowance or 0.0, seed, f"{directory}/mnistopt", args.max_epochs,
+                    time_limited=allowance is not None)
+                keep(runs, budget, seed, "mnistopt", r, directory)
                 allowance = allowance or r["wall_s"]
-                report(budget, seed, "mnistopt", r)
             for name in args.rows:
                 if name == "mnistopt":
                     continue
-                r = run_one(name, budget, data, allowance, seed, f"{directory}/{name}", args.max_epochs,
-                            args.peer_epochs)
-                runs[str(budget)][name].append({"seed": seed, **r})
-                report(budget, seed, name, r)
+                r = saved(args, directory, name) or run_one(name, budget, data, allowance, seed,
+                                                            f"{directory}/{name}", args.max_epochs, args.peer_epochs)
+                keep(runs, budget, seed, name, r, directory)
 
     budgets = {b: {name: summarise(rs) for name, rs in rows.items()} for b, rows in runs.items()}
     print(f"Selected model's test accuracy, mean ± standard deviation over {args.seeds} seed(s), at equal wall time "
@@ -534,6 +543,31 @@ def main() -> int:
            "allowance": "fixed" if args.allowance is not None else "mnistopt's wall time per budget and seed",
            "clock": "imports, data and warm-up outside every clock; test evaluations for the trace taken out"}
     return _common.finish(clock, out if args.json else None)
+
+
+def saved(args, directory: str, name: str, quiet: bool = False) -> dict | None:
+    """The run saved by an earlier invocation (``--resume``), or None."""
+    import json
+
+    path = Path(directory) / name / RESULT_FILE
+    if not (args.resume and path.is_file()):
+        return None
+    r = json.loads(path.read_text())
+    if not quiet:
+        _common.say(f"resumed: {path}")
+    return r
+
+
+def keep(runs: dict, budget: int, seed: int, name: str, r: dict, directory: str) -> None:
+    """Record one finished run: in memory, on disk (for ``--resume``) and on the terminal."""
+    import json
+
+    r = {**r, "seed": seed}
+    runs[str(budget)][name].append(r)
+    path = Path(directory) / name / RESULT_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(r))
+    report(budget, seed, name, r)
 
 
 def describe(config: dict) -> str:

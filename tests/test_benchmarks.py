@@ -123,6 +123,12 @@ def test_peers_script_every_row_one_seed_tiny(mnist_dir, tmp_path):
     assert rows["seed_grid"]["runs"][0]["trials"] <= 9
     assert (tmp_path / "anytime.png").stat().st_size > 10_000
     assert "| 4,034 | mnistopt |" in out and "mnistopt's mean" in out
+    # every finished run was saved as it ended; --resume reads them back and runs nothing again
+    saved = json.loads((tmp_path / "seed-0" / "4034" / "seed_grid" / "result.json").read_text())
+    assert saved == rows["seed_grid"]["runs"][0]
+    again = run("peers.py", mnist_dir, tmp_path, "--budgets", "4034", "--seeds", "1", "--allowance", "3",
+                "--max-epochs", "1", "--peer-epochs", "1", "--json", "--resume")
+    assert json.loads(again.strip().splitlines()[-1])["budgets"] == data["budgets"]
 
 
 @pytest.mark.slow
