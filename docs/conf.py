@@ -65,6 +65,8 @@ from mnistopt.space import *
 from mnistopt.spec import *
 from mnistopt.search import *
 from mnistopt.report.pareto import *
+from mnistopt.report.stats import *
+from mnistopt.report.data import *
 from mnistopt.kinds import *
 from mnistopt.options import *
 from mnistopt.records import *

@@ -9,8 +9,8 @@ import pytest
 
 from mnistopt import MLPSpec, train
 from mnistopt.errors import ArgumentError, SpecError
-from mnistopt.artifacts import (QUANTIZATIONS, Stage, StageKind, evaluate_tflite, export_tflite, tflite_interpreter,
-                                tflite_predict)
+from mnistopt.artifacts import (LATENCY_REPEATS, QUANTIZATIONS, Stage, StageKind, arena_bytes, evaluate_tflite,
+                                export_tflite, file_costs, gzip_size, latency_us, tflite_interpreter, tflite_predict)
 from mnistopt.training import predict_proba
 
 
@@ -114,6 +114,23 @@ def test_int8_io_file_takes_and_gives_int8_and_scores_like_int8(trained, mnist_s
     assert abs(acc[io] - acc[int8]) <= 0.005, acc  # the same integer graph; only the I/O conversion moves
     assert abs(acc[io] - trained.test_accuracy) <= 0.02, (acc, trained.test_accuracy)
     assert Stage.parse("int8-io") == Stage.file("int8-io") and Stage.parse("sparse-0.9+int8-io").quantize == "int8-io"
+
+
+def test_file_costs_arena_latency_and_sizes(trained, mnist_small, tmp_path):
+    float32 = export_tflite(trained.model, tmp_path / "float32.tflite")
+    io = export_tflite(trained.model, tmp_path / "int8-io.tflite", "int8-io", representative=mnist_small.x_train)
+    costs = {p: file_costs(p) for p in (float32, io)}
+    for path, c in costs.items():
+        assert c.bytes == path.stat().st_size and c.gzip_bytes == gzip_size(path)
+        assert 0 < c.latency_us < 100_000
+    # the float32 arena holds at least the 784-float image and the 32-unit hidden output at once (the
+    # image is alive until the first layer has read it), and at most a few image-sized buffers
+    f = costs[float32].arena_bytes
+    assert 4 * (784 + 32) <= f <= 4 * (3 * 784 + 32 + 10) + 256
+    # int8 activations: a quarter of the bytes (plus the int8 image and small shape tensors)
+    assert costs[io].arena_bytes < f / 2
+    assert arena_bytes(float32) == f  # a property of the graph: the same every time
+    assert latency_us(io, repeats=5) > 0 and LATENCY_REPEATS >= 50
 
 
 def test_int8_needs_representative_data(trained, tmp_path):

@@ -4,7 +4,7 @@ from hypothesis import strategies as st
 
 from mnistopt import MLPSpec, count_params, widest_spec
 from mnistopt.errors import BudgetError
-from mnistopt.budget import min_params, mlp_params, widths_for_budget
+from mnistopt.budget import REFERENCE_BUDGETS, budget_sweep, min_params, mlp_params, widths_for_budget
 from mnistopt.budget import _widths, input_features, reduced_shape
 
 ratios_st = st.lists(st.floats(min_value=0.05, max_value=4.0, allow_nan=False), min_size=0, max_size=3)
@@ -91,3 +91,33 @@ def test_budget_must_be_an_integer(bad):
 def test_reference_widths():
     assert widths_for_budget(109_386, 784, 10, (2, 1)) == (128, 64)
     assert widths_for_budget(4_034, 784, 10, (1,)) == (5,)
+
+
+@settings(max_examples=200, deadline=None)
+@given(low=st.integers(1, 200_000), factor=st.floats(1.01, 1000.0), points=st.integers(2, 12))
+def test_budget_sweep_is_geometric_and_holds_the_reference_budgets_in_range(low, factor, points):
+    high = max(low + 1, round(low * factor))
+    sweep = budget_sweep(low, high, points)
+    assert sweep == sorted(set(sweep)) and sweep[0] == low and sweep[-1] == high
+    inside = [b for b in REFERENCE_BUDGETS if low <= b <= high]
+    assert set(inside) <= set(sweep)
+    geometric = [b for b in sweep if b not in inside or b in (low, high)]
+    # the ends, plus every interior geometric point not within 1.5x of a reference budget
+    assert len(geometric) <= points and len(sweep) <= points + len(inside)
+    for b in geometric[1:-1]:
+        assert all(max(b, r) / min(b, r) >= 1.5 for r in inside)
+    if not inside:  # no reference in range: exactly the geometric grid (up to rounding collisions)
+        ratio = (high / low) ** (1 / (points - 1))
+        expected = sorted({round(low * ratio ** i) for i in range(points)})
+        assert sweep == expected
+
+
+def test_budget_sweep_of_the_issue_and_its_errors():
+    assert budget_sweep(1000, 128_000, 8) == [1000, 2000, 4034, 8000, 16000, 32000, 72842, 93322, 128000]
+    assert budget_sweep(1000, 128_000, 8, include=()) == [1000 * 2 ** i for i in range(8)]
+    with pytest.raises(BudgetError, match="minimum < maximum"):
+        budget_sweep(5000, 5000)
+    with pytest.raises(BudgetError, match="points"):
+        budget_sweep(1000, 5000, points=1)
+    with pytest.raises(BudgetError, match="minimum"):
+        budget_sweep(0, 5000)

@@ -26,6 +26,14 @@ def test_count_params_equals_keras(spec):
     model = build_model(spec, compile=False)
     assert count_params(spec) == model.count_params()
     assert model.output_shape == (None, spec.num_classes)
+    # MACs: every Dense kernel weight is one multiply-accumulate per image; pooling reads each pooled pixel once
+    import keras
+
+    dense = sum(int(layer.kernel.shape[0] * layer.kernel.shape[1]) for layer in model.layers
+                if isinstance(layer, keras.layers.Dense))
+    pooled = [layer for layer in model.layers if isinstance(layer, keras.layers.AveragePooling2D)]
+    reads = 4 * pooled[0].output.shape[1] * pooled[0].output.shape[2] if pooled else 0
+    assert spec.macs == dense + reads
 
 
 def test_baseline_model_layout_and_compilation():

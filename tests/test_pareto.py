@@ -67,5 +67,5 @@ def test_pareto_front_of_records_uses_validation_and_skips_unusable():
     assert [r.trial_id for r in pareto_front(records)] == ["4", "0", "5"]
     assert [r.trial_id for r in pareto_front(records, x="bytes")] == ["5"]  # only record 5 has a file
     assert pareto_front([], x="gzip_bytes") == []
-    with pytest.raises(ValueError, match=r"`x` must be one of \['params', 'nonzero_params', 'bytes', 'gzip_bytes'\]"):
+    with pytest.raises(ValueError, match=r"`x` must be one of \['params', 'nonzero_params', 'bytes', 'gzip_bytes', 'macs', 'arena_bytes', 'latency_us'\]"):
         pareto_front(records, x="flops")

@@ -15,6 +15,7 @@ from mnistopt.report.classification import classification_summary
 from mnistopt.artifacts import Stage
 from mnistopt.report.data import REFERENCE, accuracy_gaps, comparison_data, pareto_plot_data, pareto_y_floor, report_data
 from mnistopt.report.render import write_report
+from mnistopt.report.stats import difference_interval, half_width, wilson_interval
 
 AXES = ("params", "nonzero_params", "bytes", "gzip_bytes")
 
@@ -113,12 +114,14 @@ def test_report_files_reference_table_and_plots(tmp_path):
     for ref in REFERENCE:
         assert f"| {ref['params']:,} | {ref['accuracy']:.4f} | {ref['loss']:.4f} |" in md
     chosen = result.best(4034).record
-    assert f"| 4,034 | 0.9627 | 0.1115 | {chosen.train_accuracy:.4f} | {chosen.test_accuracy:.4f} | 0.2000 |" in md
+    train_pm, test_pm = half_width(chosen.train_accuracy, 9000), half_width(chosen.test_accuracy, 10_000)
+    assert (f"| 4,034 | 0.9627 | 0.1115 | {chosen.train_accuracy:.4f} ± {train_pm:.4f} | "
+            f"{chosen.test_accuracy:.4f} ± {test_pm:.4f} | 0.2000 |") in md
     assert "Accuracy gap versus parameter ratio" in md and "93,322 vs 72,842" in md
     # plots: one per size axis, curves of the front, a confusion matrix per selected model
     pngs = sorted(p.name for p in tmp_path.glob("*.png"))
-    assert {"pareto-params.png", "pareto-nonzero_params.png", "pareto-bytes.png", "front-curves.png",
-            "confusion-4034.png", "confusion-72842.png", "confusion-93322.png"} == set(pngs)
+    assert {"pareto-params.png", "pareto-nonzero_params.png", "pareto-bytes.png", "pareto-macs.png",
+            "front-curves.png", "confusion-4034.png", "confusion-72842.png", "confusion-93322.png"} == set(pngs)
     for name in pngs:
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     referenced = set(re.findall(r'<img src="([^"]+\.png)"', html))
@@ -224,3 +227,69 @@ def test_rendering_a_report_never_imports_tensorflow(tmp_path):
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
     assert (tmp_path / "report.html").is_file()
+
+
+@settings(max_examples=100, deadline=None)
+@given(n=st.integers(1, 20_000), data=st.data())
+def test_wilson_interval_matches_scipy_and_holds_the_accuracy(n, data):
+    scipy_stats = pytest.importorskip("scipy.stats")
+    k = data.draw(st.integers(0, n))
+    low, high = wilson_interval(k / n, n)
+    expected = scipy_stats.binomtest(k, n).proportion_ci(method="wilson")
+    assert low == pytest.approx(expected.low, abs=1e-9) and high == pytest.approx(expected.high, abs=1e-9)
+    assert 0.0 <= low <= k / n <= high <= 1.0
+    d_low, d_high = difference_interval(k / n, n, k / n, n)
+    assert d_low <= 0.0 <= d_high  # equal accuracies: no gap outside the noise
+
+
+def test_every_table_accuracy_carries_its_interval_and_gaps_say_whether_they_are_noise(tmp_path):
+    result = small_result()
+    data = report_data(result)
+    for s in data["selected"]:
+        assert s["test_interval"] == pytest.approx(wilson_interval(s["test_accuracy"], 10_000), abs=1e-6)
+        assert s["val_interval"] == pytest.approx(wilson_interval(s["val_accuracy"], 1_000), abs=1e-6)
+    for row in data["records"]:
+        if row.get("test_accuracy") is not None:
+            assert row["test_interval"][0] <= row["test_accuracy"] <= row["test_interval"][1]
+    gaps = {(g["larger"], g["smaller"]): g["ours"] for g in data["gaps"]}
+    a, b, c = (result.best(x).record.test_accuracy for x in (93322, 72842, 4034))
+    assert gaps[93322, 72842]["inside_noise"] is True  # 0.957 vs 0.955 on 10,000 images
+    assert gaps[93322, 4034]["inside_noise"] is False  # 0.957 vs 0.895
+    assert gaps[93322, 72842]["test_gap_interval"] == pytest.approx(difference_interval(a, 10_000, b, 10_000), abs=1e-6)
+    write_report(result, tmp_path)
+    md = (tmp_path / "report.md").read_text()
+    assert "inside the noise" in md and "outside the noise" in md and "Wilson" in md
+    # a table accuracy with no interval only where the split's size is unknown
+    bare = SearchResult(records=result.records, selected=result.selected, info={})
+    assert all("test_interval" not in s or s["test_interval"] is None for s in report_data(bare)["selected"])
+
+
+def test_hyperband_short_rungs_stay_off_the_front_and_are_drawn_faint(tmp_path):
+    full = _trial(5000, 1, (5,), 0.90, epochs=4)
+    full = TrialRecord(**{**full.__dict__, "spec": MLPSpec(hidden=(5,), epochs=4)})
+    short = TrialRecord(**{**_trial(5000, 2, (3,), 0.95, epochs=1).__dict__, "spec": MLPSpec(hidden=(3,), epochs=4)})
+    info = {"settings": {"tuner": "hyperband"}, "dataset": {"sizes": {"train": 90, "val": 10, "test": 10}}}
+    result = SearchResult(records=(full, short), selected={}, info=info)
+    data = report_data(result)
+    rows = {r["trial_id"]: r for r in data["records"]}
+    # the short rung is smaller and more accurate on validation, yet not on the front
+    assert rows["2"]["fully_trained"] is False and rows["2"]["pareto"]["params"] is False
+    assert rows["1"]["pareto"]["params"] is True and data["fronts"]["params"]["short"] == 1
+    plot = pareto_plot_data(data["records"], "params")
+    assert [p["budget"] for p in plot["short"]] == [5000] and len(plot["front"]) == 1
+    # under a random search every completed trial had its whole training
+    random = report_data(SearchResult(records=(full, short), selected={}, info={"settings": {"tuner": "random"}}))
+    assert [r["pareto"]["params"] for r in random["records"]] == [False, True]
+    write_report(result, tmp_path)
+    assert "cut short at a lower rung are left out" in (tmp_path / "report.md").read_text()
+
+
+def test_curve_marks_the_reference_and_baseline_on_the_parameter_axis_only():
+    data = report_data(small_result())
+    params = pareto_plot_data(data["records"], "params", selected=data["selected"])
+    assert sorted(p["x"] for p in params["reference"]) == sorted(int(r["params"]) for r in REFERENCE)
+    assert params["baseline"]["x"] == MLPSpec().params
+    assert [p["budget"] for p in params["selected"]] == [4034, 72842, 93322]
+    assert all(p["low"] <= p["y"] <= p["high"] for p in params["selected"])
+    nbytes = pareto_plot_data(data["records"], "bytes", selected=data["selected"])
+    assert nbytes["reference"] == [] and nbytes["baseline"] is None

@@ -263,6 +263,23 @@ def test_cli_search_writes_result_json(mnist_dir, tmp_path, capsys):
     assert "budget 3,000: trial 2/2" in captured.err
 
 
+def test_cli_sweep_searches_geometric_budgets_and_reports_the_curve(mnist_dir, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["search", "--sweep", "3000", "5000", "--points", "2", "--data", str(mnist_dir), "--out", str(out),
+                 "--tuner", "random", "--max-trials", "1", "--max-epochs", "1"]) == 0
+    assert "sweep budgets: 3,000, 4,034, 5,000" in capsys.readouterr().err
+    report = json.loads((out / "report.json").read_text())
+    assert sorted({r["budget"] for r in report["records"]}) == [3000, 4034, 5000]
+    assert all(r["macs"] > 0 for r in report["records"])
+    assert all(s["test_interval"][0] < s["test_accuracy"] < s["test_interval"][1] for s in report["selected"])
+    assert (out / "pareto-params.png").is_file() and (out / "pareto-macs.png").is_file()
+    with pytest.raises(SystemExit) as usage:
+        main(["search", "--sweep", "3000", "5000", "--budget", "4000", "--out", str(out)])
+    assert usage.value.code == 2 and "not both" in capsys.readouterr().err
+    assert main(["search", "--sweep", "5000", "3000", "--data", str(mnist_dir), "--out", str(out)]) == 2
+    assert "minimum < maximum" in capsys.readouterr().err
+
+
 def test_kerastuner_state_files_are_written_atomically(tmp_path):
     from keras_tuner.src import utils as kt_utils
 
@@ -292,6 +309,7 @@ def test_search_with_compress_adds_stage_records_and_resumes(mnist_small, tmp_pa
         assert r.budget == 3000 and r.trial_id == chosen.trial_id and r.spec == chosen.spec
         assert Path(r.artifact).is_file() and r.bytes == Path(r.artifact).stat().st_size
         assert Path(r.artifact).parent == tmp_path / "compress" / "3000"
+        assert r.arena_bytes > 0 and r.latency_us > 0 and r.macs == chosen.spec.macs  # what a device pays
         assert r.val_accuracy is not None and r.test_accuracy is not None
     assert stages["float32"].test_accuracy == pytest.approx(chosen.test_accuracy, abs=0.01)
     assert stages["int8"].bytes < stages["float32"].bytes

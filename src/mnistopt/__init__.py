@@ -16,6 +16,7 @@ arithmetic), :mod:`mnistopt.kinds` (what a budget counts),
 from __future__ import annotations
 
 from ._version import __version__
+from .budget import budget_sweep
 from .build import build_model, load_model
 from .compress import compress_model
 from .data import Dataset, load_dataset
@@ -39,6 +40,7 @@ __all__ = [
     "SelectedModel",
     "TrainResult",
     "TrialRecord",
+    "budget_sweep",
     "build_model",
     "compress_model",
     "count_params",

@@ -29,7 +29,8 @@ from ._io import atomic_write_text, atomic_write_with, silence_fd
 from .errors import ArgumentError, ModelNotFoundError, SpecError
 
 __all__ = ["QUANTIZATIONS", "StageKind", "Stage", "export_tflite", "tflite_interpreter", "tflite_predict",
-           "evaluate_tflite", "write_c_array", "gzip_size"]
+           "evaluate_tflite", "write_c_array", "gzip_size", "FileCosts", "file_costs", "arena_bytes", "latency_us",
+           "LATENCY_REPEATS"]
 
 #: Post-training modes: none (float32), dynamic-range int8 weights, float16
 #: weights, full-integer int8 (weights and activations, calibrated; float input
@@ -222,17 +223,113 @@ def export_tflite(
     return atomic_write_with(path, lambda tmp: Path(tmp).write_bytes(flatbuffer), ".tflite")
 
 
-def tflite_interpreter(path: str | os.PathLike) -> Any:
+def tflite_interpreter(path: str | os.PathLike, *, num_threads: int | None = None, delegates: bool = True) -> Any:
     """An interpreter for the ``.tflite`` file at ``path``: LiteRT's (``ai_edge_litert``, a
     dependency of mnistopt), or TensorFlow's deprecated ``tf.lite.Interpreter`` only where LiteRT
-    is not installed (its deprecation warning then tells the user so)."""
+    is not installed (its deprecation warning then tells the user so).
+
+    ``num_threads``: the interpreter's CPU threads (``None``: its default). ``delegates=False``
+    keeps the default delegate (XNNPACK) out, so the interpreter's ops are the file's own."""
     try:
-        from ai_edge_litert.interpreter import Interpreter
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType
     except ImportError:  # pragma: no cover - LiteRT is a dependency; kept for installs without it
         import tensorflow as tf
 
-        Interpreter = tf.lite.Interpreter
-    return Interpreter(model_path=str(path))
+        Interpreter, OpResolverType = tf.lite.Interpreter, tf.lite.experimental.OpResolverType
+    resolver = OpResolverType.AUTO if delegates else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    return Interpreter(model_path=str(path), num_threads=num_threads, experimental_op_resolver_type=resolver)
+
+
+@dataclasses.dataclass(frozen=True)
+class FileCosts:
+    """What a ``.tflite`` file costs a device (see :func:`file_costs`); its fields are
+    :class:`~mnistopt.records.TrialRecord`'s of the same names.
+
+    Attributes:
+        bytes: the file's size (flash).
+        gzip_bytes: its size gzipped (level 9): what zeros save in transit or storage.
+        arena_bytes: the activation memory (tensor arena) the file needs: the largest total
+            size of the non-constant tensors (the input, the output and every intermediate)
+            alive at once while its ops run in order, from the graph alone. Weights are not in
+            it (they stay in the file, in flash); a planner that shares no buffer needs this
+            much, TensorFlow Lite Micro's adds alignment and its own bookkeeping.
+        latency_us: the median wall time of one single-image invocation, in microseconds, on
+            this machine's CPU with one thread (LiteRT's default delegate included), over
+            :data:`LATENCY_REPEATS` invocations after a warm-up.
+    """
+
+    bytes: int
+    gzip_bytes: int
+    arena_bytes: int
+    latency_us: float
+
+
+#: Single-image invocations behind :attr:`FileCosts.latency_us` (after ten of warm-up).
+LATENCY_REPEATS = 100
+
+
+def arena_bytes(path: str | os.PathLike) -> int:
+    """The tensor-arena estimate of :class:`FileCosts` for the ``.tflite`` file at ``path``.
+
+    Example:
+        >>> import tempfile, os
+        >>> from mnistopt import MLPSpec, build_model
+        >>> path = export_tflite(build_model(MLPSpec(hidden=(32,))), os.path.join(tempfile.mkdtemp(), "m.tflite"))
+        >>> arena_bytes(path) >= 4 * (784 + 32)  # the float32 image and the hidden layer's output, at once
+        True
+    """
+    interpreter = tflite_interpreter(path, num_threads=1, delegates=False)
+    with silence_fd(2):
+        interpreter.allocate_tensors()
+    ops = interpreter._get_ops_details()  # the file's ops in execution order (no delegate: none fused)
+    tensors = {t["index"]: t for t in interpreter.get_tensor_details()}
+    last = len(ops) - 1
+    live: dict[int, list[int]] = {}  # tensor -> [first op it is alive at, last op]
+    for d in interpreter.get_input_details():
+        live[d["index"]] = [0, 0]
+    for i, op in enumerate(ops):
+        for t in op["outputs"]:
+            live.setdefault(int(t), [i, i])
+        for t in op["inputs"]:
+            if int(t) in live:
+                live[int(t)][1] = max(live[int(t)][1], i)
+    for d in interpreter.get_output_details():
+        live.setdefault(d["index"], [last, last])[1] = last
+
+    def size(index: int) -> int:
+        t = tensors[index]
+        return int(np.prod(t["shape"], dtype=np.int64)) * np.dtype(t["dtype"]).itemsize
+
+    return max((sum(size(t) for t, (a, b) in live.items() if a <= i <= b) for i in range(max(1, len(ops)))),
+               default=0)
+
+
+def latency_us(path: str | os.PathLike, repeats: int = LATENCY_REPEATS) -> float:
+    """The latency of :class:`FileCosts`: median microseconds of ``repeats`` single-image
+    invocations of the file at ``path`` (one thread; ten warm-up invocations first)."""
+    import time
+
+    repeats = check_int("repeats", repeats, minimum=1)
+    interpreter = tflite_interpreter(path, num_threads=1)
+    with silence_fd(2):
+        interpreter.allocate_tensors()
+    inp = interpreter.get_input_details()[0]
+    image = np.zeros(inp["shape"], dtype=inp["dtype"])
+    times = []
+    for i in range(10 + repeats):
+        interpreter.set_tensor(inp["index"], image)
+        start = time.perf_counter_ns()
+        interpreter.invoke()
+        if i >= 10:
+            times.append(time.perf_counter_ns() - start)
+    return float(np.median(times)) / 1000.0
+
+
+def file_costs(path: str | os.PathLike) -> FileCosts:
+    """Size, gzip size, tensor arena and single-image latency of the ``.tflite`` file at ``path``
+    (see :class:`FileCosts`; about 10 ms for the files a search makes)."""
+    return FileCosts(bytes=os.path.getsize(path), gzip_bytes=gzip_size(path), arena_bytes=arena_bytes(path),
+                     latency_us=latency_us(path))
 
 
 def tflite_predict(path: str | os.PathLike, x: np.ndarray, batch_size: int = 1000) -> np.ndarray:

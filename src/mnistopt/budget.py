@@ -31,6 +31,9 @@ __all__ = [
     "reduced_shape",
     "input_features",
     "mlp_params",
+    "mlp_macs",
+    "REFERENCE_BUDGETS",
+    "budget_sweep",
     "min_params",
     "widths_for_budget",
 ]
@@ -98,6 +101,72 @@ def mlp_params(
         total += fan_in * units + (4 * units if batch_norm else units)
         fan_in = units
     return total + fan_in * num_classes + num_classes
+
+
+#: The reference notebook's three models' parameter counts, which a sweep always includes
+#: when they lie in its range.
+REFERENCE_BUDGETS = (4_034, 72_842, 93_322)
+
+
+def budget_sweep(
+    minimum: int, maximum: int, points: int = 8, *, include: Sequence[int] = REFERENCE_BUDGETS,
+    give_way: float = 1.5,
+) -> list[int]:
+    """Budgets from ``minimum`` to ``maximum`` for an accuracy-versus-size curve, smallest first.
+
+    ``points`` geometrically spaced budgets (both ends included), plus every budget of
+    ``include`` in the range (default: the reference's three); a geometric point within a
+    factor ``give_way`` of an included budget gives way to it (the two ends never do), so
+    the curve has no near-duplicate budgets. Pass the list to
+    :func:`~mnistopt.search_under_budget` (or ``mnistopt search --sweep MIN MAX --points N``).
+
+    Raises:
+        BudgetError: ``minimum`` is not a positive integer below ``maximum``, or ``points < 2``.
+
+    Example:
+        >>> budget_sweep(1000, 128000, 8)  # 64,000 gives way to 72,842
+        [1000, 2000, 4034, 8000, 16000, 32000, 72842, 93322, 128000]
+        >>> budget_sweep(100, 1000, 3, include=())
+        [100, 316, 1000]
+    """
+    minimum = check_int("minimum", minimum, minimum=1, error=BudgetError)
+    maximum = check_int("maximum", maximum, minimum=1, error=BudgetError)
+    points = check_int("points", points, minimum=2, error=BudgetError)
+    if maximum <= minimum:
+        raise BudgetError(f"A sweep needs minimum < maximum. Received: minimum={minimum:,}, maximum={maximum:,}.")
+    grid = [round(minimum * (maximum / minimum) ** (i / (points - 1))) for i in range(points)]
+    extra = sorted({check_int("include", b, minimum=1, error=BudgetError) for b in include
+                    if minimum <= b <= maximum})
+    kept = [g for i, g in enumerate(grid)
+            if i in (0, points - 1) or all(max(g, b) / min(g, b) >= give_way for b in extra)]
+    return sorted(set(kept) | set(extra))
+
+
+def mlp_macs(
+    input_shape: Sequence[int],
+    crop: int,
+    pool: bool,
+    hidden: Sequence[int],
+    num_classes: int,
+) -> int:
+    """Exact multiply-accumulates for one image: ``in x out`` per Dense layer (the output
+    layer's included), plus one per pixel that 2x2 average pooling reads. Cropping and
+    flattening only move data; batch norm folds into the Dense layers when the model is
+    exported; biases and activations are not multiply-accumulates.
+
+    Example:
+        >>> mlp_macs((28, 28), 0, False, (128, 64), 10)  # 784*128 + 128*64 + 64*10
+        109184
+        >>> mlp_macs((28, 28), 4, True, (16,), 10)  # 4*100 pooled reads + 100*16 + 16*10
+        2160
+    """
+    height, width = reduced_shape(input_shape, crop, pool)
+    total = 4 * height * width if pool else 0
+    fan_in = height * width
+    for units in (*hidden, num_classes):
+        total += fan_in * units
+        fan_in = units
+    return total
 
 
 def min_params(in_features: int, num_classes: int, depth: int = 0, batch_norm: bool = False) -> int:

@@ -86,6 +86,11 @@ def build_parser() -> argparse.ArgumentParser:
         "model is also quantized and pruned (DIR/compress/N/). Rerunning with the same --out resumes.",
     )
     srch.add_argument("--budget", type=int, nargs="+", metavar="N", help="parameter budget(s), e.g. 4034 72842 93322")
+    srch.add_argument("--sweep", type=int, nargs=2, metavar=("MIN", "MAX"),
+                      help="an accuracy-versus-size curve: --points geometric budgets from MIN to MAX, plus the "
+                      "reference's 4,034, 72,842 and 93,322 when in range (instead of --budget)")
+    srch.add_argument("--points", type=int, default=8, metavar="N",
+                      help="geometric budgets of --sweep, both ends included (default: 8)")
     _add_data_args(srch)
     srch.add_argument("--out", metavar="DIR", default="runs/search", help="output directory (default: runs/search)")
     srch.add_argument("--tuner", default=DEFAULTS.tuner,
@@ -230,8 +235,15 @@ def _cmd_search(args: argparse.Namespace) -> int:
     from .reference import reference_grid_search
     from .search import check_search_arguments, search_under_budget
 
+    if args.sweep is not None:
+        from .budget import budget_sweep
+
+        if args.budget:
+            raise _UsageError("give --budget or --sweep, not both")
+        args.budget = budget_sweep(*args.sweep, points=args.points)
+        _say(args, "sweep budgets: " + ", ".join(f"{b:,}" for b in args.budget))
     if args.preset is None and not args.budget:
-        raise _UsageError("search needs --budget N [N ...] (or --preset reference-grid)")
+        raise _UsageError("search needs --budget N [N ...] or --sweep MIN MAX (or --preset reference-grid)")
     compress = ({"quantize": args.quantize, "sparsity": args.sparsity, "fine_tune_epochs": args.fine_tune_epochs}
                 if args.compress else False)
     options = dict(tuner=args.tuner, max_trials=args.max_trials, max_epochs=args.max_epochs, seed=args.seed,

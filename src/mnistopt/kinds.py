@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from ._checks import check_choice
-from .artifacts import Stage, export_tflite, gzip_size, tflite_predict
+from .artifacts import Stage, export_tflite, file_costs, tflite_predict
 from .dimensions import Dimension, DimensionKind, dimension
 from .errors import ArgumentError, InvalidTypeError, BudgetError
 
@@ -212,8 +212,8 @@ class BytesBudget(BudgetKind):
         if size > budget:  # never a candidate over its budget
             raise BudgetError(f"The trained {quantize} file of {spec.architecture} has {size:,} bytes, over "
                               f"budget={budget:,} (its untrained probe fitted).")
-        return model, dict(stage=Stage.file(quantize).label, nonzero_params=count_nonzero(model), bytes=size,
-                           gzip_bytes=gzip_size(path), artifact=str(path), val_accuracy=val_accuracy,
+        return model, dict(stage=Stage.file(quantize).label, nonzero_params=count_nonzero(model),
+                           **dataclasses.asdict(file_costs(path)), artifact=str(path), val_accuracy=val_accuracy,
                            val_loss=val_loss)
 
     def refit_values(self, record):

@@ -70,8 +70,14 @@ class TrialRecord:
             stage, where nothing is chosen).
         bytes, gzip_bytes: size of the stage's exported ``.tflite`` file,
             and of that file gzipped (level 9): zeros pay off only compressed.
+        arena_bytes, latency_us: what running that file costs a device: its
+            tensor arena (activation memory, from the graph) and the median
+            single-image latency on this machine's CPU, one thread (see
+            :class:`~mnistopt.artifacts.FileCosts`).
         artifact: the path of that file; the stage's accuracies are the
             file's own, measured with the TFLite interpreter.
+        macs (in :meth:`to_dict`, from ``spec``): exact multiply-accumulates
+            for one image (:attr:`MLPSpec.macs <mnistopt.MLPSpec.macs>`).
         refit: the selected model was retrained on train + validation for
             the selected trial's epochs (``search_under_budget(refit=True)``);
             ``val_accuracy`` is still the trial's, which chose it.
@@ -111,6 +117,8 @@ class TrialRecord:
     test_loss: float | None = None
     bytes: int | None = None
     gzip_bytes: int | None = None
+    arena_bytes: int | None = None
+    latency_us: float | None = None
     artifact: str | None = None
     source_stage: str | None = None
     refit: bool = False
@@ -140,7 +148,13 @@ class TrialRecord:
         out = dataclasses.asdict(self)
         out["spec"] = self.spec.to_dict() if self.spec is not None else None
         out["architecture"] = self.spec.architecture if self.spec is not None else None
+        out["macs"] = self.macs
         return out
+
+    @property
+    def macs(self) -> int | None:
+        """Multiply-accumulates for one image of this record's model (``None`` without a spec)."""
+        return self.spec.macs if self.spec is not None else None
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TrialRecord:
@@ -187,7 +201,8 @@ class SelectedModel:
 _CSV_FIELDS = (
     "budget", "stage", "trial_id", "status", "architecture", "params", "nonzero_params",
     "val_accuracy", "val_loss", "epochs", "epochs_run", "wall_time_s", "selected",
-    "train_accuracy", "test_accuracy", "test_loss", "bytes", "gzip_bytes", "source_stage", "artifact", "reason",
+    "train_accuracy", "test_accuracy", "test_loss", "macs", "bytes", "gzip_bytes", "arena_bytes", "latency_us",
+    "source_stage", "artifact", "reason",
 )
 
 

@@ -119,7 +119,11 @@ def search_under_budget(
     accuracy is selected; its test accuracy is computed once, after its search.
 
     Args:
-        budget: a positive int, or a list of them (one search each).
+        budget: a positive int, or a list of them (one search each). For an
+            accuracy-versus-size curve pass :func:`~mnistopt.budget_sweep`'s
+            budgets: ``search_under_budget(budget_sweep(1000, 128000, 8))``;
+            the report then draws the best fully trained model at or below
+            each size.
         dataset: a name (``"mnist"``, ``"fashion_mnist"``), a path, or a
             :class:`~mnistopt.Dataset`; ``None`` (default): the data at
             ``data_path`` (or ``$MNISTOPT_DATA``), else MNIST (see

@@ -191,6 +191,16 @@ class MLPSpec:
         return _budget.mlp_params(self.in_features, self.hidden, self.num_classes, self.batch_norm)
 
     @property
+    def macs(self) -> int:
+        """Exact multiply-accumulates for one image (see :func:`mnistopt.budget.mlp_macs`).
+
+        Example:
+            >>> MLPSpec().macs  # the baseline: 784*128 + 128*64 + 64*10
+            109184
+        """
+        return _budget.mlp_macs(self.input_shape, self.crop, self.pool, self.hidden, self.num_classes)
+
+    @property
     def architecture(self) -> str:
         """Short human-readable layout, e.g. ``"784-128-64-10"`` or ``"c4p:100-16-10"``."""
         prefix = ""

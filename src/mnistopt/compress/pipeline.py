@@ -29,7 +29,7 @@ from .._checks import check_float, check_int
 from .._io import atomic_write_with, ensure_dir
 from ..data import Dataset
 from ..errors import ArgumentError, InvalidTypeError
-from ..artifacts import QUANTIZATIONS, Stage, StageKind, evaluate_tflite, export_tflite, gzip_size
+from ..artifacts import QUANTIZATIONS, Stage, StageKind, evaluate_tflite, export_tflite, file_costs
 from ..records import COMPLETED, CompressionResult, TrialRecord, load_result
 from ..spec import MLPSpec
 
@@ -189,7 +189,7 @@ def compress_model(
             stage=stage.label, nonzero_params=int(nonzero),
             val_accuracy=evaluate_tflite(path, dataset.x_val, dataset.y_val),
             test_accuracy=evaluate_tflite(path, dataset.x_test, dataset.y_test),
-            bytes=path.stat().st_size, gzip_bytes=gzip_size(path), artifact=str(path),
+            **dataclasses.asdict(file_costs(path)), artifact=str(path),
             source_stage=None if source is None else source.label,
             history=history or {}, wall_time_s=time.perf_counter() - began,
         ))

@@ -22,10 +22,12 @@ import numpy as np
 from ..artifacts import Stage, StageKind
 from ..records import COMPLETED, CompressionResult, SearchResult, TrialRecord, chain_history
 from .pareto import SIZE_FIELDS, front_candidates, hypervolume, pareto_front
+from .stats import difference_interval, wilson_interval
 
 __all__ = [
     "REFERENCE", "FRONT_AXES", "report_data", "reference_comparison", "accuracy_gaps", "front_histories",
     "comparison_rows", "grid_summary", "curves_data", "comparison_data", "pareto_plot_data", "pareto_y_floor",
+    "fully_trained", "curve_marks", "BASELINE_PARAMS",
 ]
 
 #: The reference notebook's figures: parameters, accuracy and loss, measured on its
@@ -37,22 +39,48 @@ REFERENCE: tuple[dict[str, float], ...] = (
 )
 
 
-#: The axes a report draws a front over (one plot each, when records have the field).
-FRONT_AXES = ("params", "nonzero_params", "bytes")
+#: The reference baseline's size (784-128-64-10, ``MLPSpec()``), marked on the parameter axis.
+BASELINE_PARAMS = 109_386
+
+#: The axes a report draws a front over (one plot each, when records have the field): the
+#: sizes, and what a device pays to run the model (:class:`~mnistopt.artifacts.FileCosts`).
+FRONT_AXES = ("params", "nonzero_params", "bytes", "macs", "arena_bytes", "latency_us")
+
+
+def fully_trained(record: TrialRecord, hyperband: bool) -> bool:
+    """Whether ``record``'s model had its whole training: every trial of a random, Bayesian or
+    grid search (early stopping ends a training, it does not cut it short) and every
+    compression stage (made from a selected model), but a Hyperband trial only on the top
+    rung (``epochs`` reached the spec's ``epochs``). Fronts and curves hold these only: a
+    short rung's accuracy says what a few epochs give, not what the model gives.
+
+    Example:
+        >>> from mnistopt import MLPSpec, TrialRecord
+        >>> short = TrialRecord(budget=1, trial_id="1", status="completed", spec=MLPSpec(epochs=30), params=1,
+        ...                     epochs=2, val_accuracy=0.7)
+        >>> fully_trained(short, hyperband=True), fully_trained(short, hyperband=False)
+        (False, True)
+    """
+    if record.is_compression_stage or not hyperband or record.spec is None:
+        return True
+    return record.epochs >= record.spec.epochs
 
 
 _MAX_CURVES = 10
 
 
-def _mark_fronts(records: Sequence[TrialRecord], rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+def _mark_fronts(records: Sequence[TrialRecord], rows: list[dict[str, Any]], full: Sequence[bool]
+                 ) -> dict[str, dict[str, Any]]:
     """Set ``rows[i]["pareto"][x]`` for ``records[i]``; return each axis' front (indices, smallest
-    first) and hypervolume (log10 size x accuracy, up to the largest candidate)."""
+    first) and hypervolume (log10 size x accuracy, up to the largest candidate). Only fully
+    trained records (``full[i]``) are candidates."""
     index = {id(r): i for i, r in enumerate(records)}
-    for row in rows:
+    for row, whole in zip(rows, full):
         row["pareto"] = {}
+        row["fully_trained"] = whole
     fronts = {}
     for x in SIZE_FIELDS:
-        candidates = front_candidates(records, x)
+        candidates = front_candidates([r for r, whole in zip(records, full) if whole], x)
         members = [index[id(r)] for r in pareto_front(candidates, x)]
         on_front = set(members)
         for i, row in enumerate(rows):
@@ -61,10 +89,23 @@ def _mark_fronts(records: Sequence[TrialRecord], rows: list[dict[str, Any]]) -> 
         fronts[x] = {
             "members": members,
             "eligible": len(candidates),
+            "short": sum(1 for r, whole in zip(records, full) if not whole and r.status == COMPLETED),
             "hypervolume": hypervolume(sizes, [r.val_accuracy for r in candidates])
             if candidates and min(sizes) > 0 else None,
         }
     return fronts
+
+
+def _interval(accuracy: float | None, n: int | None) -> list[float] | None:
+    return None if accuracy is None or not n else [round(v, 6) for v in wilson_interval(accuracy, n)]
+
+
+def _add_intervals(rows: list[dict[str, Any]], sizes: Mapping[str, int]) -> None:
+    """``<split>_interval``: the 95% Wilson interval of each accuracy, from its split's image count."""
+    for row in rows:
+        for split in ("train", "val", "test"):
+            if row.get(f"{split}_accuracy") is not None:
+                row[f"{split}_interval"] = _interval(row[f"{split}_accuracy"], sizes.get(split))
 
 
 def _selected_rows(result: SearchResult | CompressionResult, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -81,10 +122,14 @@ def _selected_rows(result: SearchResult | CompressionResult, rows: list[dict[str
             "optimizer": r.spec.optimizer, "learning_rate": r.spec.learning_rate, "batch_size": r.spec.batch_size,
             "params": r.params, "nonzero_params": r.nonzero_params if r.nonzero_params is not None else r.params,
             "bytes": r.bytes if r.bytes is not None else (float32["bytes"] if float32 else None),
+            "macs": r.macs,
+            **{k: getattr(r, k) if getattr(r, k) is not None else (float32[k] if float32 else None)
+               for k in ("arena_bytes", "latency_us")},
             "train_accuracy": r.train_accuracy, "val_accuracy": r.val_accuracy,
             "test_accuracy": r.test_accuracy, "test_loss": r.test_loss,
             "smallest_file": None if smallest is None else {
-                k: smallest[k] for k in ("stage", "bytes", "gzip_bytes", "nonzero_params", "test_accuracy")},
+                k: smallest.get(k) for k in ("stage", "bytes", "gzip_bytes", "nonzero_params", "test_accuracy",
+                                             "arena_bytes", "latency_us")},
             "model_path": sel.model_path,
             "classification": sel.classification,
         })
@@ -106,16 +151,24 @@ def reference_comparison(selected: Sequence[Mapping[str, Any]]) -> list[dict[str
              "ours": by_budget.get(int(ref["params"]))} for ref in REFERENCE]
 
 
-def accuracy_gaps(selected: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+def accuracy_gaps(selected: Sequence[Mapping[str, Any]], n_test: int | None = None) -> list[dict[str, Any]]:
     """"Accuracy gap versus parameter ratio" for each pair of reference budgets: the
     reference's (train accuracy) beside ours (train and test accuracy, our real parameter counts).
 
+    With ``n_test`` (the test images each accuracy was measured on), ``test_gap_interval`` is
+    the gap's 95% interval (:func:`~mnistopt.report.stats.difference_interval`) and
+    ``inside_noise`` says whether it holds 0: a gap the test set cannot tell from none.
+
     Example:
         >>> sel = [{"budget": 93322, "params": 90000, "train_accuracy": 0.99, "test_accuracy": 0.97},
+        ...        {"budget": 72842, "params": 72000, "train_accuracy": 0.99, "test_accuracy": 0.968},
         ...        {"budget": 4034, "params": 4000, "train_accuracy": 0.96, "test_accuracy": 0.95}]
-        >>> g = [row for row in accuracy_gaps(sel) if row["ours"]][0]
-        >>> g["reference_ratio"], round(g["reference_gap"], 4), g["ours"]["ratio"], round(g["ours"]["test_gap"], 4)
+        >>> g = {(row["larger"], row["smaller"]): row for row in accuracy_gaps(sel, n_test=10_000)}
+        >>> far = g[93322, 4034]
+        >>> far["reference_ratio"], round(far["reference_gap"], 4), far["ours"]["ratio"], round(far["ours"]["test_gap"], 4)
         (23.13, 0.0352, 22.5, 0.02)
+        >>> far["ours"]["inside_noise"], g[93322, 72842]["ours"]["inside_noise"]
+        (False, True)
     """
     by_budget = {s["budget"]: s for s in selected}
     refs = sorted(REFERENCE, key=lambda r: -r["params"])
@@ -135,10 +188,14 @@ def accuracy_gaps(selected: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]
                 test_gap = a["test_accuracy"] - b["test_accuracy"]
                 train_gap = (a["train_accuracy"] - b["train_accuracy"]
                              if a.get("train_accuracy") is not None and b.get("train_accuracy") is not None else None)
+                interval = (difference_interval(a["test_accuracy"], n_test, b["test_accuracy"], n_test)
+                            if n_test else None)
                 row["ours"] = {
                     "ratio": round(ratio, 2), "train_gap": train_gap, "test_gap": test_gap,
                     # test points bought by each doubling of the parameter count
                     "test_gap_per_doubling": test_gap / math.log2(ratio) if ratio > 1 else None,
+                    "test_gap_interval": None if interval is None else [round(v, 6) for v in interval],
+                    "inside_noise": None if interval is None else bool(interval[0] <= 0.0 <= interval[1]),
                 }
             out.append(row)
     return out
@@ -155,9 +212,14 @@ def report_data(result: SearchResult) -> dict[str, Any]:
     """
     from .._env import environment
 
+    info = dict(result.info)
+    sizes = (info.get("dataset") or {}).get("sizes") or {}
+    hyperband = (info.get("settings") or {}).get("tuner") == "hyperband"
     rows = [r.to_dict() for r in result.records]
-    fronts = _mark_fronts(result.records, rows)
+    fronts = _mark_fronts(result.records, rows, [fully_trained(r, hyperband) for r in result.records])
+    _add_intervals(rows, sizes)
     selected = _selected_rows(result, rows)
+    _add_intervals(selected, sizes)
     times: dict[str, dict[str, Any]] = {}
     for r in result.records:
         t = times.setdefault(str(r.budget), {"trials": 0, "trial_time_s": 0.0, "stages": 0, "stage_time_s": 0.0})
@@ -167,13 +229,14 @@ def report_data(result: SearchResult) -> dict[str, Any]:
         else:
             t["trials"] += 1
             t["trial_time_s"] += r.wall_time_s
-    info = dict(result.info)
     return {
         "title": "mnistopt report: accuracy versus size",
         "note": "Fronts and selection use validation accuracy; test accuracy is reported for selected models "
                 "and compression stages (measured on their .tflite files) and chose nothing. The reference "
                 "figures were measured on the reference notebook's training set; our train accuracy is the "
-                "comparable number, test accuracy the honest one.",
+                "comparable number, test accuracy the honest one. Every accuracy carries its 95% interval "
+                "(Wilson, from the number of images of its split): +- is half its width.",
+        "split_sizes": dict(sizes),
         "dataset": info.get("dataset"),
         "settings": info.get("settings") or info.get("source"),
         "environment": info.get("environment") or environment(),
@@ -185,7 +248,7 @@ def report_data(result: SearchResult) -> dict[str, Any]:
         "fronts": fronts,
         "selected": selected,
         "reference": reference_comparison(selected),
-        "gaps": accuracy_gaps(selected),
+        "gaps": accuracy_gaps(selected, sizes.get("test")),
     }
 
 
@@ -299,27 +362,38 @@ def comparison_data(
     return {"metrics": list(metrics), "panels": panels}
 
 
-def pareto_plot_data(points: Sequence[Mapping[str, Any]], x: str, y: str = "val_accuracy") -> dict[str, Any]:
-    """What a Pareto plot shows, from report rows (dicts with ``x``, ``y``, ``budget``,
-    ``stage`` and ``pareto``): the front (smallest first) and the dominated points.
+def pareto_plot_data(points: Sequence[Mapping[str, Any]], x: str, y: str = "val_accuracy", *,
+                     selected: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
+    """What an accuracy-versus-size plot shows, from report rows (dicts with ``x``, ``y``,
+    ``budget``, ``stage``, ``pareto`` and ``fully_trained``): the front (smallest first: the
+    best fully trained model at or below each size, a monotone curve), the dominated fully
+    trained points, the ``short`` ones (Hyperband rungs cut short: drawn faint, never on the
+    front), the ``selected`` models' test accuracy with its 95% interval, and
+    :func:`curve_marks` (the reference's points and the baseline, on the parameter axis).
 
     Example:
         >>> rows = [{"params": 10, "val_accuracy": 0.9, "budget": 10, "stage": "dense", "pareto": {"params": True}},
-        ...         {"params": 20, "val_accuracy": 0.8, "budget": 20, "stage": "dense", "pareto": {"params": False}}]
-        >>> d = pareto_plot_data(rows, "params")
-        >>> [p["label"] for p in d["front"]], len(d["dominated"])
-        (['10 dense'], 1)
+        ...         {"params": 20, "val_accuracy": 0.8, "budget": 20, "stage": "dense", "pareto": {"params": False}},
+        ...         {"params": 15, "val_accuracy": 0.6, "budget": 20, "stage": "dense", "pareto": {"params": False},
+        ...          "fully_trained": False}]
+        >>> d = pareto_plot_data(rows, "params", selected=[{"params": 10, "budget": 10, "test_accuracy": 0.89,
+        ...                                                 "test_interval": [0.88, 0.90]}])
+        >>> [p["label"] for p in d["front"]], len(d["dominated"]), len(d["short"]), d["selected"][0]["y"]
+        (['10 dense'], 1, 1, 0.89)
 
     Front points of equal size and accuracy are drawn once, labelled together
     (``"4,034 dense / float32"``).
     """
-    front, dominated = [], []
+    front, dominated, short = [], [], []
     for row in points:
         if row.get(x) is None or row.get(y) is None:
             continue
         point = {"x": row[x], "y": row[y], "budget": row["budget"], "stage": row["stage"],
                  "family": Stage.parse(row["stage"]).family, "label": f"{row['budget']:,} {row['stage']}"}
-        (front if row["pareto"].get(x) else dominated).append(point)
+        if row["pareto"].get(x):
+            front.append(point)
+        else:
+            (dominated if row.get("fully_trained", True) else short).append(point)
     front.sort(key=lambda p: (p["x"], -p["y"]))
     merged: list[dict[str, Any]] = []  # equal points (e.g. a model and its float32 file) share one label
     for point in front:
@@ -331,7 +405,30 @@ def pareto_plot_data(points: Sequence[Mapping[str, Any]], x: str, y: str = "val_
         names = [point["label"]] + [
             q["stage"] if q["budget"] == point["budget"] else q["label"] for q in point["same"]]
         point["label"] = " / ".join(names[:3]) + (f" (+{len(names) - 3})" if len(names) > 3 else "")
-    return {"x": x, "y": y, "front": merged, "dominated": dominated}
+    chosen = [{"x": s[x], "y": s["test_accuracy"], "budget": s["budget"],
+               "low": (s.get("test_interval") or [s["test_accuracy"]] * 2)[0],
+               "high": (s.get("test_interval") or [s["test_accuracy"]] * 2)[1]}
+              for s in selected if s.get(x) is not None and s.get("test_accuracy") is not None]
+    return {"x": x, "y": y, "front": merged, "dominated": dominated, "short": short,
+            "selected": sorted(chosen, key=lambda p: p["x"]), **curve_marks(x)}
+
+
+def curve_marks(x: str) -> dict[str, Any]:
+    """What an accuracy-versus-``x`` plot marks besides the records: on the parameter axis, the
+    reference's three points (their *train* accuracy, as published) and the baseline's size.
+
+    Example:
+        >>> m = curve_marks("params")
+        >>> [p["x"] for p in m["reference"]], m["baseline"]["x"]
+        ([93322, 72842, 4034], 109386)
+        >>> curve_marks("bytes")
+        {'reference': [], 'baseline': None}
+    """
+    if x != "params":
+        return {"reference": [], "baseline": None}
+    return {"reference": [{"x": int(r["params"]), "y": r["accuracy"],
+                           "label": f"reference {int(r['params']):,} (train {r['accuracy']:.4f})"} for r in REFERENCE],
+            "baseline": {"x": BASELINE_PARAMS, "label": "baseline 784-128-64-10"}}
 
 
 def pareto_y_floor(data: Mapping[str, Any], margin: float = 0.25) -> float:
@@ -342,8 +439,8 @@ def pareto_y_floor(data: Mapping[str, Any], margin: float = 0.25) -> float:
         >>> pareto_y_floor({"front": [{"y": 0.90}, {"y": 0.98}], "dominated": []})
         0.88
     """
-    ys = [p["y"] for p in data["front"]]
-    if not ys:
+    ys = [p["y"] for p in data["front"]] + [p["low"] for p in data.get("selected", ())]
+    if not data["front"]:
         return -np.inf
     spread = max(ys) - min(ys)
     return round(min(ys) - max(margin * spread, 0.02), 6)

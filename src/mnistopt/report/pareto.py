@@ -17,8 +17,9 @@ from ..errors import ArgumentError
 
 __all__ = ["SIZE_FIELDS", "pareto_mask", "pareto_front", "front_candidates", "hypervolume"]
 
-#: Record fields a front can be drawn over.
-SIZE_FIELDS = ("params", "nonzero_params", "bytes", "gzip_bytes")
+#: Record fields a front can be drawn over: sizes, and what running the model costs
+#: (multiply-accumulates; a file's tensor arena and latency).
+SIZE_FIELDS = ("params", "nonzero_params", "bytes", "gzip_bytes", "macs", "arena_bytes", "latency_us")
 
 
 def pareto_mask(sizes: Sequence[float], accuracies: Sequence[float]) -> np.ndarray:

@@ -16,7 +16,8 @@ import numpy as np
 from .._io import atomic_write_with
 from .data import comparison_data, curves_data, pareto_y_floor
 
-__all__ = ["plot_training_curves", "plot_confusion_matrix", "plot_curve_comparison", "plot_pareto", "plot_heatmap"]
+__all__ = ["plot_training_curves", "plot_confusion_matrix", "plot_curve_comparison", "plot_pareto", "plot_heatmap",
+           "AXIS_NAMES"]
 
 
 def _pyplot():
@@ -133,17 +134,27 @@ def _label_without_overlap(fig: Any, ax: Any, points: Sequence[Mapping[str, Any]
         placed.append(box)
 
 
+#: How each axis of an accuracy-versus-size plot is named.
+AXIS_NAMES = {"params": "parameters", "nonzero_params": "non-zero weights", "bytes": ".tflite file bytes",
+              "gzip_bytes": "gzipped .tflite bytes", "macs": "multiply-accumulates per image",
+              "arena_bytes": "tensor arena bytes (activations)", "latency_us": "latency per image (µs, one thread)"}
+
+
 def plot_pareto(data: Mapping[str, Any], path: str | os.PathLike, title: str = "") -> Path:
-    """Accuracy against size on a log x axis: the front highlighted and labelled,
-    dominated points faded; colour is the budget, marker the kind of stage."""
+    """Accuracy against size on a log x axis: the front (the best fully trained model at or
+    below each size) as a labelled step curve, dominated points faded, Hyperband's short rungs
+    fainter still; the selected models' test accuracy with its 95% interval; on the parameter
+    axis the reference's points and the baseline. Colour is the budget, marker the kind of stage."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(9, 5.5))
-    budgets = sorted({p["budget"] for p in (*data["front"], *data["dominated"])})
-    cmap = plt.get_cmap("tab10")
-    colour = {b: cmap(i % 10) for i, b in enumerate(budgets)}
-    for p in data["dominated"]:
-        ax.scatter(p["x"], p["y"], color=colour[p["budget"]], marker=_MARKERS[p["family"]], alpha=0.18, s=22,
-                   linewidths=0)
+    everything = (*data["front"], *data["dominated"], *data.get("short", ()))
+    budgets = sorted({p["budget"] for p in everything})
+    cmap = plt.get_cmap("tab10" if len(budgets) <= 10 else "tab20")
+    colour = {b: cmap(i % cmap.N) for i, b in enumerate(budgets)}
+    for group, alpha, size in ((data.get("short", ()), 0.07, 12), (data["dominated"], 0.2, 22)):
+        for p in group:
+            ax.scatter(p["x"], p["y"], color=colour[p["budget"]], marker=_MARKERS[p["family"]], alpha=alpha, s=size,
+                       linewidths=0)
     front = data["front"]
     if front:
         xs = [p["x"] for p in front]
@@ -152,27 +163,47 @@ def plot_pareto(data: Mapping[str, Any], path: str | os.PathLike, title: str = "
         for p in front:
             ax.scatter(p["x"], p["y"], color=colour[p["budget"]], marker=_MARKERS[p["family"]], s=60,
                        edgecolors="black", linewidths=0.8, zorder=3)
+    chosen = data.get("selected", ())
+    for p in chosen:
+        ax.errorbar(p["x"], p["y"], yerr=[[p["y"] - p["low"]], [p["high"] - p["y"]]], fmt="D", markersize=5,
+                    color=colour.get(p["budget"], "black"), markerfacecolor="white", ecolor="black", elinewidth=0.8,
+                    capsize=3, zorder=4)
+    for r in data.get("reference", ()):
+        ax.scatter(r["x"], r["y"], marker="*", s=110, color="crimson", edgecolors="black", linewidths=0.5, zorder=4)
+    if data.get("baseline"):
+        ax.axvline(data["baseline"]["x"], color="grey", linestyle="--", linewidth=1)
+        ax.text(data["baseline"]["x"], 0.45, " " + data["baseline"]["label"], transform=ax.get_xaxis_transform(),
+                rotation=90, fontsize=7, color="grey", va="bottom", ha="right")  # above the legend
     low = pareto_y_floor(data)
-    hidden = sum(p["y"] < low for p in data["dominated"])
+    hidden = sum(p["y"] < low for p in (*data["dominated"], *data.get("short", ())))
     if low > -np.inf:
-        top = max(p["y"] for p in (*front, *data["dominated"]))
-        ax.set_ylim(low, top + 0.1 * (top - low) + 1e-3)
+        top = max(p["y"] for p in (*everything, *data.get("reference", ()), *({"y": q["high"]} for q in chosen)))
+        ax.set_ylim(low, min(1.01, top + 0.1 * (top - low) + 1e-3))
     if hidden:
-        ax.text(0.01, 0.01, f"{hidden} dominated point(s) below {low:.3f} not shown", transform=ax.transAxes,
+        ax.text(0.01, 0.01, f"{hidden} lower point(s) below {low:.3f} not shown", transform=ax.transAxes,
                 fontsize=7, color="grey")
     ax.set_xscale("log")
-    ax.set_xlabel(data["x"].replace("_", " ") + " (log scale)")
-    ax.set_ylabel(data["y"].replace("_", " "))
+    ax.set_xlabel(AXIS_NAMES.get(data["x"], data["x"].replace("_", " ")) + " (log scale)")
+    ax.set_ylabel("accuracy (front: " + data["y"].replace("_accuracy", "").replace("val", "validation") + ")")
     ax.grid(alpha=0.3, which="both")
     handles = [plt.Line2D([], [], color=colour[b], marker="o", linestyle="", label=f"budget {b:,}") for b in budgets]
-    families = sorted({p["family"] for p in (*front, *data["dominated"])})
+    families = sorted({p["family"] for p in everything})
     handles += [plt.Line2D([], [], color="grey", marker=_MARKERS[f], linestyle="", label=f) for f in families]
+    if chosen:
+        handles.append(plt.Line2D([], [], color="black", marker="D", markerfacecolor="white", linestyle="",
+                                  label="selected: test accuracy, 95% interval"))
+    if data.get("reference"):
+        handles.append(plt.Line2D([], [], color="crimson", marker="*", markersize=10, linestyle="",
+                                  label="reference (train accuracy)"))
+    if data.get("short"):
+        handles.append(plt.Line2D([], [], color="grey", marker="o", alpha=0.25, linestyle="",
+                                  label="short Hyperband rung (not on the front)"))
     if handles:
-        ax.legend(handles=handles, fontsize=7, loc="lower right")
-    ax.set_title(title or f"{data['y'].replace('_', ' ')} vs {data['x'].replace('_', ' ')}: front in bold, "
-                 "dominated faded")
+        ax.legend(handles=handles, fontsize=7, loc="lower right", ncol=2 if len(handles) > 12 else 1)
+    ax.set_title(title or f"accuracy vs {AXIS_NAMES.get(data['x'], data['x'])}: the best fully trained model at "
+                 "or below each size (bold)", fontsize=10)
     fig.tight_layout()
-    _label_without_overlap(fig, ax, front)  # once the axes are final, so label extents are too
+    _label_without_overlap(fig, ax, [*front, *data.get("reference", ())])  # once the axes are final
     return _save(fig, path)
 
 

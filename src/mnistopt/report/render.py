@@ -22,7 +22,7 @@ import numpy as np
 from .._io import atomic_write_json, atomic_write_text, ensure_dir
 from ..records import CompressionResult, SearchResult, load_result
 from .data import FRONT_AXES, comparison_rows, front_histories, grid_summary, pareto_plot_data, report_data
-from .plots import plot_confusion_matrix, plot_curve_comparison, plot_heatmap, plot_pareto
+from .plots import AXIS_NAMES, plot_confusion_matrix, plot_curve_comparison, plot_heatmap, plot_pareto
 
 __all__ = ["write_report", "summary_markdown", "comparison_markdown", "write_comparison", "grid_markdown",
            "write_grid_report"]
@@ -81,12 +81,12 @@ def write_report(
     files: dict[str, Path] = {}
     figures: list[tuple[str, str, str]] = []  # (role, file name, caption)
     for x in FRONT_AXES:
-        plot = pareto_plot_data(data["records"], x)
+        plot = pareto_plot_data(data["records"], x, selected=data["selected"])
         if not plot["front"]:
             continue
         name = f"pareto-{x}.png"
         files[f"pareto-{x}"] = plot_pareto(plot, out / name)
-        figures.append((f"pareto-{x}", name, f"Validation accuracy versus {x.replace('_', ' ')}"))
+        figures.append((f"pareto-{x}", name, _curve_caption(x, plot)))
     curves = front_histories(result, data)
     if curves:
         files["front-curves"] = plot_curve_comparison(
@@ -111,7 +111,26 @@ def write_report(
     return files
 
 
+def _curve_caption(x: str, plot: Mapping[str, Any]) -> str:
+    caption = (f"Validation accuracy versus {AXIS_NAMES.get(x, x)}: the step curve is the best fully trained model "
+               "at or below each size (monotone by definition)")
+    if plot["short"]:
+        caption += f"; {len(plot['short'])} short Hyperband rung(s) drawn faint, never on the curve"
+    if plot["selected"]:
+        caption += "; diamonds: each selected model's test accuracy with its 95% Wilson interval"
+    if plot["reference"]:
+        caption += "; stars: the reference's models (train accuracy); dashed: the 109,386-parameter baseline"
+    return caption + "."
+
+
 # A tiny document model, so Markdown and HTML say the same thing.
+def _acc(value: float | None, interval: Sequence[float] | None = None) -> str:
+    """An accuracy with ``± half`` its 95% interval, when it has one."""
+    if value is None:
+        return ""
+    return f"{value:.4f}" + (f" ± {(interval[1] - interval[0]) / 2:.4f}" if interval else "")
+
+
 def _fmt(value: Any, kind: str = "") -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return ""
@@ -140,12 +159,17 @@ def _record_row(r: Mapping[str, Any]) -> list[str]:
     training = f"{spec.get('optimizer', '')} lr={spec['learning_rate']:.2g} bs={spec.get('batch_size')}" \
         if spec.get("learning_rate") is not None else ""
     return [_fmt(r["budget"]), r["stage"], f"{r.get('architecture') or ''} {training}".strip(), _fmt(r["params"]),
-            _fmt(r.get("nonzero_params")), _fmt(r.get("bytes")), _fmt(r.get("gzip_bytes")),
-            _fmt(r.get("val_accuracy"), "acc"), _fmt(r.get("test_accuracy"), "acc")]
+            _fmt(r.get("nonzero_params")), _fmt(r.get("bytes")), _fmt(r.get("gzip_bytes")), _fmt(r.get("macs")),
+            _fmt(r.get("arena_bytes")), _latency(r.get("latency_us")),
+            _acc(r.get("val_accuracy"), r.get("val_interval")), _acc(r.get("test_accuracy"), r.get("test_interval"))]
 
 
-_RECORD_HEADERS = ["budget", "stage", "model", "params", "nonzero", "bytes", "gzip bytes", "val accuracy",
-                   "test accuracy"]
+def _latency(us: float | None) -> str:
+    return "" if us is None else f"{us:,.1f}"
+
+
+_RECORD_HEADERS = ["budget", "stage", "model", "params", "nonzero", "bytes", "gzip bytes", "MACs", "arena bytes",
+                   "latency µs", "val accuracy", "test accuracy"]
 
 
 def _summary_blocks(data: Mapping[str, Any]) -> list[tuple]:
@@ -153,17 +177,19 @@ def _summary_blocks(data: Mapping[str, Any]) -> list[tuple]:
     blocks: list[tuple] = []
     if data["selected"]:
         blocks.append(("h2", "Selected model per budget"))
+        blocks.append(("p", _interval_note(data)))
         blocks.append(_table(
-            ["budget", "selected", "stage", "params", "nonzero", "bytes", "train accuracy", "val accuracy",
-             "test accuracy", "test loss", "smallest file (test accuracy)"],
+            ["budget", "selected", "stage", "params", "nonzero", "bytes", "MACs", "arena bytes", "latency µs",
+             "train accuracy", "val accuracy", "test accuracy", "test loss", "smallest file (test accuracy)"],
             [[_fmt(s["budget"]), f"{s['architecture']} {s['optimizer']} lr={s['learning_rate']:.2g} "
               f"bs={s['batch_size']}", s["stage"], _fmt(s["params"]), _fmt(s["nonzero_params"]), _fmt(s["bytes"]),
-              _fmt(s["train_accuracy"], "acc"), _fmt(s["val_accuracy"], "acc"), _fmt(s["test_accuracy"], "acc"),
-              _fmt(s["test_loss"], "acc"),
+              _fmt(s.get("macs")), _fmt(s.get("arena_bytes")), _latency(s.get("latency_us")),
+              _acc(s["train_accuracy"], s.get("train_interval")), _acc(s["val_accuracy"], s.get("val_interval")),
+              _acc(s["test_accuracy"], s.get("test_interval")), _fmt(s["test_loss"], "acc"),
               "" if not s["smallest_file"] else f"{s['smallest_file']['stage']}: {s['smallest_file']['bytes']:,} B "
               f"({s['smallest_file']['test_accuracy']:.4f})"]
              for s in sorted(data["selected"], key=lambda s: s["budget"])],
-            [True, False, False] + [True] * 8))
+            [True, False, False] + [True] * 11))
 
     blocks.append(("h2", "Reference comparison"))
     blocks.append(("p", "The reference notebook's figures were measured on its training set (60,000 MNIST "
@@ -173,7 +199,8 @@ def _summary_blocks(data: Mapping[str, Any]) -> list[tuple]:
         ["budget", "reference accuracy (train)", "reference loss (train)", "our train accuracy",
          "our test accuracy", "our test loss", "params", "nonzero", "bytes"],
         [[_fmt(r["budget"]), _fmt(r["reference_accuracy"], "acc"), _fmt(r["reference_loss"], "acc")]
-         + ([_fmt(r["ours"]["train_accuracy"], "acc"), _fmt(r["ours"]["test_accuracy"], "acc"),
+         + ([_acc(r["ours"]["train_accuracy"], r["ours"].get("train_interval")),
+             _acc(r["ours"]["test_accuracy"], r["ours"].get("test_interval")),
              _fmt(r["ours"]["test_loss"], "acc"), _fmt(r["ours"]["params"]), _fmt(r["ours"]["nonzero_params"]),
              _fmt(r["ours"]["bytes"])] if r["ours"] else ["not searched"] + [""] * 5)
          for r in data["reference"]]))
@@ -187,13 +214,32 @@ def _summary_blocks(data: Mapping[str, Any]) -> list[tuple]:
                    + _our_gap_sentence(near, far)))
     blocks.append(_table(
         ["pair", "reference ratio", "reference gap (train)", "our ratio", "our gap (train)", "our gap (test)",
-         "our test gap per 2x params"],
+         "95% interval of our test gap", "our test gap per 2x params"],
         [[f"{g['larger']:,} vs {g['smaller']:,}", f"{g['reference_ratio']:.2f}x", _fmt(g["reference_gap"], "gap")]
          + ([f"{g['ours']['ratio']:.2f}x", _fmt(g["ours"]["train_gap"], "gap"), _fmt(g["ours"]["test_gap"], "gap"),
-             _fmt(g["ours"]["test_gap_per_doubling"], "gap")] if g["ours"] else ["not searched", "", "", ""])
+             _gap_interval(g["ours"]), _fmt(g["ours"]["test_gap_per_doubling"], "gap")]
+            if g["ours"] else ["not searched", "", "", "", ""])
          for g in data["gaps"]]))
 
     return blocks
+
+
+def _gap_interval(ours: Mapping[str, Any]) -> str:
+    interval = ours.get("test_gap_interval")
+    if interval is None:
+        return ""
+    verdict = "inside the noise" if ours["inside_noise"] else "outside the noise"
+    return f"[{interval[0]:+.4f}, {interval[1]:+.4f}]: {verdict}"
+
+
+def _interval_note(data: Mapping[str, Any]) -> str:
+    sizes = data.get("split_sizes") or {}
+    if not sizes:
+        return "The number of images behind each accuracy is not recorded, so no interval is shown."
+    return ("± is half the 95% Wilson interval of each accuracy, from the images it was measured on ("
+            + ", ".join(f"{k} {v:,}" for k, v in sizes.items()) + "). MACs: multiply-accumulates per image; "
+            "arena bytes and latency (median of single-image invocations, one thread, this machine) are the "
+            "float32 `.tflite` file's, when one was exported.")
 
 
 def summary_markdown(data: Mapping[str, Any]) -> str:
@@ -217,20 +263,22 @@ def _document(data: Mapping[str, Any]) -> list[tuple]:
     records = data["records"]
     for x in FRONT_AXES:
         front = data["fronts"][x]
-        blocks.append(("h2", f"Front: validation accuracy versus {x.replace('_', ' ')}"))
+        blocks.append(("h2", f"Front: validation accuracy versus {AXIS_NAMES.get(x, x)}"))
         if not front["members"]:
             blocks.append(("p", f"No record has `{x}`" + (" (run the search with `--compress` to export files)."
-                                                          if x == "bytes" else ".")))
+                                                          if x in ("bytes", "arena_bytes", "latency_us") else ".")))
             continue
         hv = front["hypervolume"]
-        blocks.append(("p", f"{len(front['members'])} of {front['eligible']} records are on the front "
+        blocks.append(("p", f"{len(front['members'])} of {front['eligible']} fully trained records are on the front "
                        f"(no other record is at most as large and at least as accurate on validation)"
-                       + (f"; hypervolume {hv:.4f} (log10 {x} x accuracy)." if hv is not None else ".")))
+                       + (f"; hypervolume {hv:.4f} (log10 {x} x accuracy)" if hv is not None else "")
+                       + (f"; {front['short']} Hyperband trial(s) cut short at a lower rung are left out of it."
+                          if front.get("short") else ".")))
         if f"pareto-{x}" in figures:
             f = figures[f"pareto-{x}"]
             blocks.append(("img", f["file"], f["caption"]))
         blocks.append(_table(_RECORD_HEADERS, [_record_row(records[i]) for i in front["members"]],
-                             [True, False, False] + [True] * 6))
+                             [True, False, False] + [True] * 9))
 
     if "front-curves" in figures:
         blocks.append(("h2", "Training curves of the front models"))
