@@ -148,6 +148,18 @@ def test_bad_input_raises_a_typed_error_that_says_how_to_fix_it(tmp_path, small,
     assert isinstance(info.value, builtin)  # `except ValueError` (TypeError, OSError) in user code still works
 
 
+def test_idx_header_with_a_zero_beside_huge_dimensions_is_a_data_error(tmp_path):
+    """Found by tests/test_fuzz.py: no payload, yet a shape NumPy cannot hold."""
+    import struct
+
+    from mnistopt.data import read_idx
+
+    path = tmp_path / "odd-idx"
+    path.write_bytes(struct.pack(">IIIII", 0x0804, 0, 2**32 - 1, 2**32 - 1, 2**32 - 1))
+    with pytest.raises(DataError, match=r"describe no array NumPy can hold"):
+        read_idx(path)
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root can read anything")
 def test_unreadable_file(tmp_path):
     path = tmp_path / "data.npz"
@@ -184,6 +196,8 @@ CLI_CASES = [
     ("model-file-not-keras", ["compress", "{file}", "--data", "{npz}"], r"file is not a \.keras file"),
     ("export-not-tflite", ["export", "{file}", "--c-array", "{empty}/model"], r"is not a TensorFlow Lite file"),
     ("export-no-out", ["export", "{file}"], r"the following arguments are required: --c-array"),
+    ("control-characters", ["search", "--budget", "3000", "--data", "{npz}", "line\rfeed\nx"],
+     r"unrecognized arguments: line\\rfeed\\nx\."),  # found by tests/test_fuzz.py: escaped, still one line
 ]
 
 

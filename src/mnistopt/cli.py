@@ -22,7 +22,14 @@ class _Parser(argparse.ArgumentParser):
     mnistopt error on the command line; the usage stays one ``--help`` away."""
 
     def error(self, message: str):
-        self.exit(2, f"mnistopt: error: {message}. See `{self.prog} --help`.\n")
+        self.exit(2, f"mnistopt: error: {_one_line(message)}. See `{self.prog} --help`.\n")
+
+
+def _one_line(message: str) -> str:
+    """``message`` with control characters (newlines, carriage returns, NULs a user typed or a path
+    held) written as escapes, so an error is always one line on the terminal."""
+    return "".join(c if c.isprintable() or c == " " else c.encode("unicode_escape").decode("ascii")
+                   for c in message)
 
 
 def _int_or_auto(text: str) -> int | str:
@@ -449,7 +456,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MnistoptError as exc:
         if args.debug:
             traceback.print_exc()
-        print(f"mnistopt: error: {exc}", file=sys.stderr)
+        print(f"mnistopt: error: {_one_line(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("mnistopt: interrupted", file=sys.stderr)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
+import math
 import hashlib
 import logging
 import os
@@ -661,14 +662,18 @@ def read_idx(path: str | os.PathLike, expected_magic: int | None = None) -> np.n
     if len(raw) < header:
         raise DataError(f"{p}: truncated IDX header ({len(raw)} bytes, need {header}).")
     dims = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
-    expected = int(np.prod(dims, dtype=np.int64))
+    expected = math.prod(dims)  # exact: four 32-bit dimensions overflow int64
     got = len(raw) - header
     if got != expected:
         raise DataError(
             f"{p}: header says dimensions {dims} ({expected:,} bytes of data) but the file has "
             f"{got:,}; the file is {'truncated' if got < expected else 'longer than its header says'}."
         )
-    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
+    try:
+        return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
+    except ValueError:  # e.g. (0, 2**31, 2**31): no bytes, yet a shape NumPy cannot hold
+        raise DataError(f"{p}: header dimensions {dims} describe no array NumPy can hold. "
+                        f"Is this an IDX file?") from None
 
 
 # --------------------------------------------------------------------------
