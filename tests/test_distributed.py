@@ -84,3 +84,48 @@ def test_a_worker_killed_mid_trial_does_not_hang_the_chief(cluster):
     assert sorted(records) == [str(i) for i in range(6)]
     assert records["0"]["status"] == "failed" and "lost" in records["0"]["reason"]
     assert all(records[str(i)]["status"] == "completed" for i in range(1, 6))
+
+
+GHOST = """
+import sys, time
+import grpc
+from keras_tuner.src import protos
+stub = protos.get_service_grpc().OracleStub(grpc.insecure_channel("127.0.0.1:" + sys.argv[1]))
+service = protos.get_service()
+trial = stub.CreateTrial(service.CreateTrialRequest(tuner_id="ghost"), wait_for_ready=True).trial
+trial.status = protos.get_proto().TrialStatus.FAILED  # ends its trial as a failed one, as a worker may
+stub.EndTrial(service.EndTrialRequest(trial=trial))
+print("idle", trial.trial_id, flush=True)
+time.sleep(600)  # between trials: it never asks for another
+"""
+
+
+@pytest.mark.slow
+def test_a_worker_killed_between_trials_does_not_hang_the_chief(cluster):
+    """A worker (a bare gRPC client of the chief, so the moment is exact) takes a trial, ends it and
+    is SIGKILLed before asking for the next: KerasTuner's chief would wait for it forever."""
+    from mnistopt._tuner import WORKER_IDLE_TIMEOUT
+
+    common, tmp = cluster
+    port = common[common.index("--oracle") + 1].rsplit(":", 1)[1]
+    chief = start([*common, "--distributed", "chief"], tmp / "chief.log")
+    ghost = subprocess.Popen([sys.executable, "-c", GHOST, port], stdout=subprocess.PIPE, text=True)
+    line = ghost.stdout.readline().split()  # blocks until the chief has served it
+    assert line[0] == "idle", line
+    ghost.send_signal(signal.SIGKILL)
+    ghost.wait()
+    killed = time.monotonic()
+    worker = start([*common, "--distributed", "worker", "--worker-id", "w1"], tmp / "w1.log")
+    assert finish(worker) == 0, (tmp / "w1.log").read_text()[-2000:]
+    assert finish(chief, timeout=WORKER_IDLE_TIMEOUT + 90) == 0, (tmp / "chief.log").read_text()[-2000:]
+    waited = time.monotonic() - killed
+    result = json.loads((tmp / "out" / "result.json").read_text())
+    records = {r["trial_id"]: r for r in result["records"]}
+    assert sorted(records) == [str(i) for i in range(6)]  # every trial accounted for, once
+    assert records[line[1]]["status"] == "failed"  # the ghost's own trial
+    assert all(r["status"] == "completed" for t, r in records.items() if t != line[1])
+    assert sum(r["selected"] for r in result["records"]) == 1
+    info = result["distributed"]["3000"]
+    assert "ghost" in info["gone_workers"] and info["lost_trials"] == {}
+    assert 0 <= info["exit_lag_s"] <= WORKER_IDLE_TIMEOUT + 25  # the chief's exit is bounded, and reported
+    assert waited < WORKER_IDLE_TIMEOUT + 90

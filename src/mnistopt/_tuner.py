@@ -296,24 +296,51 @@ def kerastuner_cluster(cluster: Any):
                 os.environ[key] = value
 
 
+#: Seconds a worker may stay silent *between* trials (no trial running, no request for the next)
+#: before the chief takes it as gone. A live worker asks for its next trial within milliseconds
+#: of ending one, and asks again at once while the oracle has nothing for it yet.
+WORKER_IDLE_TIMEOUT = 30.0
+
+
 class LostTrialWatchdog:
-    """Chief side: end trials that have run longer than ``timeout`` as failed.
+    """Chief side: forget workers that died, mid-trial or between trials.
 
     KerasTuner's chief stops serving only when no trial is running and every
-    worker has been told the search is over, so a worker killed mid-trial would
-    keep it waiting forever. This thread checks the oracle's running trials
-    every ``interval`` seconds; one running longer than ``timeout`` is ended as
-    failed and its worker forgotten.
+    worker it has seen has been told the search is over, so a worker killed at
+    any moment would keep it waiting forever. This thread checks every
+    ``interval`` seconds: a trial running longer than ``timeout`` is ended as
+    failed (``lost``) and its worker forgotten; a worker with no trial running
+    that has not asked for one for ``idle_timeout`` seconds since its last
+    request or trial end is forgotten (``gone``: it ran no trial then, so none
+    is lost). A forgotten worker that was only slow is welcome back: its next
+    request registers it again.
     """
 
-    def __init__(self, oracle, timeout: float, interval: float = 1.0):
+    def __init__(self, oracle, timeout: float, interval: float = 1.0, idle_timeout: float = WORKER_IDLE_TIMEOUT):
         import threading
 
-        self.oracle, self.timeout, self.interval = oracle, timeout, interval
+        self.oracle, self.timeout, self.interval, self.idle_timeout = oracle, timeout, interval, idle_timeout
         self.seen: dict[str, float] = {}
         self.lost: dict[str, str] = {}  # trial id -> message
+        self.gone: dict[str, str] = {}  # worker (tuner id) -> message
+        self.contact: dict[str, float] = {}  # worker -> when it last asked for a trial or ended one
+        self.last_end: float | None = None  # when the last trial ended (the chief's exit lag counts from it)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="mnistopt-lost-trials", daemon=True)
+        create, end = oracle.create_trial, oracle.end_trial
+
+        def create_trial(tuner_id, *args, **kwargs):  # what the chief's gRPC servicer calls
+            self.contact[tuner_id] = time.monotonic()
+            return create(tuner_id, *args, **kwargs)
+
+        def end_trial(trial, *args, **kwargs):
+            self.last_end = time.monotonic()
+            for tuner_id, running in list(self.oracle.ongoing_trials.items()):
+                if running.trial_id == trial.trial_id:
+                    self.contact[tuner_id] = self.last_end
+            return end(trial, *args, **kwargs)
+
+        oracle.create_trial, oracle.end_trial = create_trial, end_trial
 
     def __enter__(self):
         self._thread.start()
@@ -322,6 +349,8 @@ class LostTrialWatchdog:
     def __exit__(self, *exc):
         self._stop.set()
         self._thread.join()
+        for name in ("create_trial", "end_trial"):
+            self.oracle.__dict__.pop(name, None)  # the class's own methods again
 
     def _watch(self) -> None:
         from keras_tuner.engine.trial import TrialStatus as KerasTunerStatus
@@ -338,6 +367,14 @@ class LostTrialWatchdog:
                     trial.message = message
                     self.lost[trial.trial_id] = message
                     self.oracle.end_trial(trial)
+                    self.oracle.tuner_ids.discard(tuner_id)
+            for tuner_id in list(self.oracle.tuner_ids):
+                quiet = now - self.contact.get(tuner_id, now)
+                if tuner_id not in self.oracle.ongoing_trials and quiet > self.idle_timeout:
+                    message = (f"Worker {tuner_id} ran no trial and asked for none for {quiet:.0f} s (over "
+                               f"{self.idle_timeout:g} s); it is taken as gone.")
+                    logger.warning("%s", message)
+                    self.gone[tuner_id] = message
                     self.oracle.tuner_ids.discard(tuner_id)
 
 

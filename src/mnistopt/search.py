@@ -343,6 +343,7 @@ class _Run:
         self.selected: dict[int, SelectedModel] = {}
         self.start = time.perf_counter()
         self.time_limit_reached: dict[int, float] = {}  # budget -> seconds its search ran before it stopped
+        self.distributed: dict[str, dict[str, Any]] = {}  # chief: budget -> exit lag, lost trials, gone workers
         self._tensors = None  # the train split as tensors, shared by every budget's trials
 
     def result(self) -> SearchResult:
@@ -355,6 +356,7 @@ class _Run:
             "wall_time_s": time.perf_counter() - self.start,
             **({"time_limit_reached": {str(b): s for b, s in self.time_limit_reached.items()}}
                if self.time_limit_reached else {}),
+            **({"distributed": dict(self.distributed)} if self.distributed else {}),
             "note": "Models are selected on validation accuracy; test accuracy is reported for "
             "selected models only and chose nothing.",
         }
@@ -433,6 +435,11 @@ class _Run:
         if worker:
             return
         if chief:  # the workers' trials, from their files in the shared directory
+            self.distributed[str(budget)] = {
+                "exit_lag_s": None if lost.last_end is None else round(time.monotonic() - lost.last_end, 2),
+                "lost_trials": lost.lost, "gone_workers": lost.gone}
+            logger.info("budget %s: the chief stopped serving %s s after the last trial ended", budget,
+                        self.distributed[str(budget)]["exit_lag_s"])
             self._collect(tuner, budget, lost=lost.lost)
         self._select(budget, tuner)
 
@@ -446,9 +453,10 @@ class _Run:
             if trial is None or trial.status not in (KerasTunerStatus.COMPLETED, KerasTunerStatus.FAILED):
                 continue
             record = tuner.load_record(trial_id)
-            if record is None and lost and trial_id in lost:  # its worker died mid-trial
+            if record is None and trial.status == KerasTunerStatus.FAILED:  # no worker wrote its record:
+                reason = (lost or {}).get(trial_id) or trial.message or "failed on a worker that wrote no record"
                 record = TrialRecord(budget=budget, trial_id=trial_id, status=FAILED, spec=None, params=0,
-                                     reason=lost[trial_id])
+                                     reason=reason)  # its worker died mid-trial, or ended it and died
             if record is not None and record.key not in self.records:
                 self.records[record.key] = record
                 added += 1
