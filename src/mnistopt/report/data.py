@@ -235,7 +235,7 @@ def report_data(result: SearchResult) -> dict[str, Any]:
                 "and compression stages (measured on their .tflite files) and chose nothing. The reference "
                 "figures were measured on the reference notebook's training set; our train accuracy is the "
                 "comparable number, test accuracy the honest one. Every accuracy carries its 95% interval "
-                "(Wilson, from the number of images of its split): +- is half its width.",
+                "(Wilson, from the number of images of its split): ± is half its width.",
         "split_sizes": dict(sizes),
         "dataset": info.get("dataset"),
         "settings": info.get("settings") or info.get("source"),
