@@ -148,6 +148,13 @@ def test_bad_input_raises_a_typed_error_that_says_how_to_fix_it(tmp_path, small,
     assert isinstance(info.value, builtin)  # `except ValueError` (TypeError, OSError) in user code still works
 
 
+@pytest.mark.parametrize("dtype", ["uint8", "float32", "int64"])
+def test_images_without_pixels_are_a_data_error(dtype):
+    """Found by tests/test_fuzz.py in CI: 40 images of shape (8, 0) reached NumPy's min() of nothing."""
+    with pytest.raises(DataError, match=r"train images have shape \(8, 0\): no pixels"):
+        load_dataset(with_("x_train", np.zeros((len(ARRAYS["y_train"]), 8, 0), dtype=dtype)))
+
+
 def test_idx_header_with_a_zero_beside_huge_dimensions_is_a_data_error(tmp_path):
     """Found by tests/test_fuzz.py: no payload, yet a shape NumPy cannot hold."""
     import struct

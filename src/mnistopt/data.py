@@ -714,6 +714,9 @@ def _check_images(x: np.ndarray, src: str, split: str) -> np.ndarray:
     if len(x) == 0:
         raise DataError(f"{src}: the {split} split holds no images. Pass a dataset with images in both "
                         f"the train and the test split.")
+    if x.size == 0:  # found by tests/test_fuzz.py: images of height or width 0
+        raise DataError(f"{src}: {split} images have shape {x.shape[1:]}: no pixels. Pass images at least "
+                        f"one pixel high and wide.")
     if x.dtype == np.uint8:
         return (x.astype(np.float32) / np.float32(255.0))
     if not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)):
