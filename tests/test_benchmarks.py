@@ -100,6 +100,21 @@ def test_rank_correlation_script_json_line(mnist_dir, tmp_path):
 
 
 @pytest.mark.slow
+def test_sweep_script_table_and_json(mnist_dir, tmp_path):
+    out = run("sweep.py", mnist_dir, tmp_path, "--min", "3000", "--max", "5000", "--points", "2", "--max-epochs", "1",
+              "--quantize", "int8-io", "--json")
+    data = json.loads(out.strip().splitlines()[-1])
+    assert data["budgets"] == [3000, 4034, 5000]  # the reference budget in range joins the two ends
+    for row in data["rows"]:
+        assert row["params"] <= row["budget"] and row["macs"] > 0
+        assert row["test_interval"][0] <= row["test_accuracy"] <= row["test_interval"][1]
+        for mode in ("float32", "int8-io"):
+            f = row["files"][mode]
+            assert f["bytes"] > 0 and f["arena_bytes"] > 0 and f["latency_us"] > 0, (row["budget"], mode)
+    assert "| 4,034 |" in out and (tmp_path / "report.html").is_file() and (tmp_path / "pareto-latency_us.png").is_file()
+
+
+@pytest.mark.slow
 def test_peers_script_every_row_one_seed_tiny(mnist_dir, tmp_path):
     """The CI smoke run of peers.py: one seed, every row, a 3-second allowance, 1-epoch trials."""
     out = run("peers.py", mnist_dir, tmp_path, "--budgets", "4034", "--seeds", "1", "--allowance", "3",
