@@ -113,6 +113,9 @@ def test_budget_sweep_is_geometric_and_holds_the_reference_budgets_in_range(low,
 
 
 def test_budget_sweep_of_the_issue_and_its_errors():
+    from mnistopt.report.data import REFERENCE
+
+    assert sorted(REFERENCE_BUDGETS) == sorted(int(r["params"]) for r in REFERENCE)  # one list, said twice
     assert budget_sweep(1000, 128_000, 8) == [1000, 2000, 4034, 8000, 16000, 32000, 72842, 93322, 128000]
     assert budget_sweep(1000, 128_000, 8, include=()) == [1000 * 2 ** i for i in range(8)]
     with pytest.raises(BudgetError, match="minimum < maximum"):

@@ -21,6 +21,7 @@ import numpy as np
 
 from ..artifacts import Stage, StageKind
 from ..records import COMPLETED, CompressionResult, SearchResult, TrialRecord, chain_history
+from ..spec import MLPSpec
 from .pareto import SIZE_FIELDS, front_candidates, hypervolume, pareto_front
 from .stats import difference_interval, wilson_interval
 
@@ -39,8 +40,8 @@ REFERENCE: tuple[dict[str, float], ...] = (
 )
 
 
-#: The reference baseline's size (784-128-64-10, ``MLPSpec()``), marked on the parameter axis.
-BASELINE_PARAMS = 109_386
+#: The reference baseline (784-128-64-10, 109,386 parameters), marked on the parameter axis.
+BASELINE_PARAMS = MLPSpec.baseline().params
 
 #: The axes a report draws a front over (one plot each, when records have the field): the
 #: sizes, and what a device pays to run the model (:class:`~mnistopt.artifacts.FileCosts`).
@@ -428,7 +429,7 @@ def curve_marks(x: str) -> dict[str, Any]:
         return {"reference": [], "baseline": None}
     return {"reference": [{"x": int(r["params"]), "y": r["accuracy"],
                            "label": f"reference {int(r['params']):,} (train {r['accuracy']:.4f})"} for r in REFERENCE],
-            "baseline": {"x": BASELINE_PARAMS, "label": "baseline 784-128-64-10"}}
+            "baseline": {"x": BASELINE_PARAMS, "label": f"baseline {MLPSpec.baseline().architecture}"}}
 
 
 def pareto_y_floor(data: Mapping[str, Any], margin: float = 0.25) -> float:
