@@ -60,6 +60,7 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np
 from mnistopt import *
+from mnistopt.data import *
 from mnistopt.budget import *
 from mnistopt.space import *
 from mnistopt.spec import *

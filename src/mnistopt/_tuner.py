@@ -142,8 +142,10 @@ class BudgetTuner(kt.engine.base_tuner.BaseTuner):
         on_record: Callable[[TrialRecord], None],
         prune_epochs: int = 4,
         deadline: float | None = None,
+        stream: Any = None,
         **kwargs: Any,
     ):
+        self.stream = stream  # an EpochStream: epochs of a fixed number of images over a larger split
         self.prune_epochs = prune_epochs
         self.deadline = deadline  # time.perf_counter() after which no trial starts
         self.dataset = dataset
@@ -198,7 +200,7 @@ class BudgetTuner(kt.engine.base_tuner.BaseTuner):
             load_checkpoint(model, self.checkpoint_path(parent))
         outcome = fit_model(
             model, spec, self.dataset, epochs=epochs, initial_epoch=initial_epoch, seed=trial_seed,
-            tensors=self.tensors,
+            tensors=self.tensors, stream=self.stream,
             patience=None if "tuner/epochs" in values else self.patience,  # Hyperband prunes by itself
         )
         history = outcome.history

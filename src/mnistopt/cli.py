@@ -13,6 +13,7 @@ from ._version import __version__
 from .errors import MnistoptError
 from .kinds import BUDGET_KINDS, ParamsBudget
 from .options import DEFAULT_COMPRESSION, DEFAULT_MAX_EPOCHS, DEFAULTS, SMALL_BUDGET_MAX_EPOCHS, TUNERS
+from .data import AUTO_EPOCH_IMAGES
 
 __all__ = ["main", "build_parser"]
 
@@ -40,6 +41,13 @@ def _int_or_auto(text: str) -> int | str:
         return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number or auto, got {text!r}") from None
+
+
+def _epoch_images(text: str) -> int | str | None:
+    """``--epoch-images``: a whole number, ``auto`` or ``full`` (a full pass: ``None``)."""
+    if text == "full":
+        return None
+    return _int_or_auto(text)
 
 
 def _add_data_args(p: argparse.ArgumentParser) -> None:
@@ -108,6 +116,10 @@ def build_parser() -> argparse.ArgumentParser:
                       help=f"epochs of a fully trained trial, or auto (default: {DEFAULTS.max_epochs}: "
                       f"{SMALL_BUDGET_MAX_EPOCHS} at parameter budgets up to {ParamsBudget.small_budget:,}, "
                       f"{DEFAULT_MAX_EPOCHS} otherwise)")
+    srch.add_argument("--epoch-images", type=_epoch_images, default=DEFAULTS.epoch_images, metavar="N",
+                      help=f"images one schedule epoch trains on, drawn in a class-stratified order through a larger "
+                      f"train split; auto (default: {AUTO_EPOCH_IMAGES:,}, the split the schedules were chosen "
+                      f"on), a whole number, or full (every epoch a full pass)")
     srch.add_argument("--time-limit", type=float, default=DEFAULTS.time_limit, metavar="SECONDS",
                       help="per budget: start no new trial after this many seconds and select among the trials run "
                       "(default: none)")
@@ -256,7 +268,8 @@ def _cmd_search(args: argparse.Namespace) -> int:
     options = dict(tuner=args.tuner, max_trials=args.max_trials, max_epochs=args.max_epochs, seed=args.seed,
                    directory=args.out, overwrite=args.overwrite, budget_kind=args.budget_kind, compress=compress,
                    distributed=args.distributed, oracle=args.oracle, worker_id=args.worker_id,
-                   trial_timeout=args.trial_timeout, refit=args.refit, time_limit=args.time_limit)
+                   trial_timeout=args.trial_timeout, refit=args.refit, time_limit=args.time_limit,
+                   epoch_images=args.epoch_images)
     if args.preset is None:
         check_search_arguments(args.budget, **options)  # before the data is read
     dataset = _load_data(args)

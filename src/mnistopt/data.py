@@ -27,7 +27,7 @@ import numpy as np
 from ._checks import check_float, check_int
 from .errors import InvalidTypeError, DataError, DataNotFoundError
 
-__all__ = ["Dataset", "load_dataset", "synthetic_dataset", "read_idx", "KNOWN_DATASETS", "ENV_VAR"]
+__all__ = ["Dataset", "EpochStream", "AUTO_EPOCH_IMAGES", "stratified_order", "load_dataset", "synthetic_dataset", "read_idx", "KNOWN_DATASETS", "ENV_VAR"]
 
 logger = logging.getLogger(__name__)
 
@@ -315,6 +315,93 @@ def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np
     val_idx = rng.permutation(np.concatenate(val_parts))
     return train_idx, val_idx
 
+
+
+#: ``epoch_images="auto"``: a schedule epoch is this many images, the size of MNIST-10k's train
+#: split, on which the search's schedules (epochs, Hyperband rungs) were chosen. A larger train
+#: split is then a stream: trials see the same number of images per epoch as there, drawn in a
+#: class-stratified order through the whole split (``benchmarks/fullsize.py`` measures the cost).
+AUTO_EPOCH_IMAGES = 9_000
+
+
+def stratified_order(labels: np.ndarray, seed: Any) -> np.ndarray:
+    """A seeded permutation of ``range(len(labels))`` whose every prefix keeps the class shares.
+
+    Each class's images are shuffled and spread evenly over the order (an
+    image of rank ``r`` among ``n_c`` of its class sits near ``(r + U) / n_c``
+    with ``U`` uniform in [0, 1)), so the first ``k`` images hold each class's
+    share of ``k`` to within ``1 + share * classes`` images, whatever ``k``.
+
+    Example:
+        >>> import numpy as np
+        >>> labels = np.repeat([0, 1, 2], [600, 300, 100])
+        >>> order = stratified_order(labels, seed=0)
+        >>> sorted(order.tolist()) == list(range(1000)), np.bincount(labels[order[:100]]).tolist()
+        (True, [60, 30, 10])
+    """
+    rng = np.random.default_rng(seed)
+    labels = np.asarray(labels)
+    keys = np.empty(len(labels))
+    for cls in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == cls))
+        keys[members] = (np.arange(len(members)) + rng.random(len(members))) / len(members)
+    return np.argsort(keys, kind="stable")
+
+
+@dataclasses.dataclass(frozen=True)
+class EpochStream:
+    """Schedule epochs of ``images`` images each over a larger train split.
+
+    The train split is read as an endless stream: pass ``c`` over it follows
+    :func:`stratified_order` seeded by ``(seed, c)``, and epoch ``e`` is the
+    stream's images ``e * images`` to ``(e + 1) * images``. It depends on the
+    epoch alone, so every trial of a search sees the same images at the same
+    epoch (the trials of a short Hyperband rung are ranked on one stratified
+    subset) and a trial continued from a checkpoint goes on where its parent
+    stopped, through the whole split.
+
+    Example:
+        >>> import numpy as np
+        >>> stream = EpochStream(images=400, seed=0)
+        >>> labels = np.arange(1000) % 10
+        >>> first = [stream.indices(labels, e) for e in range(5)]   # 2,000 images: two passes
+        >>> [len(i) for i in first], np.bincount(labels[first[0]]).tolist()
+        ([400, 400, 400, 400, 400], [40, 40, 40, 40, 40, 40, 40, 40, 40, 40])
+        >>> sorted(np.concatenate(first)[:1000].tolist()) == list(range(1000))  # the first pass: each image once
+        True
+    """
+
+    images: int
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "images", check_int("epoch_images", self.images, minimum=1))
+        object.__setattr__(self, "seed", check_int("seed", self.seed, minimum=0))
+
+    def indices(self, labels: np.ndarray, epoch: int) -> np.ndarray:
+        """Indices into the train split (``labels``) of schedule epoch ``epoch`` (0-based)."""
+        n = len(labels)
+        start, stop = epoch * self.images, (epoch + 1) * self.images
+        parts = []
+        for cycle in range(start // n, (stop - 1) // n + 1):
+            order = stratified_order(labels, seed=[self.seed, cycle])
+            lo, hi = max(start - cycle * n, 0), min(stop - cycle * n, n)
+            parts.append(order[lo:hi])
+        return np.concatenate(parts).astype(np.int32)
+
+    @classmethod
+    def for_split(cls, epoch_images: int | str | None, train_images: int, seed: int = 0) -> EpochStream | None:
+        """The stream for a train split of ``train_images`` images, or ``None`` where an epoch is a full pass
+        (``epoch_images`` is ``None``, or not below the split's size; ``"auto"`` is :data:`AUTO_EPOCH_IMAGES`).
+
+        Example:
+            >>> EpochStream.for_split("auto", 54_000), EpochStream.for_split("auto", 9_000)
+            (EpochStream(images=9000, seed=0), None)
+        """
+        images = AUTO_EPOCH_IMAGES if epoch_images == "auto" else epoch_images
+        if images is None or images >= train_images:
+            return None
+        return cls(images, seed)
 
 # --------------------------------------------------------------------------
 # Finding the data

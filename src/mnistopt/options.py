@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ._checks import check_choice, check_float, check_int
+from .data import EpochStream
 from .errors import ArgumentError, BudgetError, InvalidTypeError
 from .kinds import BudgetKind, get_kind
 from .space import SearchSpace
@@ -80,6 +81,7 @@ class SearchOptions:
     refit: bool = False
     overwrite: bool = False
     time_limit: float | None = None
+    epoch_images: int | str | None = "auto"
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -113,6 +115,18 @@ class SearchOptions:
             if not isinstance(getattr(self, name), bool):
                 raise InvalidTypeError(f"`{name}` must be True or False. Received: {name}={getattr(self, name)!r}.")
         set_(self, "compress", _check_compress(self.compress, kind))
+        if self.epoch_images is not None and self.epoch_images != "auto":
+            if isinstance(self.epoch_images, str):
+                raise ArgumentError(f"`epoch_images` must be 'auto', None or a positive integer. "
+                                    f"Received: epoch_images={self.epoch_images!r}.")
+            set_(self, "epoch_images", check_int("epoch_images", self.epoch_images, minimum=1))
+
+    def epoch_stream(self, train_images: int) -> EpochStream | None:
+        """What a schedule epoch trains on for a train split of ``train_images`` images: an
+        :class:`~mnistopt.data.EpochStream` of ``epoch_images`` images (``"auto"``:
+        :data:`~mnistopt.data.AUTO_EPOCH_IMAGES`) seeded by the search's seed, or ``None`` (a full
+        pass) when the split is no larger."""
+        return EpochStream.for_split(self.epoch_images, train_images, self.seed)
 
     def epochs_for(self, budget: int) -> int:
         """Epochs of a fully trained trial at ``budget``: ``max_epochs``, or for ``"auto"``
@@ -129,7 +143,7 @@ class SearchOptions:
             "budget_kind": self.budget_kind.name, "tuner": self.tuner, "max_trials": self.max_trials,
             "max_epochs": self.max_epochs, "seed": self.seed, "patience": self.patience,
             "hyperband_factor": self.hyperband_factor, "space": self.space.to_dict(), "compress": self.compress,
-            "refit": self.refit, "time_limit": self.time_limit,
+            "refit": self.refit, "time_limit": self.time_limit, "epoch_images": self.epoch_images,
         }
 
 

@@ -171,5 +171,5 @@ def reference_grid_search(
     return search_under_budget(
         109_386, dataset, tuner="grid", max_epochs=epochs, seed=seed, directory=directory,
         overwrite=overwrite, space=SearchSpace.reference_grid(), patience=None, data_path=data_path,
-        progress=progress,
+        progress=progress, epoch_images=None,  # the notebook's epochs: full passes, on any data size
     )

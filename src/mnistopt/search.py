@@ -111,6 +111,7 @@ def search_under_budget(
     trial_timeout: float = 1800.0,
     refit: bool = False,
     time_limit: float | None = None,
+    epoch_images: int | str | None = "auto",
 ) -> SearchResult:
     """Find the most accurate MLP with at most ``budget`` parameters.
 
@@ -198,6 +199,16 @@ def search_under_budget(
             says which budgets stopped so and after how many seconds. A later
             call with the same ``directory`` resumes the schedule. ``None``
             (default): the whole schedule (or ``max_trials``).
+        epoch_images: what one epoch of the schedule trains on. ``"auto"``
+            (default): :data:`~mnistopt.data.AUTO_EPOCH_IMAGES` (9,000, the
+            train split on which the schedules were chosen) images when the
+            train split is larger, drawn in a class-stratified order through
+            the whole split (:class:`~mnistopt.data.EpochStream`): trials of
+            short Hyperband rungs train on a stratified subset, survivors go
+            on through all of it, and a search on 54,000 images costs about
+            what one on 9,000 does. An integer: that many images. ``None``:
+            every epoch is a full pass over the train split. A split no
+            larger than ``epoch_images`` is always trained in full passes.
 
     Returns:
         A :class:`~mnistopt.records.SearchResult`; ``result.best(budget)``
@@ -217,7 +228,7 @@ def search_under_budget(
         budget, tuner=tuner, max_trials=max_trials, max_epochs=max_epochs, seed=seed, directory=directory,
         overwrite=overwrite, space=space, patience=patience, hyperband_factor=hyperband_factor,
         budget_kind=budget_kind, compress=compress, distributed=distributed, oracle=oracle, worker_id=worker_id,
-        trial_timeout=trial_timeout, refit=refit, time_limit=time_limit,
+        trial_timeout=trial_timeout, refit=refit, time_limit=time_limit, epoch_images=epoch_images,
     )
     if directory is None:
         root = Path(tempfile.mkdtemp(prefix="mnistopt-search-"))
@@ -407,6 +418,7 @@ class _Run:
                 oracle, hypermodel, dataset=self.data, tensors=self._tensors, seed=o.seed, max_epochs=max_epochs,
                 patience=o.patience, on_record=on_record,
                 deadline=None if o.time_limit is None else started + o.time_limit,
+                stream=o.epoch_stream(len(self.data.y_train)),
                 directory=str(self.root / "tuner"),
                 project_name=space.kind.directory_name(budget),
             )
@@ -538,7 +550,8 @@ class _Run:
         keras.backend.clear_session()
         keras.utils.set_random_seed(seed)
         model = build_model(best.spec)
-        fit_model(model, best.spec, merged, epochs=best.epochs, seed=seed)
+        fit_model(model, best.spec, merged, epochs=best.epochs, seed=seed,
+                  stream=self.options.epoch_stream(len(self.data.y_train)))  # as the trials trained
         space = tuner.hypermodel.space
         logger.info("budget %s: refit %s on %d images for %d epochs", space.budget, best.spec.architecture,
                     len(merged.y_train), best.epochs)

@@ -20,7 +20,7 @@ import numpy as np
 from ._checks import check_int
 from .augment import augment_source, augmented_batch
 from .build import build_model
-from .data import Dataset
+from .data import Dataset, EpochStream
 from .errors import ArgumentError, InvalidTypeError, TrainingDivergedError
 from .spec import MLPSpec
 
@@ -362,6 +362,7 @@ def fit_model(
     patience: int | None = None,
     progress: Callable[[EpochProgress], None] | None = None,
     tensors: tuple[Any, Any] | None = None,
+    stream: EpochStream | None = None,
 ) -> FitOutcome:
     """Fit a compiled model from ``initial_epoch`` up to ``epochs`` (the fast path).
 
@@ -376,11 +377,13 @@ def fit_model(
     in the outcome, not raised). With ``patience``, it stops after that many
     epochs without a better validation accuracy and restores the best weights.
     ``tensors`` (from :func:`train_tensors`) saves converting the train split
-    again when many models train on the same data.
+    again when many models train on the same data. With ``stream`` (an
+    :class:`~mnistopt.data.EpochStream`) an epoch trains on that stream's
+    images of the epoch, shuffled, instead of a full pass.
     """
     import tensorflow as tf
 
-    n = len(dataset.y_train)
+    n = len(dataset.y_train) if stream is None else stream.images
     batch = spec.batch_size
     steps = -(-n // batch)
     x_all, y_all = tensors if tensors is not None else train_tensors(dataset)
@@ -418,7 +421,8 @@ def fit_model(
     for epoch in range(initial_epoch, epochs):
         optimizer.learning_rate.assign(spec.learning_rate_at(epoch))
         with _no_retracing_warning() if epoch == initial_epoch else contextlib.nullcontext():  # the tracing call
-            order = rng.permutation(n).astype(np.int32)
+            order = (rng.permutation(n) if stream is None
+                     else rng.permutation(stream.indices(dataset.y_train, epoch))).astype(np.int32)
             epoch_seed = int(np.random.SeedSequence([seed, epoch]).generate_state(1, np.uint64)[0] >> 1)
             loss, acc = run_epoch(tf.constant(order), tf.constant(epoch_seed, tf.int64))
         logs = {"loss": float(loss), "accuracy": float(acc)}
