@@ -133,7 +133,7 @@ CASES = [
     ("distributed-oracle-alone", distributed(oracle="h:80"), ArgumentError, ValueError, r"`oracle` needs distributed='chief' or 'worker'"),
     ("distributed-time-limit", distributed(distributed="chief", oracle="h:80", time_limit=60), ArgumentError, ValueError, r"`time_limit` applies to a search in one process.*time_limit=60\.0 with distributed='chief'"),
     ("time-limit-zero", search(3000, time_limit=0), ArgumentError, ValueError, r"`time_limit` must be a finite number.*Received: time_limit=0"),
-    ("distributed-budgets", distributed(distributed="chief", oracle="h:80", budget=[3000, 4000]), ArgumentError, ValueError, r"one budget.*budget=\[3000, 4000\]"),
+    ("distributed-ports", distributed(distributed="chief", oracle="h:65534", budget=[3000, 4000, 5000]), ArgumentError, ValueError, r"i-th budget at port \+ i: 3 budgets from port 65534 run past 65535.*oracle='h:65534'"),
     ("distributed-no-directory", distributed(distributed="chief", oracle="h:80", directory=None), ArgumentError, ValueError, r"needs `directory`.*directory=None"),
     ("pareto-lengths", lambda tmp, ds, m: pareto_mask([1, 2], [0.5]), ArgumentError, ValueError, r"`sizes` and `accuracies` must be 1-D and equally long"),
     ("pareto-nan", lambda tmp, ds, m: pareto_mask([1, np.nan], [0.5, 0.6]), ArgumentError, ValueError, r"must be finite numbers"),

@@ -10,9 +10,9 @@ from hypothesis import given, settings, strategies as st
 
 from mnistopt import Choice, SearchSpace, search_under_budget
 from mnistopt.cli import main
-from mnistopt.data import AUTO_EPOCH_IMAGES, EpochStream, stratified_order
+from mnistopt.data import EpochStream, stratified_order
 from mnistopt.errors import ArgumentError, InvalidTypeError
-from mnistopt.options import SearchOptions
+from mnistopt.options import AUTO_EPOCH_IMAGES, SMALL_BUDGET_EPOCH_IMAGES, SearchOptions
 
 FAST = SearchSpace(depth=Choice(1, 2), batch_size=256, optimizer="adam", batch_norm=False)
 
@@ -49,12 +49,15 @@ def test_an_epoch_depends_on_the_epoch_and_seed_alone():
     assert not np.array_equal(a.indices(labels, 0), a.indices(labels, 1))
 
 
-@pytest.mark.parametrize("given, train, expected", [
-    ("auto", 54_000, AUTO_EPOCH_IMAGES), ("auto", AUTO_EPOCH_IMAGES, None), ("auto", 1_500, None),
-    (None, 54_000, None), (500, 1_500, 500), (1_500, 1_500, None),
+@pytest.mark.parametrize("given, kind, budget, train, expected", [
+    ("auto", "params", 72_842, 54_000, AUTO_EPOCH_IMAGES), ("auto", "params", 4_034, 54_000, SMALL_BUDGET_EPOCH_IMAGES),
+    ("auto", "nonzero", 4_034, 54_000, AUTO_EPOCH_IMAGES),  # no small-budget rule for non-zero budgets
+    ("auto", "params", 4_034, SMALL_BUDGET_EPOCH_IMAGES, None), ("auto", "params", 72_842, 9_000, None),
+    ("auto", "params", 72_842, 1_500, None), (None, "params", 72_842, 54_000, None),
+    (500, "params", 4_034, 1_500, 500), (1_500, "params", 4_034, 1_500, None),
 ])
-def test_a_stream_only_where_the_split_is_larger_than_an_epoch(given, train, expected):
-    stream = SearchOptions(epoch_images=given, seed=4).epoch_stream(train)
+def test_a_stream_only_where_the_split_is_larger_than_an_epoch(given, kind, budget, train, expected):
+    stream = SearchOptions(epoch_images=given, budget_kind=kind, seed=4).epoch_stream(train, budget)
     assert (stream.images if stream else None) == expected
     if stream:
         assert stream.seed == 4

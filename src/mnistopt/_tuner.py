@@ -15,7 +15,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import keras
@@ -156,6 +156,16 @@ class BudgetTuner(kt.engine.base_tuner.BaseTuner):
         self.on_record = on_record
         self._pending: dict[str, TrialRecord] = {}
         super().__init__(oracle, hypermodel, **kwargs)
+        if self._is_worker():  # KerasTuner's worker asks again at once after "wait" (IDLE): pause first
+            ask = self.oracle.create_trial
+
+            def create_trial(tuner_id):
+                trial = ask(tuner_id)
+                if trial.status == KerasTunerStatus.IDLE:
+                    time.sleep(IDLE_PAUSE)
+                return trial
+
+            self.oracle.create_trial = create_trial
 
     # -- files -------------------------------------------------------------
 
@@ -200,7 +210,7 @@ class BudgetTuner(kt.engine.base_tuner.BaseTuner):
             load_checkpoint(model, self.checkpoint_path(parent))
         outcome = fit_model(
             model, spec, self.dataset, epochs=epochs, initial_epoch=initial_epoch, seed=trial_seed,
-            tensors=self.tensors, stream=self.stream,
+            tensors=self.tensors, stream=self.stream, progress=self.heartbeat(trial.trial_id),
             patience=None if "tuner/epochs" in values else self.patience,  # Hyperband prunes by itself
         )
         history = outcome.history
@@ -234,6 +244,20 @@ class BudgetTuner(kt.engine.base_tuner.BaseTuner):
         if val_loss is not None:
             metrics["val_loss"] = val_loss
         return metrics
+
+    def heartbeat(self, trial_id: str) -> Callable[[Any], None] | None:
+        """A worker's per-epoch callback telling the chief it is alive (a ``GetTrial`` request at most
+        every :data:`HEARTBEAT_INTERVAL` seconds), or ``None`` outside a distributed search."""
+        if not self._is_worker():
+            return None
+        last = [time.monotonic()]
+
+        def beat(_event: Any) -> None:
+            if time.monotonic() - last[0] >= HEARTBEAT_INTERVAL:
+                self.oracle.get_trial(trial_id)
+                last[0] = time.monotonic()
+
+        return beat
 
     def candidate_path(self, trial_id: str) -> str | None:
         """The compressed candidate of a trial whose kind has one (``.weights.h5`` or ``.tflite``).
@@ -278,14 +302,15 @@ class BudgetTuner(kt.engine.base_tuner.BaseTuner):
 
 
 @contextlib.contextmanager
-def kerastuner_cluster(cluster: Any):
+def kerastuner_cluster(cluster: Any, index: int = 0):
     """KerasTuner's distributed mode is switched on by three environment variables; set them
-    for the duration of one budget's search and restore them afterwards."""
+    for the duration of one budget's search and restore them afterwards. The ``index``-th budget
+    of a run has its oracle at ``cluster.port + index``."""
     if cluster is None:
         yield
         return
     keys = {"KERASTUNER_TUNER_ID": cluster.tuner_id, "KERASTUNER_ORACLE_IP": cluster.host,
-            "KERASTUNER_ORACLE_PORT": str(cluster.port)}
+            "KERASTUNER_ORACLE_PORT": str(cluster.port + index)}
     saved = {k: os.environ.get(k) for k in keys}
     os.environ.update(keys)
     try:
@@ -298,51 +323,96 @@ def kerastuner_cluster(cluster: Any):
                 os.environ[key] = value
 
 
+#: Seconds a worker pauses after the chief answers "wait" (no trial free yet) before asking again.
+IDLE_PAUSE = 0.5
+#: Seconds between a worker's heartbeats while it trains a trial (at most one per epoch).
+HEARTBEAT_INTERVAL = 5.0
 #: Seconds a worker may stay silent *between* trials (no trial running, no request for the next)
 #: before the chief takes it as gone. A live worker asks for its next trial within milliseconds
 #: of ending one, and asks again at once while the oracle has nothing for it yet.
 WORKER_IDLE_TIMEOUT = 30.0
 
 
+@contextlib.contextmanager
+def oracle_lock(oracle) -> Iterator[None]:
+    """Hold the lock KerasTuner's ``@synchronized`` oracle methods take (so the gRPC threads and
+    the watchdog never change an oracle's state at once); its methods may be called inside."""
+    import threading
+
+    from keras_tuner.src.engine import oracle as kt_oracle
+
+    name = threading.current_thread().name
+    if kt_oracle.THREADS[oracle] == name:  # already held by this thread
+        yield
+        return
+    kt_oracle.LOCKS[oracle].acquire()
+    kt_oracle.THREADS[oracle] = name
+    try:
+        yield
+    finally:
+        kt_oracle.THREADS[oracle] = None
+        kt_oracle.LOCKS[oracle].release()
+
+
 class LostTrialWatchdog:
-    """Chief side: forget workers that died, mid-trial or between trials.
+    """Chief side: forget workers that died, mid-trial or between trials, and lose no trial.
 
     KerasTuner's chief stops serving only when no trial is running and every
     worker it has seen has been told the search is over, so a worker killed at
     any moment would keep it waiting forever. This thread checks every
-    ``interval`` seconds: a trial running longer than ``timeout`` is ended as
-    failed (``lost``) and its worker forgotten; a worker with no trial running
-    that has not asked for one for ``idle_timeout`` seconds since its last
-    request or trial end is forgotten (``gone``: it ran no trial then, so none
-    is lost). A forgotten worker that was only slow is welcome back: its next
-    request registers it again.
+    ``interval`` seconds. A running trial whose worker has not been heard from
+    for ``timeout`` seconds (workers send a heartbeat every
+    :data:`HEARTBEAT_INTERVAL` seconds while they train) is taken from it and
+    queued again, so the next worker to ask runs it (``lost``); a trial lost a
+    second time is ended as failed instead (it may be what kills its workers).
+    A worker with no trial running that has not asked for one for
+    ``idle_timeout`` seconds is forgotten (``gone``: it ran no trial then, so
+    none is lost). A forgotten worker that was only slow is welcome back: its
+    next request registers it again.
     """
 
     def __init__(self, oracle, timeout: float, interval: float = 1.0, idle_timeout: float = WORKER_IDLE_TIMEOUT):
         import threading
 
         self.oracle, self.timeout, self.interval, self.idle_timeout = oracle, timeout, interval, idle_timeout
-        self.seen: dict[str, float] = {}
         self.lost: dict[str, str] = {}  # trial id -> message
         self.gone: dict[str, str] = {}  # worker (tuner id) -> message
-        self.contact: dict[str, float] = {}  # worker -> when it last asked for a trial or ended one
+        self.contact: dict[str, float] = {}  # worker -> when it last asked for a trial, beat or ended one
         self.last_end: float | None = None  # when the last trial ended (the chief's exit lag counts from it)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="mnistopt-lost-trials", daemon=True)
-        create, end = oracle.create_trial, oracle.end_trial
+        create, end, get = oracle.create_trial, oracle.end_trial, oracle.get_trial
+
+        def worker_of(trial_id):
+            return next((t for t, running in list(self.oracle.ongoing_trials.items())
+                         if running.trial_id == trial_id), None)
 
         def create_trial(tuner_id, *args, **kwargs):  # what the chief's gRPC servicer calls
             self.contact[tuner_id] = time.monotonic()
-            return create(tuner_id, *args, **kwargs)
+            with oracle_lock(self.oracle):
+                trial = create(tuner_id, *args, **kwargs)
+                if trial.status == KerasTunerStatus.STOPPED and self.oracle.ongoing_trials:
+                    # KerasTuner stops a worker once no new trial is left, while others still run
+                    # theirs; keep it waiting instead, so a lost trial queued again finds a worker
+                    self.oracle.tuner_ids.add(tuner_id)
+                    trial.status = KerasTunerStatus.IDLE
+            self.contact[tuner_id] = time.monotonic()  # a new trial's silence counts from here
+            return trial
 
         def end_trial(trial, *args, **kwargs):
             self.last_end = time.monotonic()
-            for tuner_id, running in list(self.oracle.ongoing_trials.items()):
-                if running.trial_id == trial.trial_id:
-                    self.contact[tuner_id] = self.last_end
+            tuner_id = worker_of(trial.trial_id)
+            if tuner_id is not None:
+                self.contact[tuner_id] = self.last_end
             return end(trial, *args, **kwargs)
 
-        oracle.create_trial, oracle.end_trial = create_trial, end_trial
+        def get_trial(trial_id, *args, **kwargs):  # a worker's heartbeat (BudgetTuner.heartbeat)
+            tuner_id = worker_of(trial_id)
+            if tuner_id is not None:
+                self.contact[tuner_id] = time.monotonic()
+            return get(trial_id, *args, **kwargs)
+
+        oracle.create_trial, oracle.end_trial, oracle.get_trial = create_trial, end_trial, get_trial
 
     def __enter__(self):
         self._thread.start()
@@ -351,33 +421,88 @@ class LostTrialWatchdog:
     def __exit__(self, *exc):
         self._stop.set()
         self._thread.join()
-        for name in ("create_trial", "end_trial"):
+        for name in ("create_trial", "end_trial", "get_trial"):
             self.oracle.__dict__.pop(name, None)  # the class's own methods again
 
     def _watch(self) -> None:
-        from keras_tuner.engine.trial import TrialStatus as KerasTunerStatus
-
         while not self._stop.wait(self.interval):
-            now = time.monotonic()
-            for tuner_id, trial in list(self.oracle.ongoing_trials.items()):
-                started = self.seen.setdefault(trial.trial_id, now)
-                if now - started > self.timeout:
-                    message = (f"Trial {trial.trial_id} on {tuner_id} ran over trial_timeout={self.timeout:g} s; "
-                               f"its worker is taken as lost and the trial as failed.")
-                    logger.warning("%s", message)
-                    trial.status = KerasTunerStatus.FAILED
-                    trial.message = message
-                    self.lost[trial.trial_id] = message
-                    self.oracle.end_trial(trial)
-                    self.oracle.tuner_ids.discard(tuner_id)
-            for tuner_id in list(self.oracle.tuner_ids):
-                quiet = now - self.contact.get(tuner_id, now)
-                if tuner_id not in self.oracle.ongoing_trials and quiet > self.idle_timeout:
-                    message = (f"Worker {tuner_id} ran no trial and asked for none for {quiet:.0f} s (over "
-                               f"{self.idle_timeout:g} s); it is taken as gone.")
-                    logger.warning("%s", message)
-                    self.gone[tuner_id] = message
-                    self.oracle.tuner_ids.discard(tuner_id)
+            with oracle_lock(self.oracle):
+                self.check(time.monotonic())
+
+    def check(self, now: float) -> None:
+        """One round of the watch (the oracle's lock held)."""
+        oracle = self.oracle
+        for tuner_id, trial in list(oracle.ongoing_trials.items()):
+            quiet = now - self.contact.setdefault(tuner_id, now)
+            if quiet <= self.timeout:
+                continue
+            again = trial.trial_id in self.lost
+            message = (f"Trial {trial.trial_id}'s worker {tuner_id} was silent for {quiet:.0f} s (over "
+                       f"trial_timeout={self.timeout:g} s) and is taken as lost; the trial "
+                       + ("was lost before too and is ended as failed." if again else "is queued again."))
+            logger.warning("%s", message)
+            self.lost[trial.trial_id] = (self.lost[trial.trial_id] + " " + message) if again else message
+            oracle.tuner_ids.discard(tuner_id)
+            if again:
+                trial.status = KerasTunerStatus.FAILED
+                trial.message = message
+                oracle.end_trial(trial)
+            else:  # KerasTuner's own retry queue: the next create_trial hands it out again
+                del oracle.ongoing_trials[tuner_id]
+                oracle._retry_queue.append(trial.trial_id)
+                oracle.save()
+        for tuner_id in list(oracle.tuner_ids):
+            quiet = now - self.contact.setdefault(tuner_id, now)
+            if tuner_id not in oracle.ongoing_trials and quiet > self.idle_timeout:
+                message = (f"Worker {tuner_id} ran no trial and asked for none for {quiet:.0f} s (over "
+                           f"{self.idle_timeout:g} s); it is taken as gone.")
+                logger.warning("%s", message)
+                self.gone[tuner_id] = message
+                oracle.tuner_ids.discard(tuner_id)
+
+
+#: Chief: how often the server loop checks whether every budget's search has ended (the
+#: chief's exit lag after the last trial, when every worker has been told to stop).
+SERVER_POLL = 0.5
+
+
+def serve_oracles(host: str, ports: Sequence[int], oracles: Sequence[Any], poll: float = SERVER_POLL) -> None:
+    """Serve each oracle over gRPC at ``host:port`` (one port each) until every one's search has ended.
+
+    KerasTuner's own ``start_server`` serves one oracle and checks every 20 s
+    whether it may stop; this serves several budgets at once (a worker goes
+    from one budget's port to the next, and one that joins late finds the
+    finished budgets answering "stopped" at once) and checks every ``poll``
+    seconds. A budget has ended when a worker has been told so and no trial
+    is running and no worker waits (KerasTuner's rule).
+    """
+    from concurrent import futures
+
+    import grpc
+    from keras_tuner.src import protos
+    from keras_tuner.src.distribute.oracle_chief import OracleServicer
+
+    servers, servicers = [], []
+    try:
+        for port, oracle in zip(ports, oracles):
+            server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
+            servicer = OracleServicer(oracle)
+            protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)
+            if server.add_insecure_port(f"{host}:{port}") == 0:
+                raise OSError(f"the chief cannot listen at {host}:{port} (in use?)")
+            server.start()
+            servers.append(server)
+            servicers.append(servicer)
+
+        def ended(servicer, oracle) -> bool:
+            with oracle_lock(oracle):
+                return servicer.stop_triggered and not oracle.ongoing_trials and not oracle.tuner_ids
+
+        while not all(ended(s, o) for s, o in zip(servicers, oracles)):
+            time.sleep(poll)
+    finally:
+        for server in servers:
+            server.stop(grace=None)
 
 
 def make_oracle(name: str, max_trials: int | None, max_epochs: int, seed: int, factor: int):

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from ._version import __version__
 from .errors import MnistoptError
 from .kinds import BUDGET_KINDS, ParamsBudget
-from .options import DEFAULT_COMPRESSION, DEFAULT_MAX_EPOCHS, DEFAULTS, SMALL_BUDGET_MAX_EPOCHS, TUNERS
-from .data import AUTO_EPOCH_IMAGES
+from .options import (AUTO_EPOCH_IMAGES, DEFAULT_COMPRESSION, DEFAULT_MAX_EPOCHS, DEFAULT_TRIAL_TIMEOUT, DEFAULTS,
+                      SMALL_BUDGET_EPOCH_IMAGES, SMALL_BUDGET_MAX_EPOCHS, TUNERS)
 
 __all__ = ["main", "build_parser"]
 
@@ -119,7 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
     srch.add_argument("--epoch-images", type=_epoch_images, default=DEFAULTS.epoch_images, metavar="N",
                       help=f"images one schedule epoch trains on, drawn in a class-stratified order through a larger "
                       f"train split; auto (default: {AUTO_EPOCH_IMAGES:,}, the split the schedules were chosen "
-                      f"on), a whole number, or full (every epoch a full pass)")
+                      f"on, and {SMALL_BUDGET_EPOCH_IMAGES:,} at parameter budgets up to "
+                      f"{ParamsBudget.small_budget:,}), a whole number, or full (every epoch a full pass)")
     srch.add_argument("--time-limit", type=float, default=DEFAULTS.time_limit, metavar="SECONDS",
                       help="per budget: start no new trial after this many seconds and select among the trials run "
                       "(default: none)")
@@ -153,16 +154,18 @@ def build_parser() -> argparse.ArgumentParser:
                       f"{compression['fine_tune_epochs']})")
     srch.add_argument(
         "--distributed", choices=["chief", "worker"], default=None,
-        help="share one search (one budget) between processes with KerasTuner's gRPC oracle: one chief "
-        "serves it at --oracle and merges the result; workers run the trials. All need the same --out "
-        "(a shared folder) and the same search options",
+        help="share the search between processes with KerasTuner's gRPC oracle: one chief serves every "
+        "budget's oracle (the i-th at --oracle's PORT + i) and merges the result; workers run the trials, "
+        "budget after budget. All need the same --out (a shared folder), the same budgets in the same order "
+        "and the same search options",
     )
     srch.add_argument("--oracle", metavar="HOST:PORT", default=None,
                       help="with --distributed: the chief's address (the chief listens there)")
     srch.add_argument("--worker-id", default=None, help="with --distributed worker: its name (default: worker-<pid>)")
-    srch.add_argument("--trial-timeout", type=float, default=1800.0, metavar="S",
-                      help="with --distributed chief: a trial running longer than this counts as lost (its worker "
-                      "died) and is recorded as failed (default: 1800)")
+    srch.add_argument("--trial-timeout", type=float, default=DEFAULT_TRIAL_TIMEOUT, metavar="S",
+                      help="with --distributed chief: a trial whose worker is silent this long counts as lost (its "
+                      "worker died) and is queued again for another worker; lost twice, it is recorded as failed "
+                      f"(default: {DEFAULT_TRIAL_TIMEOUT:g})")
     srch.set_defaults(handler=_cmd_search)
 
     comp = sub.add_parser(
@@ -283,7 +286,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     if args.distributed == "worker":
-        print(f"worker ran {len(result.records)} trials: " + ", ".join(r.trial_id for r in result.records)
+        print(f"worker ran {len(result.records)} trials: " + ", ".join(f"{r.budget}/{r.trial_id}" for r in result.records)
               + f"; the chief writes {Path(args.out) / 'result.json'}")
         return 0
 

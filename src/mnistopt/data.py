@@ -27,7 +27,7 @@ import numpy as np
 from ._checks import check_float, check_int
 from .errors import InvalidTypeError, DataError, DataNotFoundError
 
-__all__ = ["Dataset", "EpochStream", "AUTO_EPOCH_IMAGES", "stratified_order", "load_dataset", "synthetic_dataset", "read_idx", "KNOWN_DATASETS", "ENV_VAR"]
+__all__ = ["Dataset", "EpochStream", "stratified_order", "load_dataset", "synthetic_dataset", "read_idx", "KNOWN_DATASETS", "ENV_VAR"]
 
 logger = logging.getLogger(__name__)
 
@@ -317,13 +317,6 @@ def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np
 
 
 
-#: ``epoch_images="auto"``: a schedule epoch is this many images, the size of MNIST-10k's train
-#: split, on which the search's schedules (epochs, Hyperband rungs) were chosen. A larger train
-#: split is then a stream: trials see the same number of images per epoch as there, drawn in a
-#: class-stratified order through the whole split (``benchmarks/fullsize.py`` measures the cost).
-AUTO_EPOCH_IMAGES = 9_000
-
-
 def stratified_order(labels: np.ndarray, seed: Any) -> np.ndarray:
     """A seeded permutation of ``range(len(labels))`` whose every prefix keeps the class shares.
 
@@ -390,15 +383,14 @@ class EpochStream:
         return np.concatenate(parts).astype(np.int32)
 
     @classmethod
-    def for_split(cls, epoch_images: int | str | None, train_images: int, seed: int = 0) -> EpochStream | None:
-        """The stream for a train split of ``train_images`` images, or ``None`` where an epoch is a full pass
-        (``epoch_images`` is ``None``, or not below the split's size; ``"auto"`` is :data:`AUTO_EPOCH_IMAGES`).
+    def for_split(cls, images: int | None, train_images: int, seed: int = 0) -> EpochStream | None:
+        """The stream of ``images`` images per epoch for a train split of ``train_images`` images, or
+        ``None`` where an epoch is a full pass (``images`` is ``None``, or not below the split's size).
 
         Example:
-            >>> EpochStream.for_split("auto", 54_000), EpochStream.for_split("auto", 9_000)
+            >>> EpochStream.for_split(9000, 54_000), EpochStream.for_split(9000, 9_000)
             (EpochStream(images=9000, seed=0), None)
         """
-        images = AUTO_EPOCH_IMAGES if epoch_images == "auto" else epoch_images
         if images is None or images >= train_images:
             return None
         return cls(images, seed)

@@ -23,7 +23,8 @@ from .kinds import BudgetKind, get_kind
 from .space import SearchSpace
 
 __all__ = ["SearchOptions", "ClusterOptions", "DEFAULTS", "DEFAULT_COMPRESSION", "DEFAULT_MAX_EPOCHS",
-           "SMALL_BUDGET_MAX_EPOCHS", "DEFAULT_HYPERBAND_FACTOR", "TUNERS", "check_budgets"]
+           "SMALL_BUDGET_MAX_EPOCHS", "DEFAULT_HYPERBAND_FACTOR", "DEFAULT_TRIAL_TIMEOUT", "AUTO_EPOCH_IMAGES",
+           "SMALL_BUDGET_EPOCH_IMAGES", "TUNERS", "check_budgets"]
 
 #: Tuners a search can use (KerasTuner oracles).
 TUNERS = ("hyperband", "bayesian", "random", "grid")
@@ -37,6 +38,19 @@ DEFAULT_HYPERBAND_FACTOR = 4
 #: a small model's epoch costs little, and on the development split its selected model kept gaining
 #: past 30 epochs where a 72,842-parameter one did not (``benchmarks/defaults.py``, new / new-60).
 SMALL_BUDGET_MAX_EPOCHS = 60
+#: ``epoch_images="auto"`` (the default): above a budget kind's ``small_budget`` a schedule epoch is
+#: ``AUTO_EPOCH_IMAGES`` images, the size of MNIST-10k's train split on which the schedules (epochs,
+#: Hyperband rungs) were chosen; up to it, ``SMALL_BUDGET_EPOCH_IMAGES`` (a small model's epoch costs
+#: little, and it keeps gaining from more steps). A larger train split is read as a class-stratified
+#: stream (:class:`~mnistopt.data.EpochStream`). Measured with ``benchmarks/fullsize.py`` on
+#: MNIST-10k tiled to 60,000 images against full passes, on validation accuracy: 9,000 images cost
+#: the 4,034 budget 1.8 points, 27,000 0.4 and 36,000 0.3; 72,842 and 93,322 lost 0.3 and 0.2 at
+#: 9,000. The three budgets took 10.1 minutes instead of 24.8 on this project's 2-core machine.
+AUTO_EPOCH_IMAGES = 9_000
+SMALL_BUDGET_EPOCH_IMAGES = 36_000
+#: Seconds a distributed worker may stay silent while it runs a trial (it beats every few seconds
+#: while it trains) before the chief takes the trial from it and queues it again.
+DEFAULT_TRIAL_TIMEOUT = 600.0
 #: What ``compress=True`` runs on each selected model.
 DEFAULT_COMPRESSION: dict[str, Any] = {"quantize": ["dynamic", "float16", "int8"], "sparsity": [0.5, 0.9],
                                        "fine_tune_epochs": 4}
@@ -121,12 +135,20 @@ class SearchOptions:
                                     f"Received: epoch_images={self.epoch_images!r}.")
             set_(self, "epoch_images", check_int("epoch_images", self.epoch_images, minimum=1))
 
-    def epoch_stream(self, train_images: int) -> EpochStream | None:
-        """What a schedule epoch trains on for a train split of ``train_images`` images: an
-        :class:`~mnistopt.data.EpochStream` of ``epoch_images`` images (``"auto"``:
-        :data:`~mnistopt.data.AUTO_EPOCH_IMAGES`) seeded by the search's seed, or ``None`` (a full
-        pass) when the split is no larger."""
-        return EpochStream.for_split(self.epoch_images, train_images, self.seed)
+    def epoch_images_for(self, budget: int) -> int | None:
+        """Images per schedule epoch at ``budget``: ``epoch_images``, or for ``"auto"``
+        :data:`SMALL_BUDGET_EPOCH_IMAGES` up to the budget kind's ``small_budget`` and
+        :data:`AUTO_EPOCH_IMAGES` above (and for kinds without one); ``None``: full passes."""
+        if self.epoch_images != "auto":
+            return self.epoch_images
+        small = self.budget_kind.small_budget
+        return SMALL_BUDGET_EPOCH_IMAGES if small is not None and budget <= small else AUTO_EPOCH_IMAGES
+
+    def epoch_stream(self, train_images: int, budget: int) -> EpochStream | None:
+        """What a schedule epoch at ``budget`` trains on for a train split of ``train_images`` images:
+        an :class:`~mnistopt.data.EpochStream` of :meth:`epoch_images_for` images seeded by the
+        search's seed, or ``None`` (a full pass) when the split is no larger."""
+        return EpochStream.for_split(self.epoch_images_for(budget), train_images, self.seed)
 
     def epochs_for(self, budget: int) -> int:
         """Epochs of a fully trained trial at ``budget``: ``max_epochs``, or for ``"auto"``
@@ -160,11 +182,11 @@ class ClusterOptions:
     host: str
     port: int
     tuner_id: str
-    trial_timeout: float = 1800.0
+    trial_timeout: float = DEFAULT_TRIAL_TIMEOUT
 
     @classmethod
     def create(cls, distributed: Any, oracle: Any, worker_id: Any = None,
-               trial_timeout: Any = 1800.0) -> ClusterOptions | None:
+               trial_timeout: Any = DEFAULT_TRIAL_TIMEOUT) -> ClusterOptions | None:
         """Checked options from the search's arguments (``None``: not distributed)."""
         if distributed is None:
             if oracle is not None:
@@ -186,16 +208,15 @@ class ClusterOptions:
         return cls(role, host, int(port_text), tuner_id, timeout)
 
     def check_search(self, budgets: Sequence[int], directory: Any, time_limit: float | None = None) -> None:
-        """What a distributed search needs of the rest: one budget, a shared directory, no time limit."""
+        """What a distributed search needs of the rest: a port per budget, a shared directory, no time limit."""
         if time_limit is not None:
             raise ArgumentError(f"`time_limit` applies to a search in one process; a distributed search ends when its "
                                 f"workers have run its trials. Received: time_limit={time_limit!r} with "
                                 f"distributed={self.role!r}. Bound it with max_trials instead.")
-        if len(budgets) != 1:
+        if self.port + len(budgets) - 1 > 65535:
             raise ArgumentError(
-                f"A distributed search takes one budget (the chief serves one KerasTuner oracle at a time). "
-                f"Received: budget={list(budgets)}. Run one distributed search per budget, each with its own "
-                f"directory or port."
+                f"A distributed search serves its i-th budget at port + i: {len(budgets)} budgets from port "
+                f"{self.port} run past 65535. Received: oracle='{self.host}:{self.port}'. Choose a lower port."
             )
         if directory is None:
             raise ArgumentError("A distributed search needs `directory`: a folder every process can read and write, "

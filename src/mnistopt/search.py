@@ -29,7 +29,7 @@ from .errors import ArgumentError, SearchFailedError
 from .kinds import BudgetKind, get_kind
 from .records import (FAILED, CompressionResult, SearchResult, SelectedModel, TrialRecord, chain_history,
                       select_best)
-from .options import (DEFAULT_COMPRESSION, DEFAULT_HYPERBAND_FACTOR, TUNERS, ClusterOptions,
+from .options import (DEFAULT_COMPRESSION, DEFAULT_HYPERBAND_FACTOR, DEFAULT_TRIAL_TIMEOUT, TUNERS, ClusterOptions,
                       SearchOptions, check_budgets)
 from .space import SearchSpace
 
@@ -108,7 +108,7 @@ def search_under_budget(
     distributed: str | None = None,
     oracle: str | None = None,
     worker_id: str | None = None,
-    trial_timeout: float = 1800.0,
+    trial_timeout: float = DEFAULT_TRIAL_TIMEOUT,
     refit: bool = False,
     time_limit: float | None = None,
     epoch_images: int | str | None = "auto",
@@ -173,19 +173,26 @@ def search_under_budget(
             search's model is already pruned, so only its quantization stages
             run; a ``bytes`` search's model is already a file, so
             ``compress`` is refused there.
-        distributed: ``"chief"`` or ``"worker"`` to share one search between
-            processes or machines with KerasTuner's gRPC oracle (one budget,
-            the same arguments and a ``directory`` every process can read and
-            write). The chief serves the oracle at ``oracle`` and runs no
-            trials; each worker asks it for trials, trains them and writes
-            them into ``directory``. When the search ends the chief merges every
-            trial into ``result.json`` and selects the model; a worker returns
-            the records of the trials it ran, with no selection.
-        oracle: ``"HOST:PORT"`` of the chief (the chief listens there).
+        distributed: ``"chief"`` or ``"worker"`` to share the search between
+            processes or machines with KerasTuner's gRPC oracle (the same
+            arguments, budgets in the same order, and a ``directory`` every
+            process can read and write). The chief serves every budget's
+            oracle at once, the ``i``-th budget at ``PORT + i``, and runs no
+            trials; each worker goes through the budgets in order, asking
+            each budget's oracle for trials until it says the search is over,
+            trains them and writes them into ``directory`` (a worker that
+            joins late finds the finished budgets over at once). When every
+            budget's search has ended the chief merges every trial into
+            ``result.json`` and selects (and compresses) each budget's model;
+            a worker returns the records of the trials it ran, with no
+            selection.
+        oracle: ``"HOST:PORT"`` of the chief (the chief listens there, and
+            on the next ports for further budgets).
         worker_id: a worker's name in KerasTuner (default: ``worker-<pid>``).
-        trial_timeout: chief only: seconds after which a trial still running
-            counts as lost (its worker died), is recorded as failed and stops
-            holding up the end of the search.
+        trial_timeout: chief only: seconds a worker may stay silent while it
+            runs a trial (workers beat every few seconds as they train) before
+            the trial counts as lost with its worker and is queued again for
+            the next worker; a trial lost twice is recorded as failed.
         refit: after selection, retrain the selected spec from scratch on
             train + validation for the selected trial's epoch count (pruned
             to the budget again for ``nonzero``, exported again for
@@ -199,16 +206,18 @@ def search_under_budget(
             says which budgets stopped so and after how many seconds. A later
             call with the same ``directory`` resumes the schedule. ``None``
             (default): the whole schedule (or ``max_trials``).
-        epoch_images: what one epoch of the schedule trains on. ``"auto"``
-            (default): :data:`~mnistopt.data.AUTO_EPOCH_IMAGES` (9,000, the
-            train split on which the schedules were chosen) images when the
-            train split is larger, drawn in a class-stratified order through
-            the whole split (:class:`~mnistopt.data.EpochStream`): trials of
-            short Hyperband rungs train on a stratified subset, survivors go
-            on through all of it, and a search on 54,000 images costs about
-            what one on 9,000 does. An integer: that many images. ``None``:
-            every epoch is a full pass over the train split. A split no
-            larger than ``epoch_images`` is always trained in full passes.
+        epoch_images: what one epoch of the schedule trains on when the
+            train split is larger: that many images, drawn in a
+            class-stratified order through the whole split
+            (:class:`~mnistopt.data.EpochStream`), so trials of short
+            Hyperband rungs train on a stratified subset and survivors go on
+            through all of it. ``"auto"`` (default): 9,000 images (the train
+            split on which the schedules were chosen) above 10,000
+            parameters, 36,000 up to it (see
+            :meth:`~mnistopt.options.SearchOptions.epoch_images_for`); on
+            60,000 images the reference's three budgets take about a third
+            of the time of full passes. ``None``: every epoch is a full pass.
+            A split no larger than an epoch is always trained in full passes.
 
     Returns:
         A :class:`~mnistopt.records.SearchResult`; ``result.best(budget)``
@@ -246,12 +255,13 @@ def search_under_budget(
     from ._tuner import kerastuner_cluster  # imports KerasTuner: only once the arguments and data are good
 
     run = _Run(root, data, options, cluster)
-    for b in budgets:
-        with kerastuner_cluster(cluster):
+    if cluster is not None and cluster.role == "chief":  # serves every budget at once, then selects
+        run.serve([resolved[b] for b in budgets], progress)
+        return run.result()
+    for i, b in enumerate(budgets):
+        with kerastuner_cluster(cluster, i):
             run.search_one(resolved[b], progress)
-        if cluster is not None and cluster.role == "worker":
-            return run.result()  # the chief selects, compresses and writes result.json
-        if options.compress is not None:
+        if cluster is None and options.compress is not None:  # a worker leaves this to the chief
             run.compress(b, progress)
     return run.result()
 
@@ -263,7 +273,7 @@ def check_search_arguments(
     distributed: Any = None,
     oracle: Any = None,
     worker_id: Any = None,
-    trial_timeout: Any = 1800.0,
+    trial_timeout: Any = DEFAULT_TRIAL_TIMEOUT,
     **options: Any,
 ) -> tuple[list[int], SearchOptions, ClusterOptions | None]:
     """Check :func:`search_under_budget`'s arguments without reading data or importing TensorFlow.
@@ -382,15 +392,15 @@ class _Run:
         self.records[record.key] = record
         self.flush()
 
-    def search_one(self, space, progress) -> None:
-        from ._tuner import (MAX_CONSECUTIVE_FAILURES, BudgetTuner, LostTrialWatchdog, SpaceHyperModel,  # KerasTuner
-                             TimeLimitReached, atomic_kerastuner_state, kerastuner_output, make_oracle,
-                             planned_trials)
+    def _tuner(self, space, progress):
+        """The budget's :class:`~mnistopt._tuner.BudgetTuner` (its state reloaded when resuming), with
+        the records of trials an earlier run finished added; returns ``(tuner, started, count)``."""
+        from ._tuner import BudgetTuner, SpaceHyperModel, atomic_kerastuner_state, kerastuner_output, make_oracle
 
         o = self.options
         budget = space.budget
         started = time.perf_counter()
-        count = {"done": 0}
+        count = {"done": 0, "total": None}
         streams = (sys.stdout, sys.stderr)  # KerasTuner's prints are silenced; the user's are not
 
         def on_record(record: TrialRecord) -> None:
@@ -398,7 +408,7 @@ class _Run:
             count["done"] += 1
             best = select_best(r for r in self.records.values() if r.budget == budget)
             event = TrialProgress(
-                budget, count["done"], total, record,
+                budget, count["done"], count["total"], record,
                 best.val_accuracy if best else None, time.perf_counter() - started,
             )
             logger.info("%s", event)
@@ -418,42 +428,77 @@ class _Run:
                 oracle, hypermodel, dataset=self.data, tensors=self._tensors, seed=o.seed, max_epochs=max_epochs,
                 patience=o.patience, on_record=on_record,
                 deadline=None if o.time_limit is None else started + o.time_limit,
-                stream=o.epoch_stream(len(self.data.y_train)),
+                stream=o.epoch_stream(len(self.data.y_train), budget),
                 directory=str(self.root / "tuner"),
                 project_name=space.kind.directory_name(budget),
             )
-        worker = self.cluster is not None and self.cluster.role == "worker"
-        if not worker:  # records of trials finished in an earlier run (resume)
+        if not self._worker:  # records of trials finished in an earlier run (resume)
+            from ._tuner import planned_trials
+
             count["done"] += self._collect(tuner, budget)
-        total = None if worker else planned_trials(tuner.oracle, o.tuner, o.max_trials)
+            count["total"] = planned_trials(tuner.oracle, o.tuner, o.max_trials)
         if count["done"]:
             logger.info("budget %s: resuming after %d finished trials", budget, count["done"])
-        chief = self.cluster is not None and self.cluster.role == "chief"
+        return tuner, started, count
+
+    @property
+    def _worker(self) -> bool:
+        return self.cluster is not None and self.cluster.role == "worker"
+
+    def search_one(self, space, progress) -> None:
+        """One budget's search in this process (alone, or as a worker of a chief), then (not on a
+        worker) its selection."""
+        from ._tuner import MAX_CONSECUTIVE_FAILURES, TimeLimitReached, atomic_kerastuner_state, kerastuner_output
+
+        tuner, started, count = self._tuner(space, progress)
+        budget = space.budget
         try:
-            with kerastuner_output(), atomic_kerastuner_state(), contextlib.ExitStack() as stack:
-                if chief:  # serves the oracle until the workers have finished the search
-                    logger.info("budget %s: chief serving the oracle at %s:%s", budget, self.cluster.host,
-                                self.cluster.port)
-                    lost = stack.enter_context(LostTrialWatchdog(tuner.oracle, self.cluster.trial_timeout))
+            with kerastuner_output(), atomic_kerastuner_state():
                 tuner.search(verbose=0)
         except TimeLimitReached:
             self.time_limit_reached[budget] = time.perf_counter() - started
             logger.info("budget %s: time limit of %s s reached after %d trials; selecting among them", budget,
-                        f"{o.time_limit:g}", count["done"])
+                        f"{self.options.time_limit:g}", count["done"])
         except RuntimeError as exc:  # KerasTuner stops after too many consecutive failed trials
             if "consecutive failures" not in str(exc):
                 raise
-            logger.warning("budget %s: search stopped after %d consecutive failed trials", budget, MAX_CONSECUTIVE_FAILURES)
-        if worker:
-            return
-        if chief:  # the workers' trials, from their files in the shared directory
+            logger.warning("budget %s: search stopped after %d consecutive failed trials", budget,
+                           MAX_CONSECUTIVE_FAILURES)
+        if not self._worker:
+            self._select(budget, tuner)
+
+    def serve(self, spaces, progress) -> None:
+        """The chief: serve every budget's oracle (the ``i``-th at ``port + i``) until the workers have
+        run every budget's trials, then collect their records, select and compress each budget."""
+        from ._tuner import LostTrialWatchdog, atomic_kerastuner_state, kerastuner_cluster, kerastuner_output, \
+            serve_oracles
+
+        c = self.cluster
+        tuners = []
+        for i, space in enumerate(spaces):
+            with kerastuner_cluster(c, i):
+                tuners.append(self._tuner(space, progress)[0])
+        ports = [c.port + i for i in range(len(spaces))]
+        logger.info("chief serving %s", ", ".join(f"budget {s.budget} at {c.host}:{p}" for s, p in zip(spaces, ports)))
+        with kerastuner_output(), atomic_kerastuner_state(), contextlib.ExitStack() as stack:
+            for tuner in tuners:
+                tuner.save()
+            watchdogs = [stack.enter_context(LostTrialWatchdog(t.oracle, c.trial_timeout)) for t in tuners]
+            serve_oracles(c.host, ports, [t.oracle for t in tuners])
+            stopped = time.monotonic()
+        last_end = max((w.last_end for w in watchdogs if w.last_end is not None), default=None)
+        for space, tuner, watchdog in zip(spaces, tuners, watchdogs):
+            budget = space.budget
             self.distributed[str(budget)] = {
-                "exit_lag_s": None if lost.last_end is None else round(time.monotonic() - lost.last_end, 2),
-                "lost_trials": lost.lost, "gone_workers": lost.gone}
-            logger.info("budget %s: the chief stopped serving %s s after the last trial ended", budget,
-                        self.distributed[str(budget)]["exit_lag_s"])
-            self._collect(tuner, budget, lost=lost.lost)
-        self._select(budget, tuner)
+                "port": c.port + spaces.index(space),
+                "exit_lag_s": None if last_end is None else round(stopped - last_end, 2),
+                "lost_trials": watchdog.lost, "gone_workers": watchdog.gone}
+            self._collect(tuner, budget, lost=watchdog.lost)
+            self._select(budget, tuner)
+            if self.options.compress is not None:
+                self.compress(budget, progress)
+        logger.info("the chief stopped serving %s s after the last trial ended",
+                    None if last_end is None else round(stopped - last_end, 2))
 
     def _collect(self, tuner, budget: int, lost: Mapping[str, str] | None = None) -> int:
         """Add the records of every ended trial found in the tuner's directory; return how many."""
@@ -551,7 +596,7 @@ class _Run:
         keras.utils.set_random_seed(seed)
         model = build_model(best.spec)
         fit_model(model, best.spec, merged, epochs=best.epochs, seed=seed,
-                  stream=self.options.epoch_stream(len(self.data.y_train)))  # as the trials trained
+                  stream=self.options.epoch_stream(len(self.data.y_train), space.budget))  # as the trials trained
         space = tuner.hypermodel.space
         logger.info("budget %s: refit %s on %d images for %d epochs", space.budget, best.spec.architecture,
                     len(merged.y_train), best.epochs)
