@@ -61,7 +61,7 @@ def epoch_images(schedule: str):
     raise SystemExit(f"--schedules: {schedule!r} is not fixed, full or a number of images")
 
 
-def run_one(data, schedule: str, budget: int, out: Path, seed: int, resume: bool) -> dict:
+def run_one(data, schedule: str, budget: int, out: Path, seed: int, resume: bool, **options) -> dict:
     from mnistopt import search_under_budget
 
     path = out / schedule / str(budget) / RUN_FILE
@@ -70,7 +70,7 @@ def run_one(data, schedule: str, budget: int, out: Path, seed: int, resume: bool
         return json.loads(path.read_text())
     started = time.perf_counter()
     result = search_under_budget(
-        budget, data, directory=path.parent / "search", overwrite=True, seed=seed,
+        budget, data, directory=path.parent / "search", overwrite=True, seed=seed, **options,
         epoch_images=epoch_images(schedule), progress=lambda event: _common.say(f"[{schedule}] {event}"),
     )
     wall = time.perf_counter() - started
@@ -93,6 +93,8 @@ def main() -> int:
     p.add_argument("--schedules", nargs="+", default=["fixed", "full"], metavar="SCHEDULE",
                    help="fixed (the default epoch_images), full (full passes) or a number of images per epoch "
                    "(default: fixed full)")
+    p.add_argument("--max-trials", type=int, default=None, help="trials per budget (default: the whole schedule)")
+    p.add_argument("--max-epochs", type=int, default=None, help="epochs of a fully trained trial (default: the library's)")
     p.add_argument("--resume", action="store_true", help="reuse runs saved under --out (OUT/SCHEDULE/BUDGET/run.json)")
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     args, clock, data = _common.start(p)
@@ -102,7 +104,8 @@ def main() -> int:
     big = tiled(data, args.images)
     _common.say(f"tiled: train {len(big.y_train):,}, val {len(big.y_val):,}, test {len(big.y_test):,}")
     out = Path(args.out)
-    runs = [run_one(big, s, b, out, args.seed, args.resume) for s in args.schedules for b in budgets]
+    options = {k: v for k, v in (("max_trials", args.max_trials), ("max_epochs", args.max_epochs)) if v is not None}
+    runs = [run_one(big, s, b, out, args.seed, args.resume, **options) for s in args.schedules for b in budgets]
     print(f"\nDefault search on {data.name} tiled to train {len(big.y_train):,} / val {len(big.y_val):,} "
           f"(test {len(big.y_test):,}, the official set), seed {args.seed}; selection on validation, test "
           f"accuracy measured once\n")

@@ -115,6 +115,21 @@ def test_sweep_script_table_and_json(mnist_dir, tmp_path):
 
 
 @pytest.mark.slow
+def test_fullsize_script_compares_schedules_and_resumes(mnist_dir, tmp_path):
+    args = ("--images", "20000", "--budgets", "20000", "--max-trials", "2", "--max-epochs", "1",
+            "--schedules", "fixed", "full", "500", "--json")
+    data = json.loads(run("fullsize.py", mnist_dir, tmp_path, *args).strip().splitlines()[-1])
+    runs = {r["schedule"]: r for r in data["runs"]}
+    assert sorted(runs) == ["500", "fixed", "full"]
+    assert [runs[s]["epoch_images"] for s in ("fixed", "full", "500")] == ["auto", None, 500]
+    for r in runs.values():
+        assert r["params"] <= 20000 and 1 <= r["trials"] <= 2 and 0 < r["val_accuracy"] <= 1
+        assert (tmp_path / r["schedule"] / "20000" / "run.json").is_file()
+    again = json.loads(run("fullsize.py", mnist_dir, tmp_path, *args, "--resume").strip().splitlines()[-1])
+    assert again["runs"] == data["runs"]  # read back, nothing run twice
+
+
+@pytest.mark.slow
 def test_peers_script_every_row_one_seed_tiny(mnist_dir, tmp_path):
     """The CI smoke run of peers.py: one seed, every row, a 3-second allowance, 1-epoch trials."""
     out = run("peers.py", mnist_dir, tmp_path, "--budgets", "4034", "--seeds", "1", "--allowance", "3",
