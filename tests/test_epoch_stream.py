@@ -116,3 +116,14 @@ def test_cli_epoch_images(mnist_dir, tmp_path, capsys):
         main(["search", "--budget", "3000", "--epoch-images", "some", "--out", str(tmp_path)])
     assert exit_.value.code == 2
     assert "--epoch-images" in capsys.readouterr().err
+
+
+def test_refit_trains_on_the_stream_the_trials_trained_on(mnist_small, tmp_path):
+    import keras
+
+    result = search_under_budget(3000, mnist_small, tuner="random", max_trials=1, max_epochs=2, directory=tmp_path,
+                                 space=FAST, epoch_images=300, patience=None, refit=True)
+    chosen = result.best(3000)
+    assert chosen.record.refit
+    model = keras.models.load_model(chosen.model_path)
+    assert int(model.optimizer.iterations.numpy()) == 2 * math.ceil(300 / 256)  # not full passes over train + val

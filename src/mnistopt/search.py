@@ -596,7 +596,7 @@ class _Run:
         keras.utils.set_random_seed(seed)
         model = build_model(best.spec)
         fit_model(model, best.spec, merged, epochs=best.epochs, seed=seed,
-                  stream=self.options.epoch_stream(len(self.data.y_train), space.budget))  # as the trials trained
+                  stream=self.options.epoch_stream(len(self.data.y_train), best.budget))  # as the trials trained
         space = tuner.hypermodel.space
         logger.info("budget %s: refit %s on %d images for %d epochs", space.budget, best.spec.architecture,
                     len(merged.y_train), best.epochs)
