@@ -47,7 +47,10 @@ def _epoch_images(text: str) -> int | str | None:
     """``--epoch-images``: a whole number, ``auto`` or ``full`` (a full pass: ``None``)."""
     if text == "full":
         return None
-    return _int_or_auto(text)
+    try:
+        return _int_or_auto(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, auto or full, got {text!r}") from None
 
 
 def _add_data_args(p: argparse.ArgumentParser) -> None:

@@ -488,18 +488,16 @@ class _Run:
             serve_oracles(c.host, ports, [t.oracle for t in tuners])
             stopped = time.monotonic()
         last_end = max((w.last_end for w in watchdogs if w.last_end is not None), default=None)
-        for space, tuner, watchdog in zip(spaces, tuners, watchdogs):
+        lag = None if last_end is None else round(stopped - last_end, 2)
+        logger.info("the chief stopped serving %s s after the last trial ended", lag)
+        for space, port, tuner, watchdog in zip(spaces, ports, tuners, watchdogs):
             budget = space.budget
-            self.distributed[str(budget)] = {
-                "port": c.port + spaces.index(space),
-                "exit_lag_s": None if last_end is None else round(stopped - last_end, 2),
-                "lost_trials": watchdog.lost, "gone_workers": watchdog.gone}
+            self.distributed[str(budget)] = {"port": port, "exit_lag_s": lag, "lost_trials": watchdog.lost,
+                                             "gone_workers": watchdog.gone}
             self._collect(tuner, budget, lost=watchdog.lost)
             self._select(budget, tuner)
             if self.options.compress is not None:
                 self.compress(budget, progress)
-        logger.info("the chief stopped serving %s s after the last trial ended",
-                    None if last_end is None else round(stopped - last_end, 2))
 
     def _collect(self, tuner, budget: int, lost: Mapping[str, str] | None = None) -> int:
         """Add the records of every ended trial found in the tuner's directory; return how many."""
