@@ -192,7 +192,10 @@ class SearchFailedError(MnistoptError, RuntimeError):
         >>> from mnistopt.errors import SearchFailedError
         >>> from mnistopt.data import synthetic_dataset
         >>> ds = synthetic_dataset()
-        >>> hopeless = SearchSpace(depth=1, inputs="pool", optimizer="sgd", learning_rate=1e20, batch_norm=False)
+        >>> # Adam moves every weight by about the learning rate whatever its gradient, so 1e20 overflows
+        >>> # whatever else a trial samples (plain SGD can stall instead, once its ReLUs die)
+        >>> hopeless = SearchSpace(depth=1, inputs="pool", optimizer="adam", learning_rate=1e20, batch_norm=False,
+        ...                        lr_schedule="constant")
         >>> try:
         ...     search_under_budget(3000, ds, tuner="random", max_trials=2, max_epochs=1, space=hopeless,
         ...                         directory=tempfile.mkdtemp())
