@@ -23,7 +23,6 @@ def main() -> int:
 
     from mnistopt import MLPSpec
     from mnistopt.reference import run_baseline
-    from mnistopt._io import atomic_write_text
 
     spec = dataclasses.replace(MLPSpec.baseline(), epochs=args.epochs)
     result, files = run_baseline(data, args.out, spec=spec, seed=args.seed,
@@ -39,12 +38,12 @@ def main() -> int:
                + ", ".join(f"{k} {v:,}" for k, v in data.sizes.items()) + ".\n\n" + table
                + "\n![accuracy and loss per epoch](curves.png)\n\n![test confusion matrix](confusion_matrix.png)\n\n"
                "```\n" + Path(files["classification_report_txt"]).read_text() + "```\n")
-    files["summary"] = atomic_write_text(Path(args.out) / "summary.md", summary)
+    files["summary"] = Path(args.out) / "summary.md"
+    files["summary"].write_text(summary)
     print(table)
     print(Path(files["classification_report_txt"]).read_text())
-    print(f"wall time: {clock}")
-    print("wrote: " + ", ".join(str(p) for p in files.values()))
-    return 0
+    _common.say("wrote: " + ", ".join(str(p) for p in files.values()))
+    return _common.finish(clock)
 
 
 if __name__ == "__main__":

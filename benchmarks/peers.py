@@ -243,7 +243,7 @@ def kerastuner_plain(budget, data, allowance, seed, directory, epochs) -> dict:
     class Timed(kt.RandomSearch):
         def on_trial_end(self, trial):
             super().on_trial_end(trial)
-            if trial.status == "COMPLETED":
+            if trial.status == kt.engine.trial.TrialStatus.COMPLETED:
                 hp = trial.hyperparameters.values
                 hidden = tuple(hp[f"units_{i}"] for i in range(hp["layers"]))
                 if run.trace.improves(trial.score):
@@ -323,6 +323,7 @@ def mnistopt_row(budget, data, allowance, seed, directory, max_epochs, time_limi
     """A row that is a ``search_under_budget`` call; its anytime test figures come afterwards from the
     trials' checkpoints, off the clock."""
     from mnistopt import search_under_budget
+    from mnistopt.records import TrialStatus
 
     clock, improvements, best = Clock(), [], [-1.0]
 
@@ -341,7 +342,7 @@ def mnistopt_row(budget, data, allowance, seed, directory, max_epochs, time_limi
     for t, record in improvements:
         trace.add(t, record.val_accuracy, checkpoint_test_accuracy(directory, budget, record, data))
     chosen = result.best(budget).record
-    return run_row(chosen.test_accuracy, chosen.val_accuracy, sum(r.status == "completed" for r in result.records),
+    return run_row(chosen.test_accuracy, chosen.val_accuracy, sum(r.status is TrialStatus.COMPLETED for r in result.records),
                    wall, allowance if time_limited else wall, {**spec_config(chosen.spec), "params": chosen.params},
                    trace, stopped_by_time_limit=str(budget) in result.info.get("time_limit_reached", {}))
 
@@ -350,15 +351,10 @@ def checkpoint_test_accuracy(directory, budget, record, data) -> float:
     """Test accuracy of one trial's model, from the checkpoint its search wrote."""
     import keras
 
-    from mnistopt._tuner import CHECKPOINT_FILE
-    from mnistopt.build import build_model, load_checkpoint
-    from mnistopt.kinds import get_kind
+    from mnistopt.search import load_trial_model
 
     keras.backend.clear_session()
-    model = build_model(record.spec)
-    project = get_kind("params").directory_name(budget)  # the search's KerasTuner project for this budget
-    load_checkpoint(model, str(Path(directory) / "tuner" / project / f"trial_{record.trial_id}" / CHECKPOINT_FILE))
-    return test_accuracy(model, data)
+    return test_accuracy(load_trial_model(directory, record, budget_kind="params"), data)
 
 
 def run_one(name, budget, data, allowance, seed, directory, max_epochs, peer_epochs) -> dict:

@@ -33,6 +33,7 @@ def main() -> int:
     import numpy as np
 
     from mnistopt import search_under_budget
+    from mnistopt.records import TrialStatus
 
     rungs = [e for e in (1, 5) if e < args.max_epochs]
     out = {"max_epochs": args.max_epochs, "trials": args.trials, "budgets": {}}
@@ -42,7 +43,7 @@ def main() -> int:
                                      progress=lambda e: _common.say(str(e)))
     for budget in args.budget:
         curves = [r.history["val_accuracy"] for r in result.for_budget(budget)
-                  if r.status == "completed" and len(r.history.get("val_accuracy", [])) == args.max_epochs]
+                  if r.status is TrialStatus.COMPLETED and len(r.history.get("val_accuracy", [])) == args.max_epochs]
         final = np.array([c[-1] for c in curves])
         row = {"configurations": len(curves)}
         top = set(np.argsort(-final)[: max(1, len(final) // 4)])

@@ -26,9 +26,8 @@ def main() -> int:
                    help="post-training quantization modes (default: dynamic float16 int8)")
     args, clock, data = _common.start(p)
     from mnistopt import search_under_budget
-    from mnistopt.cli import format_compress_table
     from mnistopt.report.data import report_data
-    from mnistopt.report.render import summary_markdown, write_report
+    from mnistopt.report.render import stages_table, summary_markdown, write_report
 
     result = search_under_budget(
         args.budget, data, directory=args.out, seed=args.seed, **({} if args.max_epochs is None else {"max_epochs": args.max_epochs}), overwrite=args.overwrite,
@@ -37,16 +36,14 @@ def main() -> int:
     files = write_report(result, args.out)
     report = report_data(result)
     print(summary_markdown(report))
-    print(format_compress_table(result, stages_only=True))
+    print(stages_table(result, stages_only=True))
     print()
     for x in ("params", "nonzero_params", "bytes"):
         front = report["fronts"][x]
         print(f"front over {x}: {len(front['members'])} of {front['eligible']} records, "
               f"hypervolume {front['hypervolume']:.4f}" if front["hypervolume"] is not None else f"front over {x}: -")
-    print(f"\nwall time: {clock}  (data: {data.name}, {data.source}; "
-          + ", ".join(f"{k} {v:,}" for k, v in data.sizes.items()) + ")")
-    print(f"report: {files['html']}, {files['markdown']}, {files['json']}")
-    return 0
+    _common.say(f"report: {files['html']}, {files['markdown']}, {files['json']}")
+    return _common.finish(clock)
 
 
 if __name__ == "__main__":

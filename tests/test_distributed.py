@@ -195,8 +195,9 @@ def _oracle(tmp_path, max_trials=3):
     import keras_tuner as kt
 
     from mnistopt._tuner import make_oracle
+    from mnistopt.options import Tuner
 
-    oracle = make_oracle("random", max_trials, 2, 0, 3)
+    oracle = make_oracle(Tuner.RANDOM, max_trials, 2, 0, 3)
     oracle._set_project_dir(str(tmp_path), "p")
     hp = kt.HyperParameters()
     hp.Int("units", 1, 100)

@@ -30,7 +30,7 @@ def test_all_names_resolve_and_the_top_level_stays_small():
     for module in (mnistopt, mnistopt.errors, mnistopt.budget, mnistopt.kinds, mnistopt.compress, mnistopt.report,
                    mnistopt.reference):
         for name in module.__all__:
-            assert getattr(module, name) is not None, (module.__name__, name)
+            assert hasattr(module, name), f"{module.__name__}.__all__ names {name!r}, which it does not define"
         assert len(set(module.__all__)) == len(module.__all__)
     assert len(mnistopt.__all__) <= 22
 

@@ -24,8 +24,10 @@ from keras_tuner.engine.trial import TrialStatus as KerasTunerStatus  # KerasTun
 
 from ._io import atomic_write_json, atomic_write_text, atomic_write_with
 from .build import build_model, load_checkpoint
+from .compress.pipeline import DEFAULT_FINE_TUNE_EPOCHS
 from .data import Dataset
 from .dimensions import DimensionKind
+from .options import Tuner
 from .records import COMPLETED, FAILED, TrialRecord
 from .space import ResolvedSpace
 from .training import divergence_reason, fit_model
@@ -33,6 +35,46 @@ from .training import divergence_reason, fit_model
 logger = logging.getLogger(__name__)
 
 RECORD_FILE = "mnistopt_record.json"
+
+#: KerasTuner's names this module relies on beyond its public API, as ``module:attribute``
+#: (KerasTuner is pinned in pyproject.toml; ``tests/test_kerastuner_surface.py`` fails, naming
+#: the missing one, when an upgrade removes any). Oracle attributes are checked on each oracle.
+KERASTUNER_INTERNALS = (
+    "keras_tuner.src.utils:save_json",  # atomic_kerastuner_state
+    "keras_tuner.src.engine.oracle:LOCKS",  # oracle_lock
+    "keras_tuner.src.engine.oracle:THREADS",
+    "keras_tuner.src.protos:get_service_grpc",  # serve_oracles
+    "keras_tuner.src.distribute.oracle_chief:OracleServicer",
+    "keras_tuner.engine.base_tuner:BaseTuner._is_worker",  # BudgetTuner
+    "keras_tuner.engine.base_tuner:BaseTuner.get_trial_dir",
+    "keras_tuner.oracles:HyperbandOracle._get_num_brackets",  # planned_trials
+    "keras_tuner.oracles:HyperbandOracle._get_size",
+    "keras_tuner.oracles:HyperbandOracle._get_num_rounds",
+)
+#: Attributes every oracle must have (its state, read and repaired by reconcile_interrupted,
+#: LostTrialWatchdog and the search's record collection).
+ORACLE_INTERNALS = ("_retry_queue", "ongoing_trials", "tuner_ids", "end_order", "trials", "create_trial",
+                    "end_trial", "get_trial")
+
+
+def missing_kerastuner_internals() -> list[str]:
+    """The names in :data:`KERASTUNER_INTERNALS` and :data:`ORACLE_INTERNALS` (on an oracle of each
+    tuner) that the installed KerasTuner lacks: empty when every one is there."""
+    import importlib
+
+    missing = []
+    for name in KERASTUNER_INTERNALS:
+        module_name, _, path = name.partition(":")
+        try:
+            obj: Any = importlib.import_module(module_name)
+            for part in path.split("."):
+                obj = getattr(obj, part)
+        except (ImportError, AttributeError):
+            missing.append(name)
+    for tuner in Tuner:
+        oracle = make_oracle(tuner, 1, 2, 0, 3)
+        missing += [f"{type(oracle).__name__}.{a}" for a in ORACLE_INTERNALS if not hasattr(oracle, a)]
+    return missing
 #: A search stops after this many failed trials in a row (e.g. a space that always diverges).
 MAX_CONSECUTIVE_FAILURES = 10
 CHECKPOINT_FILE = "checkpoint.weights.h5"
@@ -140,7 +182,7 @@ class BudgetTuner(kt.engine.base_tuner.BaseTuner):
         max_epochs: int,
         patience: int | None,
         on_record: Callable[[TrialRecord], None],
-        prune_epochs: int = 4,
+        prune_epochs: int = DEFAULT_FINE_TUNE_EPOCHS,
         deadline: float | None = None,
         stream: Any = None,
         **kwargs: Any,
@@ -505,32 +547,32 @@ def serve_oracles(host: str, ports: Sequence[int], oracles: Sequence[Any], poll:
             server.stop(grace=None)
 
 
-def make_oracle(name: str, max_trials: int | None, max_epochs: int, seed: int, factor: int):
+def make_oracle(name: Tuner, max_trials: int | None, max_epochs: int, seed: int, factor: int):
     import keras_tuner as kt
 
     objective = kt.Objective("val_accuracy", direction="max")
     # KerasTuner treats seed=0 as "no seed" (``seed or random.randint(...)``): shift by one.
     common = dict(objective=objective, seed=seed + 1, max_consecutive_failed_trials=MAX_CONSECUTIVE_FAILURES)
-    if name == "hyperband":
+    if name is Tuner.HYPERBAND:
         oracle = kt.oracles.HyperbandOracle(max_epochs=max_epochs, factor=factor, **common)
         oracle.max_trials = max_trials  # Oracle.create_trial stops once this many exist
         return oracle
-    if name == "bayesian":
+    if name is Tuner.BAYESIAN:
         return kt.oracles.BayesianOptimizationOracle(max_trials=max_trials or 20, **common)
-    if name == "random":
+    if name is Tuner.RANDOM:
         return kt.oracles.RandomSearchOracle(max_trials=max_trials or 20, **common)
     return kt.oracles.GridSearchOracle(max_trials=max_trials, **common)
 
 
-def planned_trials(oracle, name: str, max_trials: int | None) -> int | None:
+def planned_trials(oracle, name: Tuner, max_trials: int | None) -> int | None:
     """How many trials the search will run (for progress and ETA)."""
-    if name == "hyperband":
+    if name is Tuner.HYPERBAND:
         brackets = oracle._get_num_brackets()
         total = sum(
             oracle._get_size(b, r) for b in range(brackets) for r in range(oracle._get_num_rounds(b))
         ) * int(oracle.hyperband_iterations)
         return min(total, max_trials) if max_trials else total
-    if name == "grid":
+    if name is Tuner.GRID:
         import math
 
         sizes = [len(hp.values) for hp in oracle.hyperparameters.space if hasattr(hp, "values") and hp.values]

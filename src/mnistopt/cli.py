@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import sys
@@ -11,9 +12,8 @@ from collections.abc import Sequence
 
 from ._version import __version__
 from .errors import MnistoptError
-from .kinds import BUDGET_KINDS, ParamsBudget
-from .options import (AUTO_EPOCH_IMAGES, DEFAULT_COMPRESSION, DEFAULT_MAX_EPOCHS, DEFAULT_TRIAL_TIMEOUT, DEFAULTS,
-                      SMALL_BUDGET_EPOCH_IMAGES, SMALL_BUDGET_MAX_EPOCHS, TUNERS)
+from .options import (DEFAULT_COMPRESSION, DEFAULT_FINE_TUNE_EPOCHS, DEFAULT_QUANTIZE, DEFAULTS, ClusterOptions,
+                      SearchOptions, Tuner, cli_options)
 
 __all__ = ["main", "build_parser"]
 
@@ -33,24 +33,35 @@ def _one_line(message: str) -> str:
                    for c in message)
 
 
-def _int_or_auto(text: str) -> int | str:
-    """``--max-epochs``: a whole number, or ``auto`` (SearchOptions checks the range)."""
-    if text == "auto":
-        return text
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number or auto, got {text!r}") from None
+def _argparse_type(parse):
+    """A text parser of :mod:`mnistopt.options` as an argparse ``type``: its ``ValueError`` becomes
+    argparse's one-line usage error."""
+    if parse in (int, float, str):
+        return parse
+
+    def convert(text: str):
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    convert.__name__ = parse.__name__
+    return convert
 
 
-def _epoch_images(text: str) -> int | str | None:
-    """``--epoch-images``: a whole number, ``auto`` or ``full`` (a full pass: ``None``)."""
-    if text == "full":
-        return None
-    try:
-        return _int_or_auto(text)
-    except argparse.ArgumentTypeError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, auto or full, got {text!r}") from None
+def _add_search_options(p: argparse.ArgumentParser) -> None:
+    """``mnistopt search``'s search options, each derived from its :class:`~mnistopt.options.SearchOptions`
+    field: the flag, the default and the help text are declared there once."""
+    for field, cli in cli_options():
+        default = getattr(DEFAULTS, field.name)
+        default = default.name if hasattr(default, "small_budget") else default  # a BudgetKind: its name
+        default = default.value if isinstance(default, Tuner) else default
+        if cli.parse is None:  # a switch
+            p.add_argument(cli.flag, dest=field.name, action="store_true", help=field.metadata["help"])
+            continue
+        p.add_argument(cli.flag, dest=field.name, type=_argparse_type(cli.parse), default=default,
+                       metavar=cli.metavar, choices=list(cli.choices) if cli.choices else None,
+                       help=field.metadata["help"])
 
 
 def _add_data_args(p: argparse.ArgumentParser) -> None:
@@ -111,39 +122,10 @@ def build_parser() -> argparse.ArgumentParser:
                       help="geometric budgets of --sweep, both ends included (default: 8)")
     _add_data_args(srch)
     srch.add_argument("--out", metavar="DIR", default="runs/search", help="output directory (default: runs/search)")
-    srch.add_argument("--tuner", default=DEFAULTS.tuner,
-                      help=f"{', '.join(TUNERS[:-1])} or {TUNERS[-1]} (default: {DEFAULTS.tuner})")
-    srch.add_argument("--max-trials", type=int, default=DEFAULTS.max_trials, metavar="N",
-                      help="trials per budget (default: the tuner's)")
-    srch.add_argument("--max-epochs", type=_int_or_auto, default=DEFAULTS.max_epochs, metavar="N",
-                      help=f"epochs of a fully trained trial, or auto (default: {DEFAULTS.max_epochs}: "
-                      f"{SMALL_BUDGET_MAX_EPOCHS} at parameter budgets up to {ParamsBudget.small_budget:,}, "
-                      f"{DEFAULT_MAX_EPOCHS} otherwise)")
-    srch.add_argument("--epoch-images", type=_epoch_images, default=DEFAULTS.epoch_images, metavar="N",
-                      help=f"images one schedule epoch trains on, drawn in a class-stratified order through a larger "
-                      f"train split; auto (default: {AUTO_EPOCH_IMAGES:,}, the split the schedules were chosen "
-                      f"on, and {SMALL_BUDGET_EPOCH_IMAGES:,} at parameter budgets up to "
-                      f"{ParamsBudget.small_budget:,}), a whole number, or full (every epoch a full pass)")
-    srch.add_argument("--time-limit", type=float, default=DEFAULTS.time_limit, metavar="SECONDS",
-                      help="per budget: start no new trial after this many seconds and select among the trials run "
-                      "(default: none)")
-    srch.add_argument("--overwrite", action="store_true", help="start afresh instead of resuming")
-    srch.add_argument("--refit", action="store_true",
-                      help="retrain each selected spec on train + validation for its selected epochs; that model is "
-                      "saved, compressed and reported (its record keeps the validation accuracy that chose it)")
-    srch.add_argument(
-        "--budget-kind", choices=list(BUDGET_KINDS), default=DEFAULTS.budget_kind.name,
-        help="what --budget counts: parameters (default), non-zero weights after magnitude pruning, "
-        "or bytes of the exported .tflite file",
-    )
+    _add_search_options(srch)
     srch.add_argument(
         "--preset", choices=["reference-grid"], default=None,
         help="reference-grid: the reference notebook's learning-rate x batch-size grid on the baseline MLP",
-    )
-    srch.add_argument(
-        "--compress", action="store_true",
-        help="also compress each budget's selected model (quantization, magnitude pruning); every stage "
-        "is measured on its .tflite file and added to the result and the report",
     )
     compression = DEFAULT_COMPRESSION
     srch.add_argument("--sparsity", type=float, nargs="*", default=compression["sparsity"], metavar="S",
@@ -165,10 +147,10 @@ def build_parser() -> argparse.ArgumentParser:
     srch.add_argument("--oracle", metavar="HOST:PORT", default=None,
                       help="with --distributed: the chief's address (the chief listens there)")
     srch.add_argument("--worker-id", default=None, help="with --distributed worker: its name (default: worker-<pid>)")
-    srch.add_argument("--trial-timeout", type=float, default=DEFAULT_TRIAL_TIMEOUT, metavar="S",
+    srch.add_argument("--trial-timeout", type=float, default=ClusterOptions.trial_timeout, metavar="S",
                       help="with --distributed chief: a trial whose worker is silent this long counts as lost (its "
                       "worker died) and is queued again for another worker; lost twice, it is recorded as failed "
-                      f"(default: {DEFAULT_TRIAL_TIMEOUT:g})")
+                      f"(default: {ClusterOptions.trial_timeout:g})")
     srch.set_defaults(handler=_cmd_search)
 
     comp = sub.add_parser(
@@ -186,14 +168,14 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument("--out", metavar="DIR", default="runs/compress", help="output directory (default: runs/compress)")
     comp.add_argument("--sparsity", type=float, nargs="*", default=[], metavar="S",
                       help="kernel sparsities for magnitude pruning, e.g. 0.5 0.75 0.9")
-    comp.add_argument("--quantize", nargs="*", default=["dynamic", "float16", "int8"], metavar="MODE",
+    comp.add_argument("--quantize", nargs="*", default=list(DEFAULT_QUANTIZE), metavar="MODE",
                       help="post-training quantization modes: dynamic, float16, int8, int8-io (int8 with int8 input and "
-                      "output, for microcontrollers) (default: dynamic float16 int8)")
+                      f"output, for microcontrollers) (default: {' '.join(DEFAULT_QUANTIZE)})")
     comp.add_argument("--qat", action="store_true", help="also run quantization-aware training (int8)")
     comp.add_argument("--units", type=int, nargs="*", default=[], metavar="BUDGET",
                       help="parameter budgets for structured pruning (whole hidden units removed)")
-    comp.add_argument("--fine-tune-epochs", type=int, default=4, metavar="N",
-                      help="fine-tuning epochs per pruning stage (default: 4)")
+    comp.add_argument("--fine-tune-epochs", type=int, default=DEFAULT_FINE_TUNE_EPOCHS, metavar="N",
+                      help=f"fine-tuning epochs per pruning stage (default: {DEFAULT_FINE_TUNE_EPOCHS})")
     comp.add_argument("--units-epochs", type=int, default=10, metavar="N",
                       help="fine-tuning epochs per structured-pruning stage (default: 10)")
     comp.add_argument("--batch-size", type=int, default=None, metavar="N",
@@ -269,13 +251,12 @@ def _cmd_search(args: argparse.Namespace) -> int:
         _say(args, "sweep budgets: " + ", ".join(f"{b:,}" for b in args.budget))
     if args.preset is None and not args.budget:
         raise _UsageError("search needs --budget N [N ...] or --sweep MIN MAX (or --preset reference-grid)")
-    compress = ({"quantize": args.quantize, "sparsity": args.sparsity, "fine_tune_epochs": args.fine_tune_epochs}
-                if args.compress else False)
-    options = dict(tuner=args.tuner, max_trials=args.max_trials, max_epochs=args.max_epochs, seed=args.seed,
-                   directory=args.out, overwrite=args.overwrite, budget_kind=args.budget_kind, compress=compress,
-                   distributed=args.distributed, oracle=args.oracle, worker_id=args.worker_id,
-                   trial_timeout=args.trial_timeout, refit=args.refit, time_limit=args.time_limit,
-                   epoch_images=args.epoch_images)
+    options = {f.name: getattr(args, f.name) for f in dataclasses.fields(SearchOptions) if hasattr(args, f.name)}
+    if args.compress:
+        options["compress"] = {"quantize": args.quantize, "sparsity": args.sparsity,
+                               "fine_tune_epochs": args.fine_tune_epochs}
+    options.update(directory=args.out, distributed=args.distributed, oracle=args.oracle, worker_id=args.worker_id,
+                   trial_timeout=args.trial_timeout)
     if args.preset is None:
         check_search_arguments(args.budget, **options)  # before the data is read
     dataset = _load_data(args)
@@ -293,14 +274,14 @@ def _cmd_search(args: argparse.Namespace) -> int:
               + f"; the chief writes {Path(args.out) / 'result.json'}")
         return 0
 
-    from .report.render import write_report
+    from .report.render import search_table, stages_table, write_report
 
     result.to_csv(Path(args.out) / "result.csv")
     _say(args, "writing the report")
     files = write_report(result, args.out)
-    print(format_search_table(result))
+    print(search_table(result))
     if args.compress:
-        print(format_compress_table(result, stages_only=True))
+        print(stages_table(result, stages_only=True))
     print(f"wrote: {Path(args.out) / 'result.json'}, {Path(args.out) / 'result.csv'}, "
           + ", ".join(s.model_path for s in result.selected.values() if s.model_path))
     print(f"report: {files['html']}, {files['markdown']}, {files['json']} and {_count_png(files)} plots")
@@ -346,51 +327,13 @@ def _cmd_compress(args: argparse.Namespace) -> int:
         qat=args.qat, fine_tune_epochs=args.fine_tune_epochs, units_epochs=args.units_epochs, seed=args.seed,
         progress=None if args.quiet else (lambda event: _say(args, str(event))),
     )
-    from .report.render import write_report
+    from .report.render import stages_table, write_report
 
     files = write_report(result, args.out)
-    print(format_compress_table(result))
+    print(stages_table(result))
     print(f"wrote: {Path(args.out) / 'result.json'} and {len(result.records)} .tflite files in {args.out}")
     print(f"report: {files['html']}, {files['markdown']}, {files['json']} and {_count_png(files)} plots")
     return 0
-
-
-def format_compress_table(result, stages_only: bool = False) -> str:
-    """Markdown table of compression stages (figures measured on each artifact); ``stages_only``
-    leaves out a search's trials."""
-    lines = [
-        "| budget | stage | params | nonzero | bytes | gzip bytes | val accuracy | test accuracy |",
-        "|---:|:---|---:|---:|---:|---:|---:|---:|",
-    ]
-    for r in result.records:
-        if stages_only and not r.is_compression_stage:
-            continue
-        lines.append(
-            f"| {r.budget:,} | {r.stage} | {r.params:,} | {r.nonzero_params:,} | {r.bytes:,} | {r.gzip_bytes:,} | "
-            f"{r.val_accuracy:.4f} | {r.test_accuracy:.4f} |"
-        )
-    return "\n".join(lines)
-
-
-def format_search_table(result) -> str:
-    """Markdown table of the selected model per budget."""
-    lines = [
-        "| budget | selected | stage | params | nonzero | trials | val accuracy | test accuracy |",
-        "|---:|:---|:---|---:|---:|---:|---:|---:|",
-    ]
-    for budget in result.budgets:
-        sel = result.selected.get(budget)
-        n = sum(not r.is_compression_stage for r in result.for_budget(budget))
-        if sel is None:
-            lines.append(f"| {budget:,} | (none) | | | | {n} | | |")
-            continue
-        r = sel.record
-        lines.append(
-            f"| {budget:,} | {r.spec.architecture} {r.spec.optimizer} lr={r.spec.learning_rate:.2g} "
-            f"bs={r.spec.batch_size} | {r.stage} | {r.params:,} | {r.nonzero_params or r.params:,} | {n} | "
-            f"{r.val_accuracy:.4f} | {r.test_accuracy:.4f} |"
-        )
-    return "\n".join(lines)
 
 
 class _ProgressBar:

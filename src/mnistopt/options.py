@@ -1,33 +1,64 @@
-"""A search's options, declared once: defaults, checks and the settings written to ``result.json``.
+"""A search's options, declared once: defaults, checks, command-line flags and the settings
+written to ``result.json``.
 
-:class:`SearchOptions` is frozen and validates itself on creation (like
-scikit-learn's parameter constraints): :func:`~mnistopt.search_under_budget`
-builds one from its keyword arguments, the CLI takes its defaults from
-:data:`DEFAULTS`, and ``result.json``'s ``settings`` are
-:meth:`SearchOptions.settings`. A distributed search's role and address are a
-:class:`ClusterOptions`. Nothing here reads data or imports TensorFlow, so bad
-options fail before any work.
+Each field of :class:`SearchOptions` is one option: its default, its help text and, where the
+command line has it, its flag (:func:`option` stores them in the field's metadata; see
+:func:`cli_options`). :func:`~mnistopt.search_under_budget` builds a ``SearchOptions`` from
+its keyword arguments (a test holds the signature's defaults equal to the fields'), the CLI
+derives ``mnistopt search``'s flags and defaults from the fields, and ``result.json``'s
+``settings`` are :meth:`SearchOptions.settings`, every field. ``SearchOptions`` is frozen and
+validates itself on creation (like scikit-learn's parameter constraints). A distributed
+search's role and address are a :class:`ClusterOptions`. Nothing here reads data or imports
+TensorFlow, so bad options fail before any work.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import enum
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from ._checks import check_choice, check_float, check_int
 from .data import EpochStream
 from .errors import ArgumentError, BudgetError, InvalidTypeError
-from .kinds import BudgetKind, get_kind
+from .compress.pipeline import DEFAULT_FINE_TUNE_EPOCHS, DEFAULT_QUANTIZE
+from .kinds import BUDGET_KINDS, BudgetKind, ParamsBudget, get_kind
 from .space import SearchSpace
 
-__all__ = ["SearchOptions", "ClusterOptions", "DEFAULTS", "DEFAULT_COMPRESSION", "DEFAULT_MAX_EPOCHS",
+__all__ = ["SearchOptions", "ClusterOptions", "Tuner", "CliFlag", "option", "cli_options", "DEFAULTS",
+           "DEFAULT_COMPRESSION", "DEFAULT_FINE_TUNE_EPOCHS", "DEFAULT_QUANTIZE", "DEFAULT_MAX_EPOCHS",
            "SMALL_BUDGET_MAX_EPOCHS", "DEFAULT_HYPERBAND_FACTOR", "DEFAULT_TRIAL_TIMEOUT", "AUTO_EPOCH_IMAGES",
-           "SMALL_BUDGET_EPOCH_IMAGES", "TUNERS", "check_budgets"]
+           "SMALL_BUDGET_EPOCH_IMAGES", "TUNERS", "check_budgets", "parse_int_or_auto", "parse_epoch_images",
+           "parse_patience"]
 
-#: Tuners a search can use (KerasTuner oracles).
-TUNERS = ("hyperband", "bayesian", "random", "grid")
+
+class Tuner(str, enum.Enum):
+    """The KerasTuner oracle a search uses (a ``str``: ``Tuner.RANDOM == "random"``).
+
+    Example:
+        >>> Tuner("bayesian").early_stopping
+        True
+    """
+
+    HYPERBAND = "hyperband"
+    BAYESIAN = "bayesian"
+    RANDOM = "random"
+    GRID = "grid"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def early_stopping(self) -> bool:
+        """Whether ``patience="auto"`` stops its trials early: the tuners that train every trial to
+        the top rung do; Hyperband judges on its rungs and a grid runs each cell as it is."""
+        return self in (Tuner.BAYESIAN, Tuner.RANDOM)
+
+
+#: Tuners a search can use, by name.
+TUNERS = tuple(t.value for t in Tuner)
 #: Epochs of a fully trained trial (Hyperband's top rung) and Hyperband's reduction factor (44 trials:
 #: rungs of 2, 8 and 30 epochs), chosen on a development split carved from the training files
 #: (``benchmarks/defaults.py``).
@@ -52,9 +83,68 @@ SMALL_BUDGET_EPOCH_IMAGES = 36_000
 #: while it trains) before the chief takes the trial from it and queues it again.
 DEFAULT_TRIAL_TIMEOUT = 600.0
 #: What ``compress=True`` runs on each selected model.
-DEFAULT_COMPRESSION: dict[str, Any] = {"quantize": ["dynamic", "float16", "int8"], "sparsity": [0.5, 0.9],
-                                       "fine_tune_epochs": 4}
+DEFAULT_COMPRESSION: dict[str, Any] = {"quantize": list(DEFAULT_QUANTIZE), "sparsity": [0.5, 0.9],
+                                       "fine_tune_epochs": DEFAULT_FINE_TUNE_EPOCHS}
 _MAX_BUDGET = 10**9
+
+
+def parse_int_or_auto(text: str) -> int | str:
+    """A command line's ``N`` or ``auto`` (the range is checked by :class:`SearchOptions`)."""
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"expected a whole number or auto, got {text!r}") from None
+
+
+def parse_epoch_images(text: str) -> int | str | None:
+    """A command line's ``--epoch-images``: a whole number, ``auto`` or ``full`` (a full pass: ``None``)."""
+    if text == "full":
+        return None
+    try:
+        return parse_int_or_auto(text)
+    except ValueError:
+        raise ValueError(f"expected a whole number, auto or full, got {text!r}") from None
+
+
+def parse_patience(text: str) -> int | str | None:
+    """A command line's ``--patience``: a whole number, ``auto`` or ``none`` (no early stopping)."""
+    if text == "none":
+        return None
+    try:
+        return parse_int_or_auto(text)
+    except ValueError:
+        raise ValueError(f"expected a whole number, auto or none, got {text!r}") from None
+
+
+@dataclasses.dataclass(frozen=True)
+class CliFlag:
+    """How an option is written on ``mnistopt search``'s command line: ``parse`` turns the text into
+    the value (``None``: a switch, ``--flag`` for ``True``)."""
+
+    flag: str
+    parse: Callable[[str], Any] | None
+    metavar: str | None = None
+    choices: tuple[str, ...] | None = None
+
+
+def option(default: Any, help: str, cli: CliFlag | None = None) -> Any:
+    """A :class:`SearchOptions` field: its default, its help text (the CLI's and the docs') and its
+    command-line flag (``None``: not on the command line)."""
+    return dataclasses.field(default=default, metadata={"help": help, "cli": cli})
+
+
+def cli_options() -> Iterator[tuple[dataclasses.Field, CliFlag]]:
+    """Every option ``mnistopt search`` takes on its command line, with its flag, in declaration order.
+
+    Example:
+        >>> [flag.flag for _, flag in cli_options()][:3]
+        ['--budget-kind', '--tuner', '--max-trials']
+    """
+    for f in dataclasses.fields(SearchOptions):
+        if f.metadata.get("cli") is not None:
+            yield f, f.metadata["cli"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,7 +158,7 @@ class SearchOptions:
     Example:
         >>> options = SearchOptions(tuner="Random", compress=True)
         >>> options.tuner, options.patience, options.compress["sparsity"], options.max_epochs
-        ('random', 3, [0.5, 0.9], 'auto')
+        (<Tuner.RANDOM: 'random'>, 3, [0.5, 0.9], 'auto')
         >>> options.epochs_for(4034), options.epochs_for(72842), SearchOptions(max_epochs=20).epochs_for(4034)
         (60, 30, 20)
         >>> SearchOptions(budget_kind="nonzero").epochs_for(4034)
@@ -83,25 +173,50 @@ class SearchOptions:
         mnistopt.errors.ArgumentError: `max_epochs` must be 'auto' or an integer in [1, 10000]. Received: max_epochs='long'.
     """
 
-    budget_kind: str | BudgetKind = "params"
-    tuner: str = "hyperband"
-    max_trials: int | None = None
-    max_epochs: int | str = "auto"
-    seed: int = 0
-    patience: int | None | str = "auto"
-    hyperband_factor: int = DEFAULT_HYPERBAND_FACTOR
-    space: SearchSpace | None = None
-    compress: bool | Mapping[str, Any] | None = False
-    refit: bool = False
-    overwrite: bool = False
-    time_limit: float | None = None
-    epoch_images: int | str | None = "auto"
+    budget_kind: str | BudgetKind = option(
+        "params", "what a budget counts: parameters (default), non-zero weights after magnitude pruning, or bytes "
+        "of the exported .tflite file", CliFlag("--budget-kind", str, choices=tuple(BUDGET_KINDS)))
+    tuner: str | Tuner = option(
+        Tuner.HYPERBAND.value, f"the KerasTuner oracle: {', '.join(TUNERS[:-1])} or {TUNERS[-1]} (default: "
+        f"{Tuner.HYPERBAND.value})",
+        CliFlag("--tuner", str))
+    max_trials: int | None = option(
+        None, "trials per budget (default: the whole Hyperband schedule; 20 for random and bayesian; the whole grid)",
+        CliFlag("--max-trials", int, "N"))
+    max_epochs: int | str = option(
+        "auto", f"epochs of a fully trained trial (Hyperband's top rung), or auto (default): "
+        f"{SMALL_BUDGET_MAX_EPOCHS} at parameter budgets up to {ParamsBudget.small_budget:,}, {DEFAULT_MAX_EPOCHS} "
+        f"otherwise",
+        CliFlag("--max-epochs", parse_int_or_auto, "N"))
+    seed: int = option(0, "seeds the sampler, the validation split and each trial's training")
+    patience: int | None | str = option(
+        "auto", "early-stopping patience in epochs, auto (default: 3 for random and bayesian, no early stopping for "
+        "hyperband and grid) or none", CliFlag("--patience", parse_patience, "N"))
+    hyperband_factor: int = option(
+        DEFAULT_HYPERBAND_FACTOR, f"Hyperband's reduction factor (default: {DEFAULT_HYPERBAND_FACTOR})",
+        CliFlag("--hyperband-factor", int, "N"))
+    space: SearchSpace | None = option(None, "a SearchSpace that fixes or narrows dimensions (default: the full space)")
+    compress: bool | Mapping[str, Any] | None = option(
+        False, "also compress each budget's selected model (quantization, magnitude pruning); every stage is "
+        "measured on its .tflite file and added to the result and the report", CliFlag("--compress", None))
+    refit: bool = option(
+        False, "retrain each selected spec on train + validation for its selected epochs; that model is saved, "
+        "compressed and reported (its record keeps the validation accuracy that chose it)", CliFlag("--refit", None))
+    overwrite: bool = option(False, "start afresh instead of resuming", CliFlag("--overwrite", None))
+    time_limit: float | None = option(
+        None, "per budget: start no new trial after this many seconds and select among the trials run "
+        "(default: none)", CliFlag("--time-limit", float, "SECONDS"))
+    epoch_images: int | str | None = option(
+        "auto", f"images one schedule epoch trains on, drawn in a class-stratified order through a larger train "
+        f"split: auto (default: {AUTO_EPOCH_IMAGES:,}, the split the schedules were chosen on, and "
+        f"{SMALL_BUDGET_EPOCH_IMAGES:,} at parameter budgets up to {ParamsBudget.small_budget:,}), a whole number, or full (every epoch a "
+        f"full pass)", CliFlag("--epoch-images", parse_epoch_images, "N"))
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
         kind = get_kind(self.budget_kind)
         set_(self, "budget_kind", kind)
-        tuner = check_choice("tuner", self.tuner, TUNERS)
+        tuner = Tuner(check_choice("tuner", self.tuner, TUNERS))
         set_(self, "tuner", tuner)
         if isinstance(self.max_epochs, str):
             if self.max_epochs != "auto":
@@ -116,7 +231,7 @@ class SearchOptions:
         if self.time_limit is not None:
             set_(self, "time_limit", check_float("time_limit", self.time_limit, minimum=0.0, min_inclusive=False))
         if self.patience == "auto":
-            set_(self, "patience", 3 if tuner in ("random", "bayesian") else None)
+            set_(self, "patience", 3 if tuner.early_stopping else None)
         elif self.patience is not None:
             set_(self, "patience", check_int("patience", self.patience, minimum=0))
         space = SearchSpace() if self.space is None else self.space
@@ -160,13 +275,23 @@ class SearchOptions:
         return SMALL_BUDGET_MAX_EPOCHS if small is not None and budget <= small else DEFAULT_MAX_EPOCHS
 
     def settings(self) -> dict[str, Any]:
-        """What ``result.json`` records under ``settings`` (JSON-ready)."""
-        return {
-            "budget_kind": self.budget_kind.name, "tuner": self.tuner, "max_trials": self.max_trials,
-            "max_epochs": self.max_epochs, "seed": self.seed, "patience": self.patience,
-            "hyperband_factor": self.hyperband_factor, "space": self.space.to_dict(), "compress": self.compress,
-            "refit": self.refit, "time_limit": self.time_limit, "epoch_images": self.epoch_images,
-        }
+        """What ``result.json`` records under ``settings``: every option, JSON-ready.
+
+        Example:
+            >>> sorted(SearchOptions().settings()) == sorted(f.name for f in dataclasses.fields(SearchOptions))
+            True
+        """
+        out = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, BudgetKind):
+                value = value.name
+            elif isinstance(value, enum.Enum):
+                value = value.value
+            elif isinstance(value, SearchSpace):
+                value = value.to_dict()
+            out[f.name] = value
+        return out
 
 
 @dataclasses.dataclass(frozen=True)

@@ -15,15 +15,15 @@ import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from ._io import atomic_write_json, atomic_write_text
 from .artifacts import Stage, StageKind
 from .errors import DataError, NotSelectedError
 from .spec import MLPSpec
 
-__all__ = ["TrialStatus", "TrialRecord", "SelectedModel", "SearchResult", "CompressionResult", "COMPLETED",
-           "FAILED", "load_result"]
+__all__ = ["TrialStatus", "TrialRecord", "SelectedModel", "SearchResult", "CompressionResult", "ProgressEvent",
+           "COMPLETED", "FAILED", "load_result"]
 
 
 class TrialStatus(str, enum.Enum):
@@ -339,6 +339,21 @@ def _read_result(path: str | os.PathLike) -> tuple[dict[str, Any], tuple[TrialRe
         return data, tuple(TrialRecord.from_dict(r) for r in data["records"])
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise DataError(f"{p}: not a readable mnistopt result file ({type(exc).__name__}: {exc}).") from None
+
+
+@runtime_checkable
+class ProgressEvent(Protocol):
+    """What a long call's ``progress`` callback receives each time it makes a record: a search's
+    :class:`~mnistopt.search.TrialProgress` after each trial, a compression's
+    :class:`~mnistopt.compress.pipeline.StageProgress` after each stage. ``str(event)`` is one
+    line for a log; ``total`` is ``None`` when the call cannot tell.
+    """
+
+    done: int
+    total: int | None
+    record: TrialRecord
+
+    def __str__(self) -> str: ...
 
 
 def load_result(path: str | os.PathLike) -> SearchResult | CompressionResult:

@@ -161,7 +161,7 @@ def reference_grid_search(
     Runs KerasTuner's grid tuner over the baseline 784-128-64-10 MLP,
     ``epochs`` (10) epochs per combination, no early stopping. Each record's
     ``spec.learning_rate``/``spec.batch_size`` and ``val_accuracy`` give the
-    table; ``result.best(109386)`` the best combination.
+    table; ``result.best(MLPSpec.baseline().params)`` (109,386) the best combination.
 
     Example:
         >>> result = reference_grid_search("mnist")  # doctest: +SKIP
@@ -169,7 +169,7 @@ def reference_grid_search(
         9
     """
     return search_under_budget(
-        109_386, dataset, tuner="grid", max_epochs=epochs, seed=seed, directory=directory,
+        MLPSpec.baseline().params, dataset, tuner="grid", max_epochs=epochs, seed=seed, directory=directory,
         overwrite=overwrite, space=SearchSpace.reference_grid(), patience=None, data_path=data_path,
         progress=progress, epoch_images=None,  # the notebook's epochs: full passes, on any data size
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import logging
 import os
 import shutil
@@ -27,21 +28,22 @@ from ._io import atomic_write_with, ensure_dir
 from .data import Dataset, load_dataset
 from .errors import ArgumentError, SearchFailedError
 from .kinds import BudgetKind, get_kind
-from .records import (FAILED, CompressionResult, SearchResult, SelectedModel, TrialRecord, chain_history,
-                      select_best)
-from .options import (DEFAULT_COMPRESSION, DEFAULT_HYPERBAND_FACTOR, DEFAULT_TRIAL_TIMEOUT, TUNERS, ClusterOptions,
-                      SearchOptions, check_budgets)
+from .records import (FAILED, CompressionResult, ProgressEvent, SearchResult, SelectedModel, TrialRecord,
+                      chain_history, select_best)
+from .options import (DEFAULT_COMPRESSION, DEFAULT_FINE_TUNE_EPOCHS, DEFAULT_HYPERBAND_FACTOR, DEFAULT_QUANTIZE,
+                      DEFAULT_TRIAL_TIMEOUT, TUNERS, ClusterOptions, SearchOptions, check_budgets)
 from .space import SearchSpace
 
-__all__ = ["search_under_budget", "compress_selected", "check_search_arguments", "TrialProgress", "TUNERS",
-           "DEFAULT_COMPRESSION"]
+__all__ = ["search_under_budget", "compress_selected", "check_search_arguments", "load_trial_model", "TrialProgress",
+           "TUNERS", "DEFAULT_COMPRESSION"]
 
 logger = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
 class TrialProgress:
-    """What a search's ``progress`` callback receives after each finished trial.
+    """What a search's ``progress`` callback receives after each finished trial (a
+    :class:`~mnistopt.records.ProgressEvent`).
 
     Example:
         >>> from mnistopt import load_dataset
@@ -102,7 +104,7 @@ def search_under_budget(
     patience: int | None | str = "auto",
     data_path: str | os.PathLike | None = None,
     hyperband_factor: int = DEFAULT_HYPERBAND_FACTOR,
-    progress: Callable[[TrialProgress], None] | None = None,
+    progress: Callable[[ProgressEvent], None] | None = None,
     budget_kind: str | BudgetKind = "params",
     compress: bool | Mapping[str, Any] = False,
     distributed: str | None = None,
@@ -234,11 +236,10 @@ def search_under_budget(
         >>> result.best(4034).record.test_accuracy  # doctest: +SKIP
         0.94...
     """
+    given = locals()  # the keyword arguments: SearchOptions' fields are the search's options
     budgets, options, cluster = check_search_arguments(
-        budget, tuner=tuner, max_trials=max_trials, max_epochs=max_epochs, seed=seed, directory=directory,
-        overwrite=overwrite, space=space, patience=patience, hyperband_factor=hyperband_factor,
-        budget_kind=budget_kind, compress=compress, distributed=distributed, oracle=oracle, worker_id=worker_id,
-        trial_timeout=trial_timeout, refit=refit, time_limit=time_limit, epoch_images=epoch_images,
+        budget, directory=directory, distributed=distributed, oracle=oracle, worker_id=worker_id,
+        trial_timeout=trial_timeout, **{f.name: given[f.name] for f in dataclasses.fields(SearchOptions)},
     )
     if directory is None:
         root = Path(tempfile.mkdtemp(prefix="mnistopt-search-"))
@@ -287,7 +288,7 @@ def check_search_arguments(
 
     Example:
         >>> budgets, options, cluster = check_search_arguments([4034, 4034], tuner="Random")
-        >>> budgets, options.tuner, options.patience, cluster
+        >>> budgets, str(options.tuner), options.patience, cluster
         ([4034], 'random', 3, None)
     """
     budgets = check_budgets(budget)
@@ -308,11 +309,11 @@ def compress_selected(
     directory: str | os.PathLike,
     *,
     budgets: Sequence[int] | None = None,
-    quantize: Sequence[str] = tuple(DEFAULT_COMPRESSION["quantize"]),
+    quantize: Sequence[str] = DEFAULT_QUANTIZE,
     sparsity: Sequence[float] = tuple(DEFAULT_COMPRESSION["sparsity"]),
-    fine_tune_epochs: int = DEFAULT_COMPRESSION["fine_tune_epochs"],
+    fine_tune_epochs: int = DEFAULT_FINE_TUNE_EPOCHS,
     seed: int = 0,
-    progress: Callable[[Any], None] | None = None,
+    progress: Callable[[ProgressEvent], None] | None = None,
 ) -> CompressionResult:
     """Compress the selected model of each budget of a finished search: a step of its own.
 
@@ -351,6 +352,35 @@ def compress_selected(
         )
         records.extend(stages.records)
     return CompressionResult(records=tuple(records), info={"dataset": dataset.describe(), "compress": options})
+
+
+def load_trial_model(directory: str | os.PathLike, record: TrialRecord, budget_kind: str | BudgetKind | None = None):
+    """The model a finished trial of the search in ``directory`` left behind.
+
+    The trial's last checkpoint (its weights as its last epoch ended; a Hyperband trial cut short
+    at a lower rung included), or, for a kind whose trial ends in a compressed candidate, that
+    candidate (the pruned model of a ``nonzero`` trial). ``budget_kind``: the search's (default:
+    as ``directory/result.json`` records it). Benchmarks use it to score the then-best model of
+    an anytime curve.
+
+    Raises:
+        ModelNotFoundError: the trial left no checkpoint in ``directory``.
+    """
+    from ._tuner import CHECKPOINT_FILE
+    from .errors import ModelNotFoundError
+
+    if budget_kind is None:
+        saved = Path(directory) / "result.json"
+        settings = json.loads(saved.read_text()).get("settings", {}) if saved.is_file() else {}
+        budget_kind = settings.get("budget_kind", "params")
+    kind = get_kind(budget_kind)
+    trial = Path(directory) / "tuner" / kind.directory_name(record.budget) / f"trial_{record.trial_id}"
+    checkpoint = trial / CHECKPOINT_FILE
+    if not checkpoint.is_file():
+        raise ModelNotFoundError(f"Trial {record.trial_id!r} of budget {record.budget:,} left no checkpoint: "
+                                 f"{checkpoint} does not exist. Pass the search's `directory` and one of its records.")
+    candidate = trial / kind.candidate_file if kind.candidate_file is not None else None
+    return kind.load_candidate(record.spec, str(checkpoint), str(candidate) if candidate is not None else None)
 
 
 class _Run:

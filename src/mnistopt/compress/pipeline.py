@@ -30,17 +30,24 @@ from .._io import atomic_write_with, ensure_dir
 from ..data import Dataset
 from ..errors import ArgumentError, InvalidTypeError
 from ..artifacts import QUANTIZATIONS, Stage, StageKind, evaluate_tflite, export_tflite, file_costs
-from ..records import COMPLETED, CompressionResult, TrialRecord, load_result
+from ..records import COMPLETED, CompressionResult, ProgressEvent, TrialRecord, load_result
 from ..spec import MLPSpec
 
-__all__ = ["compress_model", "check_stages", "StageProgress"]
+#: Fine-tuning epochs of each magnitude-pruning stage, wherever one runs (``compress_model``,
+#: ``mnistopt compress``, a search's ``compress`` and a ``nonzero`` trial's pruning).
+DEFAULT_FINE_TUNE_EPOCHS = 4
+#: The post-training quantization formats a compression exports unless told otherwise.
+DEFAULT_QUANTIZE = ("dynamic", "float16", "int8")
+
+__all__ = ["compress_model", "check_stages", "StageProgress", "DEFAULT_FINE_TUNE_EPOCHS", "DEFAULT_QUANTIZE"]
 
 logger = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
 class StageProgress:
-    """What ``compress_model``'s ``progress`` callback receives after each stage."""
+    """What ``compress_model``'s ``progress`` callback receives after each stage (a
+    :class:`~mnistopt.records.ProgressEvent`)."""
 
     done: int
     total: int
@@ -60,16 +67,16 @@ def compress_model(
     out_dir: str | os.PathLike,
     *,
     spec: MLPSpec | None = None,
-    quantize: Sequence[str] = ("dynamic", "float16", "int8"),
+    quantize: Sequence[str] = DEFAULT_QUANTIZE,
     sparsity: Sequence[float] = (),
     units: Sequence[int] = (),
     qat: bool = False,
-    fine_tune_epochs: int = 4,
+    fine_tune_epochs: int = DEFAULT_FINE_TUNE_EPOCHS,
     units_epochs: int = 10,
     budget: int | None = None,
     trial_id: str = "model",
     seed: int = 0,
-    progress: Callable[[StageProgress], None] | None = None,
+    progress: Callable[[ProgressEvent], None] | None = None,
 ) -> CompressionResult:
     """Run every requested compression stage on ``model`` and measure each artifact.
 

@@ -22,7 +22,7 @@ import numpy as np
 from ..artifacts import Stage, StageKind
 from ..records import COMPLETED, CompressionResult, SearchResult, TrialRecord, chain_history
 from ..spec import MLPSpec
-from .pareto import SIZE_FIELDS, front_candidates, hypervolume, pareto_front
+from .pareto import SIZE_AXES, SIZE_FIELDS, front_candidates, hypervolume, pareto_front
 from .stats import difference_interval, wilson_interval
 
 __all__ = [
@@ -45,7 +45,7 @@ BASELINE_PARAMS = MLPSpec.baseline().params
 
 #: The axes a report draws a front over (one plot each, when records have the field): the
 #: sizes, and what a device pays to run the model (:class:`~mnistopt.artifacts.FileCosts`).
-FRONT_AXES = ("params", "nonzero_params", "bytes", "macs", "arena_bytes", "latency_us")
+FRONT_AXES = tuple(a.field for a in SIZE_AXES if a.front)
 
 
 def fully_trained(record: TrialRecord, hyperband: bool) -> bool:

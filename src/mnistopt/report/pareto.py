@@ -7,6 +7,7 @@ only reported for the models on the front.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -14,12 +15,34 @@ import numpy as np
 
 from .._checks import check_choice
 from ..errors import ArgumentError
+from ..records import TrialStatus
 
-__all__ = ["SIZE_FIELDS", "pareto_mask", "pareto_front", "front_candidates", "hypervolume"]
+__all__ = ["SizeAxis", "SIZE_AXES", "SIZE_FIELDS", "pareto_mask", "pareto_front", "front_candidates", "hypervolume"]
 
-#: Record fields a front can be drawn over: sizes, and what running the model costs
-#: (multiply-accumulates; a file's tensor arena and latency).
-SIZE_FIELDS = ("params", "nonzero_params", "bytes", "gzip_bytes", "macs", "arena_bytes", "latency_us")
+
+@dataclasses.dataclass(frozen=True)
+class SizeAxis:
+    """A record field that a front can be drawn over: a size, or what running the model costs."""
+
+    field: str  #: the record's field
+    name: str  #: how plots and tables name it
+    front: bool = True  #: whether a report draws a front over it
+    file_only: bool = False  #: only an exported ``.tflite`` file has it
+
+
+#: Every size axis, declared once: the report's fronts, the plots' labels and the records' fields
+#: come from here.
+SIZE_AXES = (
+    SizeAxis("params", "parameters"),
+    SizeAxis("nonzero_params", "non-zero weights"),
+    SizeAxis("bytes", ".tflite file bytes", file_only=True),
+    SizeAxis("gzip_bytes", "gzipped .tflite bytes", front=False, file_only=True),
+    SizeAxis("macs", "multiply-accumulates per image"),
+    SizeAxis("arena_bytes", "tensor arena bytes (activations)", file_only=True),
+    SizeAxis("latency_us", "latency per image (µs, one thread)", file_only=True),
+)
+#: Record fields a front can be drawn over.
+SIZE_FIELDS = tuple(a.field for a in SIZE_AXES)
 
 
 def pareto_mask(sizes: Sequence[float], accuracies: Sequence[float]) -> np.ndarray:
@@ -57,7 +80,7 @@ def pareto_mask(sizes: Sequence[float], accuracies: Sequence[float]) -> np.ndarr
 
 def front_candidates(records: Iterable[Any], x: str = "params", y: str = "val_accuracy") -> list[Any]:
     """The records a front over ``x`` can hold: completed, with both ``x`` and ``y`` known."""
-    return [r for r in records if getattr(r, "status", "completed") == "completed"
+    return [r for r in records if TrialStatus(getattr(r, "status", TrialStatus.COMPLETED)) is TrialStatus.COMPLETED
             and getattr(r, x, None) is not None and getattr(r, y, None) is not None]
 
 

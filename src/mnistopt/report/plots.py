@@ -15,6 +15,7 @@ import numpy as np
 
 from .._io import atomic_write_with
 from .data import comparison_data, curves_data, pareto_y_floor
+from .pareto import SIZE_AXES
 
 __all__ = ["plot_training_curves", "plot_confusion_matrix", "plot_curve_comparison", "plot_pareto", "plot_heatmap",
            "AXIS_NAMES"]
@@ -135,9 +136,7 @@ def _label_without_overlap(fig: Any, ax: Any, points: Sequence[Mapping[str, Any]
 
 
 #: How each axis of an accuracy-versus-size plot is named.
-AXIS_NAMES = {"params": "parameters", "nonzero_params": "non-zero weights", "bytes": ".tflite file bytes",
-              "gzip_bytes": "gzipped .tflite bytes", "macs": "multiply-accumulates per image",
-              "arena_bytes": "tensor arena bytes (activations)", "latency_us": "latency per image (µs, one thread)"}
+AXIS_NAMES = {a.field: a.name for a in SIZE_AXES}
 
 
 def plot_pareto(data: Mapping[str, Any], path: str | os.PathLike, title: str = "") -> Path:

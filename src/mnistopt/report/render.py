@@ -10,6 +10,7 @@ formats it (Markdown and HTML from one small document model) and
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import math
 import os
@@ -22,10 +23,11 @@ import numpy as np
 from .._io import atomic_write_json, atomic_write_text, ensure_dir
 from ..records import CompressionResult, SearchResult, load_result
 from .data import FRONT_AXES, comparison_rows, front_histories, grid_summary, pareto_plot_data, report_data
+from .pareto import SIZE_AXES
 from .plots import AXIS_NAMES, plot_confusion_matrix, plot_curve_comparison, plot_heatmap, plot_pareto
 
-__all__ = ["write_report", "summary_markdown", "comparison_markdown", "write_comparison", "grid_markdown",
-           "write_grid_report"]
+__all__ = ["write_report", "summary_markdown", "search_table", "stages_table", "comparison_markdown",
+           "write_comparison", "grid_markdown", "write_grid_report"]
 
 
 # --------------------------------------------------------------------------
@@ -123,7 +125,77 @@ def _curve_caption(x: str, plot: Mapping[str, Any]) -> str:
     return caption + "."
 
 
-# A tiny document model, so Markdown and HTML say the same thing.
+# A tiny document model, so Markdown and HTML say the same thing: each kind of block is a class
+# that writes itself in both formats.
+@dataclasses.dataclass(frozen=True)
+class Heading:
+    level: int
+    text: str
+
+    def markdown(self) -> str:
+        return f"{'#' * self.level} {self.text}"
+
+    def html(self) -> str:
+        return f"<h{self.level}>{html.escape(self.text)}</h{self.level}>"
+
+
+@dataclasses.dataclass(frozen=True)
+class Paragraph:
+    text: str
+
+    def markdown(self) -> str:
+        return self.text
+
+    def html(self) -> str:
+        return f"<p>{_inline(self.text)}</p>"
+
+
+@dataclasses.dataclass(frozen=True)
+class Image:
+    path: str
+    caption: str
+
+    def markdown(self) -> str:
+        return f"![{self.caption}]({self.path})"
+
+    def html(self) -> str:
+        return (f'<figure><img src="{html.escape(self.path)}" alt="{html.escape(self.caption)}">'
+                f"<figcaption>{html.escape(self.caption)}</figcaption></figure>")
+
+
+@dataclasses.dataclass(frozen=True)
+class Preformatted:
+    text: str
+
+    def markdown(self) -> str:
+        return "```\n" + self.text.rstrip() + "\n```"
+
+    def html(self) -> str:
+        return f"<pre>{html.escape(self.text)}</pre>"
+
+
+@dataclasses.dataclass(frozen=True)
+class Table:
+    headers: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+    right: tuple[bool, ...]  # right-aligned (numeric) columns
+
+    def markdown(self) -> str:
+        lines = ["| " + " | ".join(self.headers) + " |",
+                 "|" + "|".join("---:" if r else ":---" for r in self.right) + "|"]
+        return "\n".join(lines + ["| " + " | ".join(_md_escape(c) for c in row) + " |" for row in self.rows])
+
+    def html(self) -> str:
+        head = "".join(f"<th>{html.escape(h)}</th>" for h in self.headers)
+        body = "".join(
+            "<tr>" + "".join(f'<td{" class=r" if r else ""}>{html.escape(c)}</td>' for c, r in zip(row, self.right))
+            + "</tr>" for row in self.rows)
+        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+Block = Heading | Paragraph | Image | Preformatted | Table
+
+
 def _acc(value: float | None, interval: Sequence[float] | None = None) -> str:
     """An accuracy with ``± half`` its 95% interval, when it has one."""
     if value is None:
@@ -149,9 +221,9 @@ def _fmt(value: Any, kind: str = "") -> str:
     return str(value)
 
 
-def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], right: Sequence[bool] | None = None):
+def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], right: Sequence[bool] | None = None) -> Table:
     right = list(right) if right is not None else [False] + [True] * (len(headers) - 1)
-    return ("table", list(headers), [[str(c) for c in row] for row in rows], right)
+    return Table(tuple(headers), tuple(tuple(str(c) for c in row) for row in rows), tuple(right))
 
 
 def _record_row(r: Mapping[str, Any]) -> list[str]:
@@ -168,16 +240,17 @@ def _latency(us: float | None) -> str:
     return "" if us is None else f"{us:,.1f}"
 
 
+_FILE_ONLY = {a.field for a in SIZE_AXES if a.file_only}
 _RECORD_HEADERS = ["budget", "stage", "model", "params", "nonzero", "bytes", "gzip bytes", "MACs", "arena bytes",
                    "latency µs", "val accuracy", "test accuracy"]
 
 
-def _summary_blocks(data: Mapping[str, Any]) -> list[tuple]:
+def _summary_blocks(data: Mapping[str, Any]) -> list[Block]:
     """The selected models, the reference table and the accuracy gaps."""
-    blocks: list[tuple] = []
+    blocks: list[Block] = []
     if data["selected"]:
-        blocks.append(("h2", "Selected model per budget"))
-        blocks.append(("p", _interval_note(data)))
+        blocks.append(Heading(2, "Selected model per budget"))
+        blocks.append(Paragraph(_interval_note(data)))
         blocks.append(_table(
             ["budget", "selected", "stage", "params", "nonzero", "bytes", "MACs", "arena bytes", "latency µs",
              "train accuracy", "val accuracy", "test accuracy", "test loss", "smallest file (test accuracy)"],
@@ -191,8 +264,8 @@ def _summary_blocks(data: Mapping[str, Any]) -> list[tuple]:
              for s in sorted(data["selected"], key=lambda s: s["budget"])],
             [True, False, False] + [True] * 11))
 
-    blocks.append(("h2", "Reference comparison"))
-    blocks.append(("p", "The reference notebook's figures were measured on its training set (60,000 MNIST "
+    blocks.append(Heading(2, "Reference comparison"))
+    blocks.append(Paragraph("The reference notebook's figures were measured on its training set (60,000 MNIST "
                    "images); ours are train accuracy (comparable with the reference), test accuracy (the honest "
                    "number) and test loss, for the model selected at each reference budget."))
     blocks.append(_table(
@@ -204,9 +277,9 @@ def _summary_blocks(data: Mapping[str, Any]) -> list[tuple]:
              _fmt(r["ours"]["test_loss"], "acc"), _fmt(r["ours"]["params"]), _fmt(r["ours"]["nonzero_params"]),
              _fmt(r["ours"]["bytes"])] if r["ours"] else ["not searched"] + [""] * 5)
          for r in data["reference"]]))
-    blocks.append(("h3", "Accuracy gap versus parameter ratio"))
+    blocks.append(Heading(3, "Accuracy gap versus parameter ratio"))
     near, far = data["gaps"][0], data["gaps"][1]
-    blocks.append(("p", "For each pair of reference budgets: how many times more parameters the larger model has, "
+    blocks.append(Paragraph("For each pair of reference budgets: how many times more parameters the larger model has, "
                    f"and how much accuracy that buys. The reference's {near['larger']:,} and {near['smaller']:,} "
                    f"models are nearly equal in accuracy (gap {near['reference_gap']:.4f}) while "
                    f"{near['reference_ratio']:.2f}x apart in size; {far['smaller']:,} parameters cost "
@@ -248,69 +321,69 @@ def summary_markdown(data: Mapping[str, Any]) -> str:
     return _to_markdown(_summary_blocks(data))
 
 
-def _document(data: Mapping[str, Any]) -> list[tuple]:
-    blocks: list[tuple] = [("h1", data["title"])]
+def _document(data: Mapping[str, Any]) -> list[Block]:
+    blocks: list[Block] = [Heading(1, data["title"])]
     ds = data.get("dataset") or {}
     sizes = ds.get("sizes") or {}
     if ds:
-        blocks.append(("p", f"Data: **{ds.get('name')}** from `{ds.get('source')}`: "
+        blocks.append(Paragraph(f"Data: **{ds.get('name')}** from `{ds.get('source')}`: "
                        + ", ".join(f"{k} {v:,}" for k, v in sizes.items())
                        + f" (validation split seed {ds.get('seed')})."))
-    blocks.append(("p", data["note"]))
+    blocks.append(Paragraph(data["note"]))
     figures = {f["role"]: f for f in data.get("figures", [])}
 
     blocks += _summary_blocks(data)
     records = data["records"]
     for x in FRONT_AXES:
         front = data["fronts"][x]
-        blocks.append(("h2", f"Front: validation accuracy versus {AXIS_NAMES.get(x, x)}"))
+        blocks.append(Heading(2, f"Front: validation accuracy versus {AXIS_NAMES.get(x, x)}"))
         if not front["members"]:
-            blocks.append(("p", f"No record has `{x}`" + (" (run the search with `--compress` to export files)."
-                                                          if x in ("bytes", "arena_bytes", "latency_us") else ".")))
+            blocks.append(Paragraph(f"No record has `{x}`" + (" (run the search with `--compress` to export files)."
+                                                          if x in _FILE_ONLY else ".")))
             continue
         hv = front["hypervolume"]
-        blocks.append(("p", f"{len(front['members'])} of {front['eligible']} fully trained records are on the front "
+        blocks.append(Paragraph(f"{len(front['members'])} of {front['eligible']} fully trained records are on the front "
                        f"(no other record is at most as large and at least as accurate on validation)"
                        + (f"; hypervolume {hv:.4f} (log10 {x} x accuracy)" if hv is not None else "")
                        + (f"; {front['short']} Hyperband trial(s) cut short at a lower rung are left out of it."
                           if front.get("short") else ".")))
         if f"pareto-{x}" in figures:
             f = figures[f"pareto-{x}"]
-            blocks.append(("img", f["file"], f["caption"]))
+            blocks.append(Image(f["file"], f["caption"]))
         blocks.append(_table(_RECORD_HEADERS, [_record_row(records[i]) for i in front["members"]],
                              [True, False, False] + [True] * 9))
 
     if "front-curves" in figures:
-        blocks.append(("h2", "Training curves of the front models"))
+        blocks.append(Heading(2, "Training curves of the front models"))
         f = figures["front-curves"]
-        blocks.append(("img", f["file"], f["caption"]))
+        blocks.append(Image(f["file"], f["caption"]))
 
     confusion = [s for s in data["selected"] if s.get("classification")]
     if confusion:
-        blocks.append(("h2", "Confusion matrices and classification reports (test set)"))
+        blocks.append(Heading(2, "Confusion matrices and classification reports (test set)"))
         for s in sorted(confusion, key=lambda s: s["budget"]):
-            blocks.append(("h3", f"Budget {s['budget']:,}: {s['architecture']} ({s['stage']})"))
+            blocks.append(Heading(3, f"Budget {s['budget']:,}: {s['architecture']} ({s['stage']})"))
             f = figures.get(f"confusion-{s['budget']}")
             if f:
-                blocks.append(("img", f["file"], f["caption"]))
-            blocks.append(("pre", s["classification"].get("report_text", "")))
+                blocks.append(Image(f["file"], f["caption"]))
+            blocks.append(Preformatted(s["classification"].get("report_text", "")))
 
-    blocks.append(("h2", "Stages and time"))
-    blocks.append(("p", "Stages in this result: " + ", ".join(f"`{s}`" for s in data["stages"]) + "."))
+    blocks.append(Heading(2, "Stages and time"))
+    blocks.append(Paragraph("Stages in this result: " + ", ".join(f"`{s}`" for s in data["stages"]) + "."))
     blocks.append(_table(
         ["budget", "trials", "trial time", "compression stages", "compression time"],
         [[_fmt(int(b)), _fmt(t["trials"]), _fmt(t["trial_time_s"], "s"), _fmt(t["stages"]),
           _fmt(t["stage_time_s"], "s")] for b, t in sorted(data["times"].items(), key=lambda kv: int(kv[0]))]))
     if data.get("wall_time_s") is not None:
-        blocks.append(("p", f"Wall time of the last run: {_fmt(data['wall_time_s'], 's')} (a resumed run counts "
+        blocks.append(Paragraph(f"Wall time of the last run: {_fmt(data['wall_time_s'], 's')} (a resumed run counts "
                        "only its own time; the trial times above add up every run)."))
-    blocks.append(("h2", "Environment"))
+    blocks.append(Heading(2, "Environment"))
     env = data.get("environment") or {}
     blocks.append(_table(["package", "version"], [[k, v] for k, v in env.items()], [False, False]))
     settings = data.get("settings") or {}
     if settings:
         keep = {k: v for k, v in settings.items() if k != "space"}
-        blocks.append(("p", "Settings: " + ", ".join(f"{k}={v}" for k, v in keep.items()) + "."))
+        blocks.append(Paragraph("Settings: " + ", ".join(f"{k}={v}" for k, v in keep.items()) + "."))
     return blocks
 
 
@@ -325,25 +398,8 @@ def _md_escape(text: str) -> str:
     return text.replace("|", "\\|")
 
 
-def _to_markdown(blocks: Sequence[tuple]) -> str:
-    out: list[str] = []
-    for block in blocks:
-        kind = block[0]
-        if kind in ("h1", "h2", "h3"):
-            out.append(f"{'#' * int(kind[1])} {block[1]}")
-        elif kind == "p":
-            out.append(block[1])
-        elif kind == "img":
-            out.append(f"![{block[2]}]({block[1]})")
-        elif kind == "pre":
-            out.append("```\n" + block[1].rstrip() + "\n```")
-        elif kind == "table":
-            _, headers, rows, right = block
-            lines = ["| " + " | ".join(headers) + " |",
-                     "|" + "|".join("---:" if r else ":---" for r in right) + "|"]
-            lines += ["| " + " | ".join(_md_escape(c) for c in row) + " |" for row in rows]
-            out.append("\n".join(lines))
-    return "\n\n".join(out) + "\n"
+def _to_markdown(blocks: Sequence[Block]) -> str:
+    return "\n\n".join(b.markdown() for b in blocks) + "\n"
 
 
 _CSS = """
@@ -368,29 +424,62 @@ def _inline(text: str) -> str:
     return re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", text)
 
 
-def _to_html(blocks: Sequence[tuple], title: str) -> str:
+def _to_html(blocks: Sequence[Block], title: str) -> str:
     out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
            f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>"]
-    for block in blocks:
-        kind = block[0]
-        if kind in ("h1", "h2", "h3"):
-            out.append(f"<{kind}>{html.escape(block[1])}</{kind}>")
-        elif kind == "p":
-            out.append(f"<p>{_inline(block[1])}</p>")
-        elif kind == "img":
-            out.append(f'<figure><img src="{html.escape(block[1])}" alt="{html.escape(block[2])}">'
-                       f"<figcaption>{html.escape(block[2])}</figcaption></figure>")
-        elif kind == "pre":
-            out.append(f"<pre>{html.escape(block[1])}</pre>")
-        elif kind == "table":
-            _, headers, rows, right = block
-            head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
-            body = "".join(
-                "<tr>" + "".join(f'<td{" class=r" if r else ""}>{html.escape(c)}</td>' for c, r in zip(row, right))
-                + "</tr>" for row in rows)
-            out.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+    out += [b.html() for b in blocks]
     out.append("</body></html>")
     return "\n".join(out) + "\n"
+
+
+# --------------------------------------------------------------------------
+# The tables the command line prints
+# --------------------------------------------------------------------------
+
+
+def stages_table(result: SearchResult | CompressionResult, stages_only: bool = False) -> str:
+    """A Markdown table of compression stages, one row per record (figures measured on each file);
+    ``stages_only`` leaves out a search's trials. The CLI prints it after ``mnistopt compress``."""
+    lines = [
+        "| budget | stage | params | nonzero | bytes | gzip bytes | val accuracy | test accuracy |",
+        "|---:|:---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in result.records:
+        if stages_only and not r.is_compression_stage:
+            continue
+        lines.append(
+            f"| {r.budget:,} | {r.stage} | {r.params:,} | {r.nonzero_params:,} | {r.bytes:,} | {r.gzip_bytes:,} | "
+            f"{r.val_accuracy:.4f} | {r.test_accuracy:.4f} |"
+        )
+    return "\n".join(lines)
+
+
+def search_table(result: SearchResult) -> str:
+    """A Markdown table of the selected model per budget, as ``mnistopt search`` prints it.
+
+    Example:
+        >>> from mnistopt.records import SearchResult
+        >>> print(search_table(SearchResult(records=(), selected={})))
+        | budget | selected | stage | params | nonzero | trials | val accuracy | test accuracy |
+        |---:|:---|:---|---:|---:|---:|---:|---:|
+    """
+    lines = [
+        "| budget | selected | stage | params | nonzero | trials | val accuracy | test accuracy |",
+        "|---:|:---|:---|---:|---:|---:|---:|---:|",
+    ]
+    for budget in result.budgets:
+        sel = result.selected.get(budget)
+        n = sum(not r.is_compression_stage for r in result.for_budget(budget))
+        if sel is None:
+            lines.append(f"| {budget:,} | (none) | | | | {n} | | |")
+            continue
+        r = sel.record
+        lines.append(
+            f"| {budget:,} | {r.spec.architecture} {r.spec.optimizer} lr={r.spec.learning_rate:.2g} "
+            f"bs={r.spec.batch_size} | {r.stage} | {r.params:,} | {r.nonzero_params or r.params:,} | {n} | "
+            f"{r.val_accuracy:.4f} | {r.test_accuracy:.4f} |"
+        )
+    return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------
@@ -428,16 +517,16 @@ def write_comparison(
     rows = comparison_rows(runs)
     curves = plot_curve_comparison({k: r["history"] for k, r in runs.items()}, out / f"{name}-curves.png",
                                    metrics=("val_accuracy", "val_loss"), title=title)
-    blocks: list[tuple] = [("h1", title)]
+    blocks: list[Block] = [Heading(1, title)]
     if dataset:
-        blocks.append(("p", f"Data: **{dataset.get('name')}** from `{dataset.get('source')}`: "
+        blocks.append(Paragraph(f"Data: **{dataset.get('name')}** from `{dataset.get('source')}`: "
                        + ", ".join(f"{k} {v:,}" for k, v in (dataset.get("sizes") or {}).items()) + "."))
-    blocks.append(("p", "The variant in bold has the best final validation accuracy; the test accuracy chose "
+    blocks.append(Paragraph("The variant in bold has the best final validation accuracy; the test accuracy chose "
                    "nothing. Train accuracy is measured on the whole train split after training."))
-    blocks.append(("img", curves.name, "Validation accuracy and loss per epoch of every variant"))
+    blocks.append(Image(curves.name, "Validation accuracy and loss per epoch of every variant"))
     blocks.append(_comparison_table(rows))
     env = environment()
-    blocks.append(("p", "Environment: " + ", ".join(f"{k} {v}" for k, v in env.items()) + "."))
+    blocks.append(Paragraph("Environment: " + ", ".join(f"{k} {v}" for k, v in env.items()) + "."))
     files = {"curves": curves}
     files["json"] = atomic_write_json(out / f"{name}.json", {"title": title, "dataset": dataset, "rows": rows,
                                                             "runs": dict(runs), "environment": env})
