@@ -25,7 +25,6 @@ Variants (``--variant``, repeatable; default: all):
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 
@@ -87,10 +86,7 @@ def main() -> int:
         print(f"{name:10s} wall {wall:.0f} s")
         sys.stdout.flush()
         out["variants"][name] = {"budgets": rows, "wall_s": wall}
-    print(f"\nwall time: {clock}")
-    if args.json:
-        print(json.dumps(out))
-    return 0
+    return _common.finish(clock, out if args.json else None)
 
 
 if __name__ == "__main__":

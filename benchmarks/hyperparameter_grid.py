@@ -27,9 +27,8 @@ def main() -> int:
     files = {**{f"grid-{k}": v for k, v in write_grid_report(result, args.out).items()},
              **write_report(result, args.out)}
     print(grid_markdown(grid_summary(result)))
-    print(f"wall time: {clock}")
-    print("wrote: " + ", ".join(str(p) for p in files.values() if str(p).endswith((".md", ".html", ".png"))))
-    return 0
+    _common.say("wrote: " + ", ".join(str(p) for p in files.values() if str(p).endswith((".md", ".html", ".png"))))
+    return _common.finish(clock)
 
 
 if __name__ == "__main__":

@@ -31,9 +31,8 @@ def main() -> int:
     files = write_comparison(runs, args.out, title="Optimizers and regularisation on 784-128-64-10",
                              dataset=data.describe())
     print(comparison_markdown(comparison_rows(runs)))
-    print(f"wall time: {clock}")
-    print("wrote: " + ", ".join(str(p) for p in files.values()))
-    return 0
+    _common.say("wrote: " + ", ".join(str(p) for p in files.values()))
+    return _common.finish(clock)
 
 
 if __name__ == "__main__":

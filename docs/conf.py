@@ -25,7 +25,10 @@ extensions = [
     "sphinx.ext.doctest",
     "matplotlib.sphinxext.plot_directive",
     "sphinx_gallery.gen_gallery",
+    "myst_parser",  # the Markdown pages: benchmarks (written by benchmarks/*.py --docs) and some guides
 ]
+source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
+myst_heading_anchors = 3
 
 exclude_patterns = ["_build"]
 templates_path = []

@@ -22,11 +22,20 @@ def run(script, mnist_dir, out, *extra):
 
 @pytest.mark.slow
 def test_baseline_script(mnist_dir, tmp_path):
-    out = run("baseline.py", mnist_dir, tmp_path, "--epochs", "1")
+    common = _common()
+    begin, end = common.markers("baseline.py")
+    page = tmp_path / "compression.md"
+    page.write_text(f"# Baseline\n\n{begin}\nold\n{end}\n")
+    out = run("baseline.py", mnist_dir, tmp_path / "out", "--epochs", "1", "--docs", str(page))
     assert re.search(r"\| 784-128-64-10 \| 109,386 \| 1 \| 0\.\d{4} \|", out)
     assert "macro avg" in out
     for name in ("summary.md", "metrics.json", "curves.png", "confusion_matrix.png"):
-        assert (tmp_path / name).is_file()
+        assert (tmp_path / "out" / name).is_file()
+    # --docs: what it printed (not its progress lines) is now the page's block, after how it was run
+    table = next(line for line in out.splitlines() if line.startswith("| 784-128-64-10 |"))
+    text = page.read_text()
+    assert table in text and "old" not in text and "wall time:" in text and "epoch 1/1" not in text
+    assert "`python benchmarks/baseline.py --data" in text and "data: mnist" in text
 
 
 @pytest.mark.slow
@@ -169,3 +178,39 @@ def test_multi_model_script_packs_identical_training(mnist_dir, tmp_path):
     assert data["models"] == 3 and data["sequential_s"] > 0 and data["packed_s"] > 0
     assert data["max_accuracy_difference"] <= 0.002  # packing changes the speed, not what is learned
     assert 0 < data["trial_share"] <= 1.0 and "verdict:" in out
+
+
+def _common():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_common", BENCH / "_common.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_benchmark_has_exactly_one_block_in_its_docs_page():
+    common = _common()
+    scripts = sorted(p.name for p in BENCH.glob("*.py") if not p.name.startswith("_"))
+    assert sorted(common.PAGES) == scripts  # every script writes somewhere, and only scripts that exist
+    for script, page in common.PAGES.items():
+        text = (common.DOCS / page).read_text()
+        begin, end = common.markers(script)
+        assert text.count(begin) == 1 and text.count(end) == 1 and text.index(begin) < text.index(end), (script, page)
+        assert common.replace_block(text, script, "x").count("\nx\n") == 1
+        assert f"\n{page[:-3]}\n" in (common.DOCS / "index.md").read_text()  # in the Benchmarks toctree
+
+
+def test_a_run_replaces_only_its_own_block(tmp_path):
+    common = _common()
+    begin, end = common.markers("sweep.py")
+    other_begin, other_end = common.markers("speed.py")
+    page = tmp_path / "page.md"
+    page.write_text(f"# Title\n\nprose\n\n{begin}\nold table\n{end}\n\nmore prose\n\n{other_begin}\nkept\n{other_end}\n")
+    common.write_block(page, "sweep.py", "| a |\n|---:|\n| 1 |\n", "Run on 2026-11-29: `python benchmarks/sweep.py`.")
+    text = page.read_text()
+    assert "old table" not in text and "| 1 |" in text and text.count(begin) == 1 and text.count(end) == 1
+    assert text.startswith("# Title\n\nprose\n\n") and "more prose" in text and f"{other_begin}\nkept\n{other_end}" in text
+    assert text.index("Run on 2026-11-29") < text.index("| a |")
+    with pytest.raises(ValueError, match="exactly one block for peers.py"):
+        common.replace_block(text, "peers.py", "x")
