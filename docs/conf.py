@@ -71,6 +71,7 @@ from mnistopt.search import *
 from mnistopt.report.pareto import *
 from mnistopt.report.stats import *
 from mnistopt.report.data import *
+from mnistopt.report.render import *
 from mnistopt.kinds import *
 from mnistopt.options import *
 from mnistopt.records import *
@@ -86,3 +87,36 @@ plot_html_show_source_link = False
 plot_html_show_formats = False
 plot_formats = [("png", 100)]
 plot_rcparams = {"figure.figsize": (6, 3.5)}
+
+
+# ``.. search-options::`` renders every search option from its one declaration
+# (mnistopt.options.SearchOptions): the Python keyword, the command-line flag, the default and
+# the help text, so this page cannot disagree with the code.
+def _search_options_table():
+    import dataclasses
+
+    from docutils import nodes
+    from docutils.statemachine import StringList
+    from sphinx.util.docutils import SphinxDirective
+
+    from mnistopt.options import SearchOptions
+
+    class SearchOptionsDirective(SphinxDirective):
+        def run(self):
+            rows = []
+            for f in dataclasses.fields(SearchOptions):
+                cli = f.metadata.get("cli")
+                shown = "the full space" if f.name == "space" else repr(f.default)
+                rows += [f"   * - ``{f.name}``", f"     - {'``' + cli.flag + '``' if cli else '(Python only)'}",
+                         f"     - ``{shown}``", f"     - {f.metadata['help']}"]
+            text = [".. list-table::", "   :header-rows: 1", "   :widths: 15 18 12 55", "",
+                    "   * - keyword", "     - flag", "     - default", "     - what it does"] + rows
+            node = nodes.container()
+            self.state.nested_parse(StringList(text), self.content_offset, node)
+            return node.children
+
+    return SearchOptionsDirective
+
+
+def setup(app):
+    app.add_directive("search-options", _search_options_table())

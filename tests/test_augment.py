@@ -130,6 +130,7 @@ def test_refit_retrains_the_selected_spec_on_train_and_validation(tmp_path):
     assert wa.shape == wb.shape and not np.allclose(wa, wb)
 
 
+@pytest.mark.slow  # real training, several seconds (runs in the full suite)
 def test_pruning_and_qat_fine_tune_with_the_specs_augmentation(tmp_path):
     from mnistopt.compress import prune_magnitude, quantization_aware_training
 

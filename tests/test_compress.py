@@ -223,6 +223,7 @@ compress_model(load_model(saved), data, os.path.join(sys.argv[2], "c"), quantize
 """
 
 
+@pytest.mark.slow  # real training, several seconds (runs in the full suite)
 def test_sigkill_mid_compression_then_rerun_keeps_finished_stages(mnist_dir, tmp_path):
     out = tmp_path / "run"
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}

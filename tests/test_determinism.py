@@ -1,10 +1,12 @@
 """Same seed and data, same search: the sampled specs always; on CPU with TensorFlow's op
-determinism on, the same accuracies and losses too (README, "Reproducibility")."""
+determinism on, the same accuracies and losses too (docs: guides/reliability.md)."""
 
 import json
 import os
 import subprocess
 import sys
+
+import pytest
 
 SCRIPT = """
 import json, sys
@@ -25,6 +27,7 @@ print(json.dumps(out))
 """
 
 
+@pytest.mark.slow  # real training, several seconds (runs in the full suite)
 def test_same_seed_same_search_bit_for_bit_with_op_determinism(tmp_path):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     proc = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path), os.path.dirname(__file__)], env=env,

@@ -83,6 +83,7 @@ def test_bytes_budget_search_checks_each_file(mnist_small, tmp_path):
     assert chosen.test_accuracy == evaluate_tflite(chosen.artifact, mnist_small.x_test, mnist_small.y_test)
 
 
+@pytest.mark.slow  # real training, several seconds (runs in the full suite)
 def test_bytes_hyperband_continuations_reuse_the_parents_checked_model(mnist_small, tmp_path, monkeypatch):
     import mnistopt.kinds as kinds_module
 
@@ -103,7 +104,7 @@ def test_search_rejects_unknown_budget_kind(mnist_small):
         search_under_budget(4034, mnist_small, budget_kind="flops")
 
 
-@pytest.mark.parametrize("quantize", ["dynamic", "int8"])  # float32: see the bytes search test
+@pytest.mark.parametrize("quantize", [pytest.param("dynamic", marks=pytest.mark.slow), "int8"])  # float32: see the bytes search test
 def test_file_budget_probe_matches_trained_files(quantize, mnist_small, tmp_path):
     """The pre-training size check must hold for the trained model's file (batch norm included:
     a probe with negative variances once measured 150 bytes less than the trained file)."""

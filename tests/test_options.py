@@ -10,7 +10,7 @@ import pytest
 
 from mnistopt import search_under_budget
 from mnistopt.cli import build_parser
-from mnistopt.options import DEFAULTS, ClusterOptions, SearchOptions, Tuner, cli_options
+from mnistopt.options import ClusterOptions, SearchOptions, Tuner, cli_options
 from mnistopt.records import ProgressEvent, TrialRecord
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,13 +47,14 @@ def test_the_cli_flags_and_defaults_are_the_declared_ones():
     for field, cli in declared:
         assert cli.flag in help_text, cli.flag
         value = getattr(args, field.name)
-        default = getattr(DEFAULTS, field.name)
         if cli.parse is None:  # a switch: off unless given
             assert value is False and getattr(search_args(cli.flag), field.name) is True
-        else:  # the parsed default checks to the same normalised option
-            assert SearchOptions(**{field.name: value}) == SearchOptions(), field.name
-            assert str(default.value if isinstance(default, Tuner) else getattr(default, "name", default)) in \
-                help_text.replace("\n", " ") or default is None, field.name
+        else:  # the CLI passes the declared default itself ("auto" stays "auto" for SearchOptions to resolve)
+            assert value == field.default, field.name
+            assert field.default is None or str(field.default) in help_text.replace("\n", " "), field.name
+    # what a flag leaves out resolves as the API's default does, whatever the other flags say
+    random = search_args("--tuner", "random")
+    assert SearchOptions(tuner="random", patience=random.patience).patience == 3
 
 
 @pytest.mark.parametrize("argv, name, expected", [

@@ -65,6 +65,7 @@ def test_rerun_resumes_without_repeating_trials(mnist_small, tmp_path):
     assert len(fresh.records) == 1
 
 
+@pytest.mark.slow  # real training, several seconds (runs in the full suite)
 def test_time_limit_starts_no_trial_after_it_and_a_rerun_resumes(mnist_small, tmp_path):
     events = []
     limited = search_under_budget([3000, 20000], mnist_small, tuner="random", max_trials=4, max_epochs=1,
@@ -127,7 +128,7 @@ def test_rerun_repairs_state_left_by_a_kill_between_kerastuner_writes(mnist_smal
     assert json.loads(trial_file.read_text())["status"] == "COMPLETED"
 
 
-@pytest.mark.parametrize("seed", [0, 7])  # 0 included: KerasTuner reads seed=0 as "unseeded"
+@pytest.mark.parametrize("seed", [0, pytest.param(7, marks=pytest.mark.slow)])  # 0: KerasTuner reads it as "unseeded"
 def test_same_seed_samples_the_same_specs(mnist_small, tmp_path, seed):
     runs = [
         search_under_budget(5000, mnist_small, tuner="random", max_trials=3, max_epochs=1, seed=s,
@@ -178,6 +179,7 @@ def test_every_trial_failing_is_one_clear_error(mnist_small, tmp_path):
     assert [r["status"] for r in data["records"]] == ["failed", "failed"]
 
 
+@pytest.mark.slow  # real training, several seconds (runs in the full suite)
 def test_reference_grid_runs_its_nine_combinations(mnist_small, tmp_path):
     from mnistopt.reference import reference_grid_search
 
@@ -223,6 +225,7 @@ KILL_SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow  # real training, several seconds (runs in the full suite)
 def test_sigkill_then_rerun_keeps_completed_trials(mnist_dir, tmp_path):
     script = tmp_path / "search.py"
     script.write_text(KILL_SCRIPT)

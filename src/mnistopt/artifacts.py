@@ -28,15 +28,18 @@ from ._checks import check_choice, check_int
 from ._io import atomic_write_text, atomic_write_with, silence_fd
 from .errors import ArgumentError, ModelNotFoundError, SpecError
 
-__all__ = ["QUANTIZATIONS", "StageKind", "Stage", "export_tflite", "tflite_interpreter", "tflite_predict",
-           "evaluate_tflite", "write_c_array", "gzip_size", "FileCosts", "file_costs", "arena_bytes", "latency_us",
+__all__ = ["QUANTIZATIONS", "BYTES_PER_WEIGHT", "StageKind", "Stage", "export_tflite", "tflite_interpreter",
+           "tflite_predict", "evaluate_tflite", "write_c_array", "gzip_size", "FileCosts", "file_costs", "arena_bytes", "latency_us",
            "LATENCY_REPEATS"]
 
 #: Post-training modes: none (float32), dynamic-range int8 weights, float16
 #: weights, full-integer int8 (weights and activations, calibrated; float input
 #: and output), and full-integer int8 with int8 input and output (``"int8-io"``:
 #: what a microcontroller runs, no float anywhere).
-QUANTIZATIONS = ("float32", "dynamic", "float16", "int8", "int8-io")
+#: Each format, with the bytes one weight takes in its file (before the file's own structure):
+#: the one declaration of the formats.
+BYTES_PER_WEIGHT = {"float32": 4.0, "dynamic": 1.0, "float16": 2.0, "int8": 1.0, "int8-io": 1.0}
+QUANTIZATIONS = tuple(BYTES_PER_WEIGHT)
 _FULL_INTEGER = ("int8", "int8-io")
 
 

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 
 from ._version import __version__
 from .errors import MnistoptError
-from .options import (DEFAULT_COMPRESSION, DEFAULT_FINE_TUNE_EPOCHS, DEFAULT_QUANTIZE, DEFAULTS, ClusterOptions,
-                      SearchOptions, Tuner, cli_options)
+from .options import (DEFAULT_COMPRESSION, DEFAULT_FINE_TUNE_EPOCHS, DEFAULT_QUANTIZE, ClusterOptions, SearchOptions,
+                      cli_options)
 
 __all__ = ["main", "build_parser"]
 
@@ -53,9 +53,7 @@ def _add_search_options(p: argparse.ArgumentParser) -> None:
     """``mnistopt search``'s search options, each derived from its :class:`~mnistopt.options.SearchOptions`
     field: the flag, the default and the help text are declared there once."""
     for field, cli in cli_options():
-        default = getattr(DEFAULTS, field.name)
-        default = default.name if hasattr(default, "small_budget") else default  # a BudgetKind: its name
-        default = default.value if isinstance(default, Tuner) else default
+        default = field.default  # as declared ("auto", not what it resolves to), so SearchOptions resolves it
         if cli.parse is None:  # a switch
             p.add_argument(cli.flag, dest=field.name, action="store_true", help=field.metadata["help"])
             continue

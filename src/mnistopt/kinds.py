@@ -28,15 +28,13 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from ._checks import check_choice
-from .artifacts import Stage, export_tflite, file_costs, tflite_predict
+from .artifacts import BYTES_PER_WEIGHT, QUANTIZATIONS, Stage, export_tflite, file_costs, tflite_predict
 from .dimensions import Dimension, DimensionKind, dimension
 from .errors import ArgumentError, InvalidTypeError, BudgetError
 
 __all__ = ["BudgetKind", "ParamsBudget", "NonzeroBudget", "BytesBudget", "BUDGET_KINDS", "get_kind",
            "fit_file_budget"]
 
-#: Bytes one weight takes in each ``.tflite`` format (before the file's own structure).
-BYTES_PER_WEIGHT = {"float32": 4.0, "float16": 2.0, "dynamic": 1.0, "int8": 1.0, "int8-io": 1.0}
 _TFLITE_OVERHEAD = 2048  # a first guess at a small file's structure; checked on the real file
 _MAX_SPARSITY = 0.98
 
@@ -191,9 +189,9 @@ class BytesBudget(BudgetKind):
 
     def extra_dimensions(self, space: Any) -> list[Dimension]:
         dim = dimension("quantize", space.quantize)
-        bad = [v for v in dim.values if v not in BYTES_PER_WEIGHT]
+        bad = [v for v in dim.values if v not in QUANTIZATIONS]
         if bad or dim.kind is DimensionKind.RANGE:
-            raise ArgumentError(f"`quantize` choices must be among {list(BYTES_PER_WEIGHT)}. Received: {bad}.")
+            raise ArgumentError(f"`quantize` choices must be among {list(QUANTIZATIONS)}. Received: {bad}.")
         return [dim]
 
     def prepare(self, spec, values, budget, dataset, parent_spec=None):
