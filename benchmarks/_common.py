@@ -31,6 +31,7 @@ PAGES = {
     "multi_model.py": "performance.md",
     "rank_correlation.py": "performance.md",
     "peers.py": "peers.md",
+    "classes.py": "classes.md",
 }
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "benchmarks"
 
@@ -95,6 +96,11 @@ def load(args):
     _docs["data"] = f"{data.name} ({', '.join(f'{k} {v:,}' for k, v in data.sizes.items())})"
     say(f"data: {data.name} from {data.source}: " + ", ".join(f"{k} {v:,}" for k, v in data.sizes.items()))
     return data
+
+
+def describe_data(text: str) -> None:
+    """What the run's ``--docs`` line says the data was, for a script that loads no dataset itself."""
+    _docs["data"] = text
 
 
 def say(message: str) -> None:

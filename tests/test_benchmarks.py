@@ -214,3 +214,15 @@ def test_a_run_replaces_only_its_own_block(tmp_path):
     assert text.index("Run on 2026-11-29") < text.index("| a |")
     with pytest.raises(ValueError, match="exactly one block for peers.py"):
         common.replace_block(text, "peers.py", "x")
+
+
+@pytest.mark.slow
+def test_classes_script_searches_twenty_classes_and_labels_from_one(mnist_dir, tmp_path):
+    out = run("classes.py", mnist_dir, tmp_path, "--max-epochs", "1", "--budget", "5000", "--json")
+    data = json.loads(out.strip().splitlines()[-1])
+    rows = {r["dataset"]: r for r in data["rows"]}
+    assert (rows["twenty"]["num_classes"], rows["twenty"]["label_offset"]) == (20, 0)
+    assert (rows["from-one"]["num_classes"], rows["from-one"]["label_offset"]) == (10, 1)
+    assert rows["twenty"]["sizes"]["test"] == 2 * rows["from-one"]["sizes"]["test"]  # each digit also turned
+    assert all(r["params"] <= 5000 and 0 < r["test_accuracy"] <= 1 for r in rows.values())
+    assert "; 20 classes" in out and "10 classes (labels 1..10, read as 0..9)" in out

@@ -250,8 +250,12 @@ def test_label_out_of_range(tmp_path):
     arrays = synthetic_arrays()
     arrays["y_train"][7] = 12
     d = write_idx_dir(tmp_path / "d", arrays)
-    with pytest.raises(DataError, match=r"train-labels-idx1-ubyte.gz: train labels must lie in 0..9; found 1 out of range"):
+    with pytest.raises(DataError, match=r"train-labels-idx1-ubyte.gz: the train labels run 0..12, but class\(es\) 10, 11 "
+                                        r"have no training image"):
         load_dataset(d)
+    with pytest.raises(DataError, match=r"train-labels-idx1-ubyte.gz: train labels must lie in 0..9 \(or 1..10\) for "
+                                        r"num_classes=10; found 1 out of range \(e.g. 12\)"):
+        load_dataset(d, num_classes=10)
 
 
 def test_count_mismatch(tmp_path):
@@ -320,3 +324,59 @@ def test_ambiguous_directory(tmp_path):
 def test_validation_fraction_checked():
     with pytest.raises(ValueError, match=r"`validation_fraction` must be a finite number in the range \(0.0, 1.0\)"):
         load_dataset(synthetic_arrays(), validation_fraction=1.0)
+
+
+def test_the_class_count_is_read_from_the_training_labels(tmp_path):
+    arrays = synthetic_arrays(400, 100)
+    arrays["y_train"] = np.arange(400) % 20  # 20 classes, as EMNIST or Kuzushiji-49 have more than ten
+    arrays["y_test"] = np.arange(100) % 20
+    ds = load_dataset(write_idx_dir(tmp_path / "twenty", arrays))
+    assert ds.num_classes == 20 and ds.label_offset == 0 and ds.describe()["num_classes"] == 20
+    assert set(np.unique(ds.y_train)) == set(range(20)) and ds.class_names[-1] == "19"
+    assert ds.describe_classes() == "20 classes"
+    assert load_dataset(write_idx_dir(tmp_path / "twenty2", arrays), num_classes=20).num_classes == 20
+
+
+def test_labels_numbered_from_one_are_read_as_from_zero_and_kept_for_reports(tmp_path):
+    arrays = synthetic_arrays(400, 100)
+    arrays["y_train"] = arrays["y_train"] + 1  # 1..10, as EMNIST letters number their classes
+    arrays["y_test"] = arrays["y_test"] + 1
+    ds = load_dataset(arrays, seed=3)
+    zero = load_dataset(synthetic_arrays(400, 100), seed=3)
+    assert ds.num_classes == 10 and ds.label_offset == 1 and ds.describe()["label_offset"] == 1
+    # each label moved by exactly one, image for image: nothing else changed
+    assert np.array_equal(ds.y_train, zero.y_train) and np.array_equal(ds.y_test, zero.y_test)
+    assert np.array_equal(ds.x_train, zero.x_train)
+    assert ds.class_names == tuple(str(i) for i in range(1, 11))
+    assert ds.describe_classes() == "10 classes (labels 1..10, read as 0..9)"
+    assert load_dataset(arrays, num_classes=10).label_offset == 1  # stated: still read as 1..10
+
+
+def test_a_search_on_twenty_classes_and_on_labels_from_one_from_the_cli(tmp_path, capsys):
+    import json
+
+    from mnistopt.cli import main
+
+    for name, shift, classes in (("twenty", 0, 20), ("from-one", 1, 10)):
+        arrays = synthetic_arrays(600, 200)
+        arrays["y_train"] = np.arange(600) % classes + shift
+        arrays["y_test"] = np.arange(200) % classes + shift
+        data = write_idx_dir(tmp_path / name, arrays)
+        out = tmp_path / f"run-{name}"
+        assert main(["search", "--budget", "20000", "--data", str(data), "--out", str(out), "--tuner", "random",
+                     "--max-trials", "1", "--max-epochs", "1"]) == 0
+        err = capsys.readouterr().err
+        assert f"; {classes} classes" in err
+        result = json.loads((out / "result.json").read_text())
+        assert result["dataset"]["num_classes"] == classes and result["dataset"]["label_offset"] == shift
+        (record,) = [r for r in result["records"] if r["selected"]]
+        assert record["spec"]["num_classes"] == classes and record["params"] <= 20000
+        report = json.loads((out / "report.json").read_text())
+        classification = report["selected"][0]["classification"]
+        assert len(classification["confusion_matrix"]) == classes
+        assert classification["class_names"] == [str(i + shift) for i in range(classes)]  # the files' numbers
+    # the reference baseline takes the data's class count at its output
+    assert main(["baseline", "--data", str(tmp_path / "twenty"), "--out", str(tmp_path / "base"), "--epochs", "1",
+                 "-q"]) == 0
+    metrics = json.loads((tmp_path / "base" / "metrics.json").read_text())
+    assert metrics["params"] == 784 * 128 + 128 + 128 * 64 + 64 + 64 * 20 + 20

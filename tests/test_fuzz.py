@@ -144,7 +144,7 @@ def npz_files(draw):
 
 
 @settings(max_examples=NPZ_CASES, **FUZZ)
-@given(data=npz_files(), num_classes=st.sampled_from([2, 10]))
+@given(data=npz_files(), num_classes=st.sampled_from([None, 2, 10]))
 def test_fuzzed_npz_files_load_or_fail_cleanly(tmp_path, data, num_classes):
     path = tmp_path / "data.npz"
     path.write_bytes(data)
@@ -159,7 +159,11 @@ def test_fuzzed_npz_files_load_or_fail_cleanly(tmp_path, data, num_classes):
             x, y = getattr(outcome, f"x_{split}"), getattr(outcome, f"y_{split}")
             assert len(x) == len(y) and x.dtype == np.float32
             assert np.all(np.isfinite(x)) and x.min() >= 0.0 and x.max() <= 1.0
-            assert y.min() >= 0 and y.max() < num_classes
+            assert y.min() >= 0 and y.max() < outcome.num_classes
+        # the class count is the stated one, or read from the labels; every class has training images
+        assert num_classes is None or outcome.num_classes == num_classes
+        assert set(np.unique(np.concatenate([outcome.y_train, outcome.y_val]))) == set(range(outcome.num_classes))
+        assert outcome.label_offset in (0, 1) and len(outcome.class_names) == outcome.num_classes
 
 
 @settings(max_examples=IDX_CASES // 5, **FUZZ)

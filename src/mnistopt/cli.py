@@ -73,6 +73,9 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
                    "(fashion_mnist.npz, fashion-mnist/) and, with no --data or $MNISTOPT_DATA, what Keras "
                    "downloads (default: whatever --data holds, else mnist); mnist-sample: the 8,000 real "
                    "digits shipped inside the package (offline, no --data)")
+    p.add_argument("--num-classes", type=int, default=None, metavar="K",
+                   help="the number of classes; an error when the labels disagree (default: read from the training "
+                   "labels: 0..K-1, or 1..K read as 0..K-1)")
     p.add_argument("--validation-fraction", type=float, default=0.1, metavar="F",
                    help="share of the training data held out for validation (default: 0.1)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
@@ -214,7 +217,8 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
 
     dataset = _load_data(args)
     _import_tensorflow(args)
-    spec = MLPSpec.baseline()
+    # the reference's hidden layers, with the data's own image size and class count at either end
+    spec = dataclasses.replace(MLPSpec.baseline(), input_shape=dataset.image_shape, num_classes=dataset.num_classes)
     if args.epochs is not None:
         spec = dataclasses.replace(spec, epochs=args.epochs)
     _say(args, f"training {spec.architecture} ({spec.params:,} params), {spec.epochs} epochs, batch {spec.batch_size}")
@@ -380,8 +384,10 @@ def _load_data(args: argparse.Namespace):
     """The dataset the ``--data``/``--dataset``/``--validation-fraction``/``--seed`` options name."""
     from .data import load_dataset
 
-    dataset = load_dataset(args.dataset, path=args.data, validation_fraction=args.validation_fraction, seed=args.seed)
-    _say(args, f"data: {dataset.name} from {dataset.source}: " + ", ".join(f"{k} {v:,}" for k, v in dataset.sizes.items()))
+    dataset = load_dataset(args.dataset, path=args.data, validation_fraction=args.validation_fraction, seed=args.seed,
+                           num_classes=args.num_classes)
+    _say(args, f"data: {dataset.name} from {dataset.source}: " + ", ".join(f"{k} {v:,}" for k, v in dataset.sizes.items())
+         + f"; {dataset.describe_classes()}")
     return dataset
 
 

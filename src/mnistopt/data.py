@@ -80,6 +80,28 @@ class Dataset:
     seed: int = 0
     validation_fraction: float = 0.1
     checksum: str = ""
+    #: What was subtracted from the file's labels: 1 for labels numbered 1..K (read as 0..K-1), else 0.
+    label_offset: int = 0
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        """Each class as the data files number it (``"1"`` .. ``"26"`` for labels numbered from 1).
+
+        Example:
+            >>> from mnistopt.data import synthetic_dataset
+            >>> synthetic_dataset().class_names[:3]
+            ('0', '1', '2')
+        """
+        return tuple(str(i + self.label_offset) for i in range(self.num_classes))
+
+    def describe_classes(self) -> str:
+        """One line on the classes, for the data line a command prints: ``10 classes``, or
+        ``26 classes (labels 1..26, read as 0..25)``."""
+        text = f"{self.num_classes} classes"
+        if self.label_offset:
+            text += (f" (labels {self.label_offset}..{self.num_classes - 1 + self.label_offset}, read as "
+                     f"0..{self.num_classes - 1})")
+        return text
 
     @property
     def image_shape(self) -> tuple[int, int]:
@@ -100,6 +122,7 @@ class Dataset:
             "sizes": self.sizes,
             "image_shape": list(self.image_shape),
             "num_classes": self.num_classes,
+            "label_offset": self.label_offset,
             "validation_fraction": self.validation_fraction,
             "seed": self.seed,
         }
@@ -156,7 +179,7 @@ def load_dataset(
     path: str | os.PathLike | None = None,
     validation_fraction: float = 0.1,
     seed: int = 0,
-    num_classes: int = 10,
+    num_classes: int | None = None,
     download: bool = True,
 ) -> Dataset:
     """Load, validate, normalise and split an MNIST-format dataset.
@@ -191,7 +214,13 @@ def load_dataset(
         validation_fraction: share of the training data held out, stratified
             by class, in ``(0, 1)``.
         seed: seed of the train/validation split.
-        num_classes: labels must lie in ``0 .. num_classes - 1``.
+        num_classes: the number of classes. ``None`` (default): read from the
+            training labels, ``0..K-1``; labels numbered ``1..K`` (as EMNIST
+            letters) are read as ``0..K-1`` and the dataset's
+            ``label_offset`` (1) and ``class_names`` keep the original
+            numbers for reports. Given, it is an error when the labels
+            disagree. Either way every class must have training images, and
+            a test label the training split never has is an error.
         download: allow Keras' download for a named dataset.
 
     Returns:
@@ -216,10 +245,11 @@ def load_dataset(
         min_inclusive=False, max_inclusive=False,
     )
     seed = check_int("seed", seed, minimum=0)
-    num_classes = check_int("num_classes", num_classes, minimum=2)
+    if num_classes is not None:
+        num_classes = check_int("num_classes", num_classes, minimum=2, maximum=_MAX_CLASSES)
     arrays, name, source = _resolve(name_or_path, path, download)
     checksum = _checksum(arrays)
-    (x_train, y_train), (x_test, y_test) = _validate(arrays, source, num_classes)
+    (x_train, y_train), (x_test, y_test), num_classes, offset = _validate(arrays, source, num_classes)
     train_idx, val_idx = stratified_split(y_train, validation_fraction, seed)
     logger.info("loaded %s from %s: %d train, %d test images", name, source, len(y_train), len(y_test))
     return Dataset(
@@ -235,6 +265,7 @@ def load_dataset(
         seed=seed,
         validation_fraction=validation_fraction,
         checksum=checksum,
+        label_offset=offset,
     )
 
 
@@ -401,6 +432,7 @@ class EpochStream:
 
 _Arrays = dict  # keys x_train, y_train, x_test, y_test -> (array, source file)
 _KEYS = ("x_train", "y_train", "x_test", "y_test")
+_MAX_CLASSES = 10_000  # a label beyond this is a damaged file, not a class
 
 
 def _known_name(text: str) -> str | None:
@@ -760,13 +792,14 @@ def read_idx(path: str | os.PathLike, expected_magic: int | None = None) -> np.n
 # --------------------------------------------------------------------------
 
 
-def _validate(arrays: _Arrays, source: str, num_classes: int):
+def _validate(arrays: _Arrays, source: str, num_classes: int | None):
+    """The checked splits, the class count and the label offset (1 for labels numbered 1..K)."""
     images = {}
     for split in ("train", "test"):
         x, x_src = arrays[f"x_{split}"]
         y, y_src = arrays[f"y_{split}"]
         x = _check_images(x, x_src, split)
-        y = _check_labels(y, y_src, split, num_classes)
+        y = _check_labels(y, y_src, split)
         if len(x) != len(y):
             raise DataError(
                 f"{split} images and labels disagree in count: {len(x):,} images in {x_src} but "
@@ -778,7 +811,50 @@ def _validate(arrays: _Arrays, source: str, num_classes: int):
             f"train images have shape {images['train'][0].shape[1:]} but test images "
             f"{images['test'][0].shape[1:]} ({source}); both splits need the same image size."
         )
-    return images["train"], images["test"]
+    (x_train, y_train), (x_test, y_test) = images["train"], images["test"]
+    y_train, y_test, k, offset = _classes(y_train, arrays["y_train"][1], y_test, arrays["y_test"][1], num_classes)
+    return (x_train, y_train), (x_test, y_test), k, offset
+
+
+def _classes(y_train: np.ndarray, train_src: str, y_test: np.ndarray, test_src: str,
+             stated: int | None) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """The class count read from the training labels (0..K-1, or 1..K mapped to 0..K-1), checked
+    against ``stated`` (``num_classes``) and the test labels; returns the labels as 0..K-1, K and the
+    offset subtracted. Every class must have training images; nothing silently changes a label."""
+    present = np.unique(y_train)
+    lo, hi = int(present[0]), int(present[-1])
+    if stated is not None and not (hi < stated or (lo >= 1 and hi == stated)):
+        bad = y_train[y_train >= stated]
+        raise DataError(
+            f"{train_src}: train labels must lie in 0..{stated - 1} (or 1..{stated}) for num_classes={stated}; "
+            f"found {len(bad):,} out of range (e.g. {bad[0].item()!r}). Check the labels file, or leave "
+            f"num_classes unset to read the class count from the training labels."
+        )
+    if lo > 1:
+        raise DataError(
+            f"{train_src}: train labels start at {lo}; expected class ids 0..K-1 (or 1..K, as EMNIST letters). "
+            f"Renumber the labels from 0."
+        )
+    offset = 1 if lo == 1 and (stated is None or hi == stated) else 0
+    k = hi + 1 - offset if stated is None else stated
+    if k < 2:
+        raise DataError(f"{train_src}: every train label is {lo}: a classifier needs at least two classes.")
+    missing = sorted(set(range(offset, k + offset)) - set(present.tolist()))
+    if missing:
+        shown = ", ".join(map(str, missing[:8])) + (f" and {len(missing) - 8} more" if len(missing) > 8 else "")
+        raise DataError(
+            f"{train_src}: the train labels run {offset}..{k - 1 + offset}, but class(es) {shown} have no training "
+            f"image. Every class needs training images: check the labels file"
+            + (", or pass the num_classes the data has." if stated is not None else ".")
+        )
+    unseen = np.setdiff1d(np.unique(y_test), present)
+    if len(unseen):
+        raise DataError(
+            f"{test_src}: test label(s) {', '.join(str(v) for v in unseen[:8].tolist())} never appear in the "
+            f"training split ({len(np.isin(y_test, unseen).nonzero()[0]):,} test images); a model cannot learn "
+            f"a class it never sees. Check the labels files."
+        )
+    return (y_train - offset).astype(np.int32), (y_test - offset).astype(np.int32), k, offset
 
 
 def _check_images(x: np.ndarray, src: str, split: str) -> np.ndarray:
@@ -814,7 +890,7 @@ def _check_images(x: np.ndarray, src: str, split: str) -> np.ndarray:
     return xf / np.float32(255.0) if hi > 1.0 else xf
 
 
-def _check_labels(y: np.ndarray, src: str, split: str, num_classes: int) -> np.ndarray:
+def _check_labels(y: np.ndarray, src: str, split: str) -> np.ndarray:
     y = np.asarray(y)
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
@@ -825,16 +901,15 @@ def _check_labels(y: np.ndarray, src: str, split: str, num_classes: int) -> np.n
     if np.issubdtype(y.dtype, np.floating):
         if not np.all(np.isfinite(y)) or not np.all(y == np.round(y)):
             raise DataError(f"{src}: {split} labels must be whole numbers (class ids); found non-integer values. "
-                            f"Pass integer labels 0..{num_classes - 1}, e.g. y.astype(int) if they are ids stored "
-                            f"as floats.")
+                            f"Pass integer labels 0..K-1, e.g. y.astype(int) if they are ids stored as floats.")
     elif not np.issubdtype(y.dtype, np.integer):
         raise DataError(f"{src}: {split} labels have dtype {y.dtype}; expected integers. Pass integer labels "
-                        f"0..{num_classes - 1}.")
-    lo, hi = y.min(), y.max()
-    if lo < 0 or hi >= num_classes:
-        bad = y[(y < 0) | (y >= num_classes)]
-        raise DataError(
-            f"{src}: {split} labels must lie in 0..{num_classes - 1}; found {len(bad):,} out of "
-            f"range (e.g. {bad[0].item()!r}). Check the labels file, or pass num_classes."
-        )
-    return y.astype(np.int32)
+                        f"0..K-1.")
+    if y.min() < 0:
+        bad = y[y < 0]
+        raise DataError(f"{src}: {split} labels must be class ids >= 0; found {len(bad):,} negative "
+                        f"(e.g. {bad[0].item()!r}). Check the labels file.")
+    if y.max() > _MAX_CLASSES:
+        raise DataError(f"{src}: {split} labels run up to {y.max().item()!r}; mnistopt takes at most "
+                        f"{_MAX_CLASSES:,} classes. Check the labels file.")
+    return y.astype(np.int64)

@@ -95,10 +95,11 @@ class DataError(MnistoptError, ValueError):
         >>> import numpy as np
         >>> from mnistopt import load_dataset
         >>> x = np.zeros((20, 28, 28), np.uint8)
-        >>> load_dataset({"x_train": x, "y_train": np.full(20, 11), "x_test": x, "y_test": np.zeros(20)})
+        >>> y = np.arange(20) % 10
+        >>> load_dataset({"x_train": x, "y_train": y, "x_test": x, "y_test": y + 1})
         Traceback (most recent call last):
         ...
-        mnistopt.errors.DataError: <y_train array>: train labels must lie in 0..9; found 20 out of range (e.g. 11). Check the labels file, or pass num_classes.
+        mnistopt.errors.DataError: <y_test array>: test label(s) 10 never appear in the training split (2 test images); a model cannot learn a class it never sees. Check the labels files.
     """
 
 

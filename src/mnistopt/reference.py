@@ -46,7 +46,7 @@ def save_training_run(result: TrainResult, dataset: Dataset, out_dir: str | os.P
     """
     out = ensure_dir(out_dir)
     y_pred = predict_classes(result.model, dataset.x_test)
-    summary = classification_summary(dataset.y_test, y_pred)
+    summary = classification_summary(dataset.y_test, y_pred, dataset.class_names)
     title = f"{result.spec.architecture} ({result.params:,} params) on {dataset.name}"
     paths = {
         "model": atomic_write_with(out / "model.keras", lambda tmp: result.model.save(tmp), ".keras"),

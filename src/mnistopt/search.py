@@ -595,7 +595,8 @@ class _Run:
             extra = {}
         test_loss, test_acc = loss_and_accuracy(probs, self.data.y_test)  # one pass over the test set
         test_loss += penalty
-        classification = {"split": "test", **classification_summary(self.data.y_test, probs.argmax(axis=1))}
+        classification = {"split": "test", **classification_summary(self.data.y_test, probs.argmax(axis=1),
+                                                                      self.data.class_names)}
         chosen = dataclasses.replace(
             best, selected=True, train_accuracy=train_acc, test_accuracy=test_acc, test_loss=test_loss, refit=refit,
             **extra
