@@ -32,6 +32,7 @@ PAGES = {
     "rank_correlation.py": "performance.md",
     "peers.py": "peers.md",
     "classes.py": "classes.md",
+    "your_model.py": "your-model.md",
 }
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "benchmarks"
 

@@ -88,6 +88,19 @@ def unwritable(tmp):
     return tmp / "f" / "sub"
 
 
+def two_input_model():
+    import keras
+
+    a, b = keras.Input((28, 28)), keras.Input((28, 28))
+    return keras.Model([a, b], keras.layers.Dense(10)(keras.layers.Flatten()(keras.layers.Add()([a, b]))))
+
+
+def flat_model(shape, classes=10):
+    import keras
+
+    return keras.Sequential([keras.Input(shape), keras.layers.Flatten(), keras.layers.Dense(classes)], name="flat")
+
+
 # (id, call(tmp_path, dataset, model), error type, built-in it must also be, regex on the message)
 CASES = [
     ("budget-zero", search(0), BudgetError, ValueError, r"`budget` must be an integer in \[1, .*Received: budget=0\. Pass"),
@@ -124,11 +137,14 @@ CASES = [
     ("unknown-tuner", search(3000, tuner="genetic"), ArgumentError, ValueError, r"`tuner` must be one of \['hyperband', 'bayesian', 'random', 'grid'\]\. Received: tuner='genetic'\. Pick"),
     ("unknown-quantization", compress(quantize=["int4"]), ArgumentError, ValueError, r"`quantize` entries must be among \['dynamic', 'float16', 'int8', 'int8-io'\]\. Received: 'int4'"),
     ("model-is-a-path", compress(model="model.keras"), InvalidTypeError, TypeError, r"`model` must be a loaded Keras model, not a path\. Received: model='model\.keras'\. Load it with mnistopt\.load_model\(path\)"),
-    ("model-not-keras", compress(model=42), InvalidTypeError, TypeError, r"`model` must be a Keras 3 model built by mnistopt.*Received: int"),
+    ("model-not-keras", compress(model=42), InvalidTypeError, TypeError, r"`model` must be a Keras 3 model \(a classifier of one image input\)\. Received: int"),
+    ("model-two-inputs", lambda tmp, ds, m: compress_model(two_input_model(), ds, tmp), SpecError, ValueError, r"has 2 inputs and 1 outputs; mnistopt compresses models that take one image and give one vector"),
+    ("model-other-image-size", lambda tmp, ds, m: compress_model(flat_model((14, 14)), ds, tmp), DataError, ValueError, r"images have shape \(28, 28\) but model 'flat' takes inputs of shape \(14, 14\)\. Pass data whose images have 196 pixels"),
+    ("model-other-class-count", lambda tmp, ds, m: compress_model(flat_model((28, 28), classes=5), ds, tmp), ArgumentError, ValueError, r"Model 'flat' scores 5 classes but the dataset has 10\. Pass the data the model was trained for"),
     ("c-array-file-missing", lambda tmp, ds, m: write_c_array(tmp / "none.tflite", tmp / "fw"), ModelNotFoundError, FileNotFoundError, r"No \.tflite file at '.*none\.tflite'\. Pass a file written by mnistopt"),
     ("c-array-not-tflite", lambda tmp, ds, m: write_c_array(touch(tmp / "notes.tflite"), tmp / "fw"), SpecError, ValueError, r"notes\.tflite' is not a TensorFlow Lite file.*Pass a \.tflite file"),
     ("model-file-missing", lambda tmp, ds, m: load_model(tmp / "missing.keras"), ModelNotFoundError, FileNotFoundError, r"No model file at .*missing\.keras\. Pass a \.keras file"),
-    ("model-file-not-keras", lambda tmp, ds, m: load_model(touch(tmp / "notes.txt")), SpecError, ValueError, r"notes\.txt is not a \.keras file\. Pass a model saved by mnistopt"),
+    ("model-file-not-keras", lambda tmp, ds, m: load_model(touch(tmp / "notes.txt")), SpecError, ValueError, r"notes\.txt is not a \.keras file\. Pass a model saved with model\.save\(\)"),
     # distributed options fail before any data is read (the dataset name below would not load)
     ("distributed-role", distributed(distributed="boss", oracle="h:1"), ArgumentError, ValueError, r"`distributed` must be one of \['chief', 'worker'\]"),
     ("distributed-no-oracle", distributed(distributed="chief"), ArgumentError, ValueError, r"`oracle` must be 'HOST:PORT'.*Received: oracle=None"),
@@ -279,3 +295,18 @@ def test_cli_compress_refuses_a_model_holding_code(tmp_path):
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "in safe mode" in lines[0], proc.stderr
+
+
+@pytest.mark.parametrize("make, match", [
+    (two_input_model, r"mnistopt: error: Model '.*' has 2 inputs and 1 outputs; mnistopt compresses models that take one"),
+    (lambda: flat_model((14, 14)), r"mnistopt: error: The images have shape \(28, 28\) but model 'flat' takes inputs of "
+                                   r"shape \(14, 14\)"),
+], ids=["two-inputs", "other-image-size"])
+def test_cli_compress_of_a_model_that_does_not_fit_is_one_line_and_exit_2(tmp_path, capsys, make, match):
+    from mnistopt.cli import main
+
+    np.savez(tmp_path / "d.npz", **ARRAYS)
+    make().save(tmp_path / "m.keras")
+    assert main(["compress", str(tmp_path / "m.keras"), "--data", str(tmp_path / "d.npz"), "-q"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and re.match(match, err[0]), err

@@ -211,3 +211,36 @@ def test_fuzzed_command_lines_end_in_exit_0_or_2(tmp_path, capsys, argv, command
         last = err.strip().splitlines()[-1] if err.strip() else ""
         assert "Traceback" not in err and re.match(r"mnistopt( [a-z]+)?: error: \S", last), (args, err[-2000:])
 
+
+
+@settings(max_examples=40, **FUZZ)
+@given(input_shape=st.lists(st.integers(1, 40), min_size=1, max_size=4).map(tuple),
+       outputs=st.lists(st.integers(1, 12), min_size=1, max_size=2).map(tuple),
+       images=st.tuples(st.integers(1, 40), st.integers(1, 40)))
+def test_fuzzed_model_layouts_are_described_or_refused_cleanly(input_shape, outputs, images):
+    """Any model input and output shape, against any image size: described and fed, or one typed line."""
+    import keras
+
+    from mnistopt.models import describe_model
+
+    inputs = keras.Input(input_shape)
+    flat = keras.layers.Flatten()(inputs) if len(input_shape) > 1 else inputs
+    head = keras.layers.Reshape(outputs)(keras.layers.Dense(int(np.prod(outputs)))(flat))
+    model = keras.Model(inputs, head)
+    try:
+        info = describe_model(model)
+    except MnistoptError as exc:
+        assert one_line(exc)
+        event("model refused")
+        return
+    assert info.params == model.count_params() and info.num_classes == outputs[0] >= 2
+    assert len(info.input_shape) in (1, 2) or info.input_shape[-1] == 1
+    x = np.zeros((2, *images), np.float32)
+    try:
+        fed = info.images(x)
+    except MnistoptError as exc:
+        assert one_line(exc) and images[0] * images[1] != np.prod(input_shape)
+        event("images refused")
+        return
+    assert fed.shape == (2, *input_shape)
+    event("fed")

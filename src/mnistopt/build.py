@@ -52,7 +52,7 @@ def build_model(spec: MLPSpec, *, compile: bool = True, steps_per_execution: int
 
 
 def load_model(path: str | os.PathLike) -> Any:
-    """Load a ``.keras`` model saved by mnistopt, in Keras' safe mode.
+    """Load a ``.keras`` model (saved by mnistopt or by plain Keras), in Keras' safe mode.
 
     Safe mode never deserialises Python code (``Lambda`` layers, pickled
     functions), so a model file from elsewhere cannot run code on load; such
@@ -79,7 +79,7 @@ def load_model(path: str | os.PathLike) -> Any:
     except Exception as exc:  # corrupt, foreign, or unsafe (code in it): say so, not a Keras traceback
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise SpecError(f"Cannot load {p} as a Keras model in safe mode ({reason}). Pass a .keras file saved "
-                        f"by mnistopt; models holding Python code (Lambda layers) are refused.") from exc
+                        f"with model.save(); models holding Python code (Lambda layers) are refused.") from exc
 
 
 def check_model_path(path: str | os.PathLike) -> Path:
@@ -91,7 +91,7 @@ def check_model_path(path: str | os.PathLike) -> Path:
     if not p.is_file():
         raise ModelNotFoundError(f"No model file at {p}. Pass a .keras file written by mnistopt baseline or search.")
     if p.suffix != ".keras":
-        raise SpecError(f"{p} is not a .keras file. Pass a model saved by mnistopt (model.keras, "
+        raise SpecError(f"{p} is not a .keras file. Pass a model saved with model.save() (model.keras, "
                         f"models/budget-N.keras).")
     return p
 

@@ -158,9 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
         "compress",
         parents=[common],
         help="prune and quantize a trained model; measure every exported .tflite file",
-        description="Compression stages of MODEL.keras (a model mnistopt built): the float32 .tflite, "
-        "post-training quantization, magnitude pruning (tfmot) to each sparsity, structured unit pruning "
-        "to each budget, and quantization-aware training. Each stage's accuracy is measured on its own "
+        description="Compression stages of MODEL.keras (any Keras classifier of one image input, read from its "
+        "own layers): the float32 .tflite, post-training quantization, magnitude pruning (tfmot) to each sparsity, "
+        "structured unit pruning to each budget (models mnistopt built), and quantization-aware training. Each stage's accuracy is measured on its own "
         ".tflite file. Writes DIR/STAGE.tflite and DIR/result.json (rewritten after every stage; a rerun "
         "with the same DIR keeps finished stages).",
     )
@@ -181,6 +181,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="fine-tuning epochs per structured-pruning stage (default: 10)")
     comp.add_argument("--batch-size", type=int, default=None, metavar="N",
                       help="fine-tuning batch size (default: 32, the model file does not record it)")
+    comp.add_argument("--pixel-scale", type=float, default=1.0, metavar="S",
+                      help="what the model takes a white pixel to be: 1 (images in [0, 1], default) or 255 (raw "
+                      "pixels)")
     comp.set_defaults(handler=_cmd_compress)
 
     rep = sub.add_parser(
@@ -313,22 +316,27 @@ def _cmd_export(args: argparse.Namespace) -> int:
 def _cmd_compress(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .build import check_model_path, load_model, spec_from_model
+    from .build import check_model_path, load_model
     from .compress.pipeline import check_stages, compress_model
+    from .models import describe_model
 
     path = check_model_path(args.model)  # these checks before the data and the model are read
     check_stages(args.quantize, args.sparsity)
     dataset = _load_data(args)
     _import_tensorflow(args)
     model = load_model(path)
-    training = {"batch_size": args.batch_size} if args.batch_size is not None else {}
-    spec = spec_from_model(model, **training)
-    _say(args, f"model: {spec.architecture} ({spec.params:,} params)")
+    info = describe_model(model)
+    _say(args, f"model: {info.architecture} ({info.params:,} params, {info.macs:,} multiply-accumulates per image; "
+               f"input {info.input_shape}, {'logits' if info.logits else 'softmax'} output)")
     result = compress_model(
-        model, dataset, args.out, spec=spec, quantize=args.quantize, sparsity=args.sparsity, units=args.units,
+        model, dataset, args.out, quantize=args.quantize, sparsity=args.sparsity, units=args.units,
         qat=args.qat, fine_tune_epochs=args.fine_tune_epochs, units_epochs=args.units_epochs, seed=args.seed,
-        progress=None if args.quiet else (lambda event: _say(args, str(event))),
+        progress=None if args.quiet else (lambda event: _say(args, str(event))), pixel_scale=args.pixel_scale,
+        batch_size=args.batch_size,
     )
+    print("stages run: " + ", ".join(r.stage for r in result.records))
+    for stage, why in result.info.get("skipped", {}).items():
+        print(f"skipped {stage}: {why}")
     from .report.render import stages_table, write_report
 
     files = write_report(result, args.out)

@@ -83,6 +83,9 @@ class TrialRecord:
             ``val_accuracy`` is still the trial's, which chose it.
         source_stage: the stage this one was made from (``None`` for a
             trained model).
+        model_architecture, model_macs: for a model mnistopt did not build
+            (no ``spec``): its name and multiply-accumulates read from its
+            own layers (:func:`~mnistopt.models.describe_model`).
 
     Example:
         >>> from mnistopt import MLPSpec, TrialRecord
@@ -122,6 +125,8 @@ class TrialRecord:
     artifact: str | None = None
     source_stage: str | None = None
     refit: bool = False
+    model_architecture: str | None = None
+    model_macs: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "status", TrialStatus(self.status))  # "completed" read from JSON included
@@ -147,14 +152,15 @@ class TrialRecord:
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
         out["spec"] = self.spec.to_dict() if self.spec is not None else None
-        out["architecture"] = self.spec.architecture if self.spec is not None else None
+        out["architecture"] = self.spec.architecture if self.spec is not None else self.model_architecture
         out["macs"] = self.macs
         return out
 
     @property
     def macs(self) -> int | None:
-        """Multiply-accumulates for one image of this record's model (``None`` without a spec)."""
-        return self.spec.macs if self.spec is not None else None
+        """Multiply-accumulates for one image of this record's model: from its spec, or read from the
+        layers of a model mnistopt did not build (``None`` when neither is known)."""
+        return self.spec.macs if self.spec is not None else self.model_macs
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TrialRecord:

@@ -97,3 +97,77 @@ def loss_for(spec: MLPSpec) -> Any:
     from ..training import training_loss
 
     return training_loss(spec.label_smoothing)
+
+
+# Any model: each layer rebuilt in tf_keras from the options its config shares with Keras 3, then
+# every weight copied. Initializers, regularizers and constraints are left out: the weights are
+# copied, and fine-tuning a model we did not build uses no regularizer of its own.
+_KEPT = {
+    "Dense": ("units", "activation", "use_bias"),
+    "Conv2D": ("filters", "kernel_size", "strides", "padding", "data_format", "dilation_rate", "groups", "activation",
+               "use_bias"),
+    "DepthwiseConv2D": ("kernel_size", "strides", "padding", "depth_multiplier", "data_format", "dilation_rate",
+                        "activation", "use_bias"),
+    "SeparableConv2D": ("filters", "kernel_size", "strides", "padding", "data_format", "dilation_rate",
+                        "depth_multiplier", "activation", "use_bias"),
+    "MaxPooling2D": ("pool_size", "strides", "padding", "data_format"),
+    "AveragePooling2D": ("pool_size", "strides", "padding", "data_format"),
+    "GlobalAveragePooling2D": ("data_format", "keepdims"),
+    "GlobalMaxPooling2D": ("data_format", "keepdims"),
+    "BatchNormalization": ("axis", "momentum", "epsilon", "center", "scale"),
+    "Dropout": ("rate",),
+    "Flatten": (),
+    "Reshape": ("target_shape",),
+    "Rescaling": ("scale", "offset"),
+    "Activation": ("activation",),
+    "ReLU": ("max_value", "negative_slope", "threshold"),
+    "Softmax": ("axis",),
+    "Cropping2D": ("cropping",),
+    "ZeroPadding2D": ("padding",),
+}
+
+
+def rebuild_tf_keras(model: Any, info: Any) -> Any:
+    """A tf_keras copy of any Keras 3 chain model whose layers are all in
+    :data:`~mnistopt.models.BRIDGEABLE` (``info``: its :class:`~mnistopt.models.ModelInfo`),
+    weights copied; layer names are kept."""
+    from ..errors import SpecError
+
+    if info.unbridgeable:
+        raise SpecError(f"Model {info.name!r} cannot be rebuilt in tf_keras for tfmot: {'; '.join(info.unbridgeable)}.")
+    _, tf_keras = load_tfmot()
+    layers = [tf_keras.Input(shape=info.input_shape)]
+    for layer in model.layers:
+        kind = type(layer).__name__
+        if kind == "InputLayer":
+            continue
+        config = layer.get_config()
+        kwargs = {k: config[k] for k in _KEPT[kind] if k in config}
+        for key in ("kernel_size", "strides", "pool_size", "dilation_rate", "target_shape"):
+            if isinstance(kwargs.get(key), list):
+                kwargs[key] = tuple(kwargs[key])
+        if isinstance(kwargs.get("axis"), list) and len(kwargs["axis"]) == 1:
+            kwargs["axis"] = kwargs["axis"][0]
+        if isinstance(kwargs.get("activation"), dict):
+            raise SpecError(f"Layer {layer.name!r} ({kind}) has a custom activation, which the tf_keras copy "
+                            f"cannot rebuild.")
+        layers.append(getattr(tf_keras.layers, kind)(name=layer.name, **kwargs))
+    legacy = tf_keras.Sequential(layers, name=info.name)
+    _copy_weights(model, legacy)
+    return legacy
+
+
+def back_to_keras3(legacy: Any, model: Any) -> Any:
+    """A fresh Keras 3 copy of ``model`` (same layers) holding the tf_keras model's weights."""
+    import keras
+
+    copy = keras.models.clone_model(model)
+    _copy_weights(legacy, copy)
+    return copy
+
+
+def fit_plain(legacy: Any, dataset: Any, *, epochs: int, batch_size: int, callbacks: list | None = None):
+    """Fine-tune a compiled tf_keras copy of a model mnistopt did not build: its images as they
+    are (already in the model's layout), shuffled, no augmentation. Returns Keras' history."""
+    return legacy.fit(dataset.x_train, dataset.y_train, batch_size=batch_size, epochs=epochs, verbose=0,
+                      shuffle=True, validation_data=(dataset.x_val, dataset.y_val), callbacks=callbacks)

@@ -31,6 +31,8 @@ from ..data import Dataset
 from ..errors import ArgumentError, InvalidTypeError
 from ..artifacts import QUANTIZATIONS, Stage, StageKind, evaluate_tflite, export_tflite, file_costs
 from ..records import COMPLETED, CompressionResult, ProgressEvent, TrialRecord, load_result
+from ..errors import SpecError
+from ..models import ModelInfo, describe_model
 from ..spec import MLPSpec
 
 #: Fine-tuning epochs of each magnitude-pruning stage, wherever one runs (``compress_model``,
@@ -77,11 +79,22 @@ def compress_model(
     trial_id: str = "model",
     seed: int = 0,
     progress: Callable[[ProgressEvent], None] | None = None,
+    pixel_scale: float = 1.0,
+    batch_size: int | None = None,
 ) -> CompressionResult:
     """Run every requested compression stage on ``model`` and measure each artifact.
 
+    Any Keras 3 classifier of one image input and one class-score output can be compressed, not
+    only those mnistopt built: its input layout, softmax or logits output, name, parameters and
+    multiply-accumulates are read from its own layers (:func:`~mnistopt.models.describe_model`).
+    Post-training quantization runs on every such model. Magnitude pruning and
+    quantization-aware training rebuild it in tf_keras from its layers' configs and weights, so
+    they need a chain of the layers in :data:`~mnistopt.models.BRIDGEABLE`; structured (unit)
+    pruning needs a model mnistopt built. A stage a model cannot go through is skipped, and
+    ``result.info["skipped"]`` says why (naming the layer); the others run.
+
     Args:
-        model: a trained Keras 3 model built by mnistopt (not changed).
+        model: a trained Keras 3 model (not changed).
         dataset: fine-tuning uses its train split (and int8 calibration images
             come from it); accuracies are reported on validation and test.
         out_dir: where the ``.tflite`` files, pruned ``.keras`` models and
@@ -101,6 +114,9 @@ def compress_model(
         trial_id: the ``trial_id`` written in the records.
         seed: seeds fine-tuning.
         progress: called with a :class:`StageProgress` after each stage.
+        pixel_scale: what the model expects a white pixel to be: 1.0 (images in ``[0, 1]``, as
+            mnistopt trains) or 255.0 (raw pixels).
+        batch_size: fine-tuning batch size (default: the spec's; 32 for a model without one).
 
     Returns:
         A :class:`~mnistopt.records.CompressionResult` holding one record per
@@ -132,43 +148,66 @@ def compress_model(
         )
     if not isinstance(model, keras.Model):
         raise InvalidTypeError(
-            f"`model` must be a Keras 3 model built by mnistopt (build_model, train, search). Received: "
-            f"{type(model).__name__}."
+            f"`model` must be a Keras 3 model (a classifier of one image input). Received: {type(model).__name__}."
         )
     if not isinstance(dataset, Dataset):
         raise InvalidTypeError(f"`dataset` must be a mnistopt Dataset (see load_dataset). Received: "
                                 f"{type(dataset).__name__}.")
     modes, sparsities = check_stages(quantize, sparsity)
+    pixel_scale = check_float("pixel_scale", pixel_scale, minimum=0.0, min_inclusive=False)
+    info = describe_model(model)
+    if info.num_classes != dataset.num_classes:
+        raise ArgumentError(f"Model {info.name!r} scores {info.num_classes} classes but the dataset has "
+                            f"{dataset.num_classes}. Pass the data the model was trained for.")
     if spec is None:
-        spec = spec_from_model(model)
+        try:
+            spec = spec_from_model(model, **({} if batch_size is None else {"batch_size": batch_size}))
+        except SpecError:  # a model mnistopt did not build: described by its own layers
+            spec = None
+    batch_size = check_int("batch_size", batch_size if batch_size is not None else (spec.batch_size if spec else 32),
+                           minimum=1)
+    data = dataclasses.replace(dataset, x_train=info.images(dataset.x_train, pixel_scale),
+                               x_val=info.images(dataset.x_val, pixel_scale),
+                               x_test=info.images(dataset.x_test, pixel_scale))
+    params = spec.params if spec is not None else info.params
     cuts = sorted({check_int("units", b, minimum=1) for b in units}, reverse=True)
     for b in cuts:
-        if b >= spec.params:
-            raise ArgumentError(f"`units` budget {b:,} is not below the model's {spec.params:,} parameters.")
+        if b >= params:
+            raise ArgumentError(f"`units` budget {b:,} is not below the model's {params:,} parameters.")
     fine_tune_epochs = check_int("fine_tune_epochs", fine_tune_epochs, minimum=1, maximum=1000)
     units_epochs = check_int("units_epochs", units_epochs, minimum=1, maximum=1000)
     if not isinstance(qat, bool):
         raise InvalidTypeError(f"`qat` must be True or False. Received: qat={qat!r}.")
-    if qat:
+    if qat and spec is not None:
         from .qat import check_qat_supported
 
         check_qat_supported(spec)
+    skipped = _skipped_stages(info, spec, sparsities, cuts, qat)
+    sparsities = [s for s in sparsities if Stage(StageKind.PRUNED, sparsity=s).label not in skipped]
+    cuts = [b for b in cuts if Stage(StageKind.UNITS, units=b).label not in skipped]
+    qat = qat and Stage(StageKind.QAT, quantize="int8").label not in skipped
+    for label, why in skipped.items():
+        logger.warning("%s skipped: %s", label, why)
     out = ensure_dir(out_dir, "out_dir")
-    base_budget = spec.params if budget is None else check_int("budget", budget, minimum=1)
+    base_budget = params if budget is None else check_int("budget", budget, minimum=1)
 
     total = (1 + len(modes)) * (1 + len(sparsities) + len(cuts)) + int(qat)
     records: dict[str, TrialRecord] = {}
-    source = {"spec": spec.to_dict(), "trial_id": trial_id, "fine_tune_epochs": fine_tune_epochs,
-              "units_epochs": units_epochs, "seed": seed}
+    source = {"spec": spec.to_dict() if spec is not None else None, "model": info.to_dict(), "trial_id": trial_id,
+              "fine_tune_epochs": fine_tune_epochs, "units_epochs": units_epochs, "seed": seed,
+              "pixel_scale": pixel_scale, "batch_size": batch_size}
     previous = _previous_records(out / "result.json", source)
     start = time.perf_counter()
-    info = {"dataset": dataset.describe(), "source": source,
-            "environment": environment(),
-            "note": "Accuracies are measured on each exported .tflite file with the TFLite interpreter."}
+    described = {"model": info.architecture, "params": info.params, "macs": info.macs,
+                 "input_shape": list(info.input_shape), "output": "logits" if info.logits else "softmax",
+                 "built_by_mnistopt": spec is not None}
+    info_out = {"dataset": dataset.describe(), "source": source, "model": described, "skipped": skipped,
+                "environment": environment(),
+                "note": "Accuracies are measured on each exported .tflite file with the TFLite interpreter."}
 
     def save() -> None:
         CompressionResult(records=tuple(records.values()),
-                          info={**info, "wall_time_s": time.perf_counter() - start}).to_json(out / "result.json")
+                          info={**info_out, "wall_time_s": time.perf_counter() - start}).to_json(out / "result.json")
 
     def add(record: TrialRecord) -> None:
         records[record.stage] = record
@@ -186,7 +225,7 @@ def compress_model(
             add(old)
             return
         path = out / f"{stage.label}.tflite"
-        export_tflite(keras_model, path, quant, representative=dataset.x_train)
+        export_tflite(keras_model, path, quant, representative=data.x_train)
         _record(stage, path, keras_model.count_params(), count_nonzero(keras_model), stage_spec, source,
                 history, began, stage_budget)
 
@@ -194,8 +233,10 @@ def compress_model(
         add(TrialRecord(
             budget=stage_budget, trial_id=trial_id, status=COMPLETED, spec=stage_spec, params=int(params),
             stage=stage.label, nonzero_params=int(nonzero),
-            val_accuracy=evaluate_tflite(path, dataset.x_val, dataset.y_val),
-            test_accuracy=evaluate_tflite(path, dataset.x_test, dataset.y_test),
+            val_accuracy=evaluate_tflite(path, data.x_val, data.y_val),
+            test_accuracy=evaluate_tflite(path, data.x_test, data.y_test),
+            model_architecture=None if stage_spec is not None else info.architecture,
+            model_macs=None if stage_spec is not None else info.macs,
             **dataclasses.asdict(file_costs(path)), artifact=str(path),
             source_stage=None if source is None else source.label,
             history=history or {}, wall_time_s=time.perf_counter() - began,
@@ -213,13 +254,13 @@ def compress_model(
         stage = Stage(StageKind.PRUNED, sparsity=s)
         began = time.perf_counter()
         pruned, history = _load_or_make(out / f"{stage.label}.keras", previous.get(stage.label), lambda s=s: _sparse(
-            model, spec, dataset, s, fine_tune_epochs, seed))
+            model, spec, info, data, s, fine_tune_epochs, batch_size, seed))
         family(stage, pruned, spec, exported, history, began, base_budget)
     for b in cuts:
         stage = Stage(StageKind.UNITS, units=b)
         began = time.perf_counter()
         cut, history = _load_or_make(out / f"{stage.label}.keras", previous.get(stage.label), lambda b=b: _units(
-            model, spec, dataset, b, units_epochs, seed))
+            model, spec, data, b, units_epochs, seed))
         family(stage, cut, spec_from_model(cut), exported, history, began, b)
     if qat:
         from .qat import quantization_aware_training
@@ -230,10 +271,18 @@ def compress_model(
             add(previous[stage.label])
         else:
             began = time.perf_counter()
-            path, history = quantization_aware_training(
-                model, spec, dataset, out / f"{stage.label}.tflite", epochs=max(1, fine_tune_epochs // 2), seed=seed)
-            _record(stage, path, spec.params, count_nonzero(model), spec, exported, history, began, base_budget)
-    return CompressionResult(records=tuple(records.values()), info={**info, "wall_time_s": time.perf_counter() - start})
+            epochs = max(1, fine_tune_epochs // 2)
+            if spec is not None:
+                path, history = quantization_aware_training(model, spec, data, out / f"{stage.label}.tflite",
+                                                            epochs=epochs, seed=seed)
+            else:
+                from .qat import qat_any_model
+
+                path, history = qat_any_model(model, info, data, out / f"{stage.label}.tflite", epochs=epochs,
+                                              batch_size=batch_size, seed=seed)
+            _record(stage, path, params, count_nonzero(model), spec, exported, history, began, base_budget)
+    return CompressionResult(records=tuple(records.values()),
+                             info={**info_out, "wall_time_s": time.perf_counter() - start})
 
 
 def check_stages(quantize: str | Sequence[str], sparsity: float | Sequence[float]) -> tuple[list[str], list[float]]:
@@ -259,11 +308,33 @@ def check_stages(quantize: str | Sequence[str], sparsity: float | Sequence[float
     return modes, sparsities
 
 
-def _sparse(model, spec, dataset, s, epochs, seed):
-    from .sparsity import prune_magnitude
+def _sparse(model, spec, info, dataset, s, epochs, batch_size, seed):
+    from .sparsity import prune_any_model, prune_magnitude
 
-    outcome = prune_magnitude(model, spec, dataset, s, epochs=epochs, seed=seed)
+    if spec is not None:
+        outcome = prune_magnitude(model, spec, dataset, s, epochs=epochs, seed=seed)
+    else:
+        outcome = prune_any_model(model, info, dataset, s, epochs=epochs, batch_size=batch_size, seed=seed)
     return outcome.model, outcome.history
+
+
+def _skipped_stages(info: ModelInfo, spec: MLPSpec | None, sparsities: Sequence[float], cuts: Sequence[int],
+                    qat: bool) -> dict[str, str]:
+    """The requested stages this model cannot go through, each with why (naming the layers)."""
+    skipped: dict[str, str] = {}
+    if spec is None and info.unbridgeable:
+        why = (f"tfmot needs a tf_keras copy of the model, which mnistopt cannot rebuild from layer(s) "
+               f"{'; '.join(info.unbridgeable)}; post-training quantization still runs")
+        for s in sparsities:
+            skipped[Stage(StageKind.PRUNED, sparsity=s).label] = why
+        if qat:
+            skipped[Stage(StageKind.QAT, quantize="int8").label] = why
+    if spec is None:
+        for b in cuts:
+            skipped[Stage(StageKind.UNITS, units=b).label] = (
+                f"structured pruning narrows models mnistopt built; {info.architecture} was not (magnitude pruning, "
+                f"--sparsity, still runs)")
+    return skipped
 
 
 def _units(model, spec, dataset, budget, epochs, seed):

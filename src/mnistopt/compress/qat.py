@@ -18,7 +18,7 @@ from .._io import atomic_write_with
 from ..data import Dataset
 from ..spec import MLPSpec
 
-__all__ = ["quantization_aware_training", "check_qat_supported"]
+__all__ = ["quantization_aware_training", "qat_any_model", "check_qat_supported"]
 
 #: Activations tfmot's default int8 scheme cannot fake-quantize (it raises on them).
 _UNSUPPORTED_ACTIVATIONS = ("elu", "selu")
@@ -92,6 +92,43 @@ def quantization_aware_training(
     aware.compile(optimizer=make_optimizer(dataclasses.replace(spec, learning_rate=rate), tf_keras),
                   loss=loss_for(spec), metrics=["accuracy"])
     fit = fit_legacy(aware, spec, dataset, epochs=epochs, seed=seed)
+    converter = tf.lite.TFLiteConverter.from_keras_model(aware)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    with quiet_converter():
+        flatbuffer = converter.convert()
+    written = atomic_write_with(path, lambda tmp: Path(tmp).write_bytes(flatbuffer), ".tflite")
+    return written, {k: [float(v) for v in vals] for k, vals in fit.history.items()}
+
+
+def qat_any_model(model: Any, info: Any, dataset: Dataset, path: str | os.PathLike, *, epochs: int = 2,
+                  learning_rate: float | None = None, batch_size: int = 32,
+                  seed: int = 0) -> tuple[Path, dict[str, list[float]]]:
+    """Quantization-aware training of a model mnistopt did not build, rebuilt in tf_keras from its
+    own layers: tfmot's default int8 scheme, ``epochs`` of fine-tuning (Adam at a tenth of the
+    model's own compiled learning rate, or 1e-4), exported to an int8 ``.tflite`` file at ``path``.
+    ``dataset``'s images must already be in the model's input layout. Raises
+    :class:`~mnistopt.errors.SpecError` naming the layer tfmot cannot quantize."""
+    import tensorflow as tf
+
+    from ..artifacts import quiet_converter
+    from ..errors import SpecError
+    from ._legacy import fit_plain, load_tfmot, rebuild_tf_keras
+    from .sparsity import own_learning_rate
+
+    epochs = check_int("epochs", epochs, minimum=1, maximum=1000)
+    tfmot, tf_keras = load_tfmot()
+    tf_keras.utils.set_random_seed(seed)
+    legacy = rebuild_tf_keras(model, info)
+    try:
+        with quiet_converter():
+            aware = tfmot.quantization.keras.quantize_model(legacy)
+    except (RuntimeError, ValueError) as exc:
+        raise SpecError(f"Quantization-aware training cannot quantize model {info.name!r}: "
+                        f"{' '.join(str(exc).split())[:300]}. Post-training int8 still runs.") from exc
+    rate = learning_rate if learning_rate is not None else own_learning_rate(model) / 10
+    aware.compile(optimizer=tf_keras.optimizers.Adam(rate),
+                  loss=tf_keras.losses.SparseCategoricalCrossentropy(from_logits=info.logits), metrics=["accuracy"])
+    fit = fit_plain(aware, dataset, epochs=epochs, batch_size=batch_size)
     converter = tf.lite.TFLiteConverter.from_keras_model(aware)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     with quiet_converter():

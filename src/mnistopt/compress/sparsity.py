@@ -21,7 +21,7 @@ from ..data import Dataset
 from ..errors import ArgumentError, BudgetError
 from ..spec import MLPSpec
 
-__all__ = ["count_nonzero", "kernel_sparsity_for", "prune_magnitude", "PruningOutcome"]
+__all__ = ["count_nonzero", "kernel_sparsity_for", "prune_magnitude", "prune_any_model", "PruningOutcome"]
 
 
 def count_nonzero(model: Any) -> int:
@@ -44,7 +44,12 @@ def layer_densities(spec: MLPSpec, kept: int) -> list[float]:
     instead cuts a 10-way output layer to a handful of weights: at 4,034
     non-zero weights it cost 784-50-10 eleven points of accuracy.
     """
-    shapes = _kernel_shapes(spec)
+    return erdos_renyi_densities(_kernel_shapes(spec), kept)
+
+
+def erdos_renyi_densities(shapes: list[tuple[int, int]], kept: int) -> list[float]:
+    """Densities of kernels of ``(fan_in, fan_out)`` shapes keeping ``kept`` weights in all, each in
+    proportion to ``fan_in + fan_out`` (layers that would keep more than they have stay dense)."""
     sizes = [a * b for a, b in shapes]
     kept = min(max(kept, 0), sum(sizes))
     dense: set[int] = set()
@@ -181,6 +186,56 @@ def prune_magnitude(
         _enforce_nonzero(result, nonzero_budget)
     history = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
     return PruningOutcome(result, sparsity, count_nonzero(result), history)
+
+
+def prune_any_model(model: Any, info: Any, dataset: Dataset, sparsity: float, *, epochs: int = 4,
+                    learning_rate: float | None = None, batch_size: int = 32, ramp: float = 0.5,
+                    seed: int = 0) -> PruningOutcome:
+    """Magnitude pruning of a model mnistopt did not build, rebuilt in tf_keras from its own layers.
+
+    Prunes the kernels of its ``Dense`` and ``Conv2D`` layers to ``sparsity`` overall, shared out
+    Erdos-Renyi style (in proportion to ``fan_in + fan_out``, ``fan_in`` counting a convolution's
+    kernel window), along tfmot's ``PolynomialDecay`` over the first ``ramp`` of ``epochs``
+    fine-tuning epochs (Adam, the model's own compiled learning rate or 1e-3, ``batch_size``,
+    cross-entropy on its softmax or logits). ``dataset``'s images must already be in the model's
+    input layout (:meth:`~mnistopt.models.ModelInfo.images`). The input model is not changed.
+    """
+    sparsity = check_float("sparsity", sparsity, minimum=0.0, maximum=0.999)
+    epochs = check_int("epochs", epochs, minimum=1, maximum=1000)
+    from ._legacy import back_to_keras3, fit_plain, load_tfmot, rebuild_tf_keras
+
+    tfmot, tf_keras = load_tfmot()
+    tf_keras.utils.set_random_seed(seed)
+    legacy = rebuild_tf_keras(model, info)
+    prunable = [layer for layer in legacy.layers if type(layer).__name__ in ("Dense", "Conv2D")]
+    shapes = [(int(np.prod(layer.kernel.shape[:-1])), int(layer.kernel.shape[-1])) for layer in prunable]
+    densities = erdos_renyi_densities(shapes, round(sum(a * b for a, b in shapes) * (1.0 - sparsity)))
+    targets = {layer.name: 1.0 - d for layer, d in zip(prunable, densities)}
+    end_step = max(1, round(math.ceil(len(dataset.y_train) / batch_size) * epochs * ramp))
+
+    def wrap(layer):
+        target = targets.get(layer.name, 0.0)
+        if target <= 0.0:
+            return layer
+        schedule = tfmot.sparsity.keras.PolynomialDecay(initial_sparsity=0.0, final_sparsity=target, begin_step=0,
+                                                        end_step=end_step, frequency=max(1, min(100, end_step // 10)))
+        return tfmot.sparsity.keras.prune_low_magnitude(layer, pruning_schedule=schedule)
+
+    pruned = tf_keras.models.clone_model(legacy, clone_function=wrap)
+    pruned.compile(optimizer=tf_keras.optimizers.Adam(learning_rate or own_learning_rate(model)),
+                   loss=tf_keras.losses.SparseCategoricalCrossentropy(from_logits=info.logits), metrics=["accuracy"])
+    fit = fit_plain(pruned, dataset, epochs=epochs, batch_size=batch_size,
+                    callbacks=[tfmot.sparsity.keras.UpdatePruningStep()])
+    result = back_to_keras3(tfmot.sparsity.keras.strip_pruning(pruned), model)
+    history = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
+    return PruningOutcome(result, sparsity, count_nonzero(result), history)
+
+
+def own_learning_rate(model: Any, default: float = 1e-3) -> float:
+    """The learning rate ``model`` was compiled with (a number), else ``default``."""
+    optimizer = getattr(model, "optimizer", None)
+    rate = optimizer.get_config().get("learning_rate") if optimizer is not None else None
+    return float(rate) if isinstance(rate, (int, float)) and rate > 0 else default
 
 
 def _enforce_nonzero(model: Any, budget: int) -> None:
