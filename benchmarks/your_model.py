@@ -10,7 +10,8 @@ dropout, softmax; Adam, categorical cross-entropy, batch 128) on the training sp
 
     mnistopt compress MODEL.keras --data DATA --sparsity 0.5 --quantize dynamic int8 int8-io --qat
 
-on each, as a user would. Prints each command's model line and stages, and one row per stage
+on each, as a user would, plus structured pruning (``--units``: the MLP to 50,000 parameters, the
+convnet to 20,000). Prints each command's model line and stages, and one row per stage
 and model: bytes, gzip bytes, non-zero weights and the file's own validation and test accuracy
 (every stage is measured on its .tflite file; nothing is chosen on the test set).
 """
@@ -67,7 +68,8 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     data_path = args.data or os.environ["MNISTOPT_DATA"]
     rows = []
-    for name, make, epochs in (("notebook_mlp", notebook_mlp, 10), ("simple_convnet", simple_convnet, 15)):
+    for name, make, epochs, units in (("notebook_mlp", notebook_mlp, 10, 50_000),
+                                      ("simple_convnet", simple_convnet, 15, 20_000)):
         keras.utils.set_random_seed(args.seed)
         model, batch, one_hot = make()
         x = data.x_train if model.input_shape[1:] == (28, 28) else data.x_train[..., np.newaxis]
@@ -79,7 +81,7 @@ def main() -> int:
         model.save(path)
         command = [sys.executable, "-m", "mnistopt", "compress", str(path), "--data", data_path, "--out",
                    str(out / name), "--sparsity", "0.5", "--quantize", "dynamic", "int8", "int8-io", "--qat",
-                   "--seed", str(args.seed)] + (["--fine-tune-epochs", args.fine_tune_epochs] if args.fine_tune_epochs
+                   "--units", str(units), "--seed", str(args.seed)] + (["--fine-tune-epochs", args.fine_tune_epochs] if args.fine_tune_epochs
                                                 else [])
         _common.say("$ mnistopt " + " ".join(command[3:]))
         proc = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})

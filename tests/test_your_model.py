@@ -104,7 +104,7 @@ def test_a_model_with_a_layer_the_bridge_cannot_rebuild_still_gets_every_file(mn
     skipped = result.info["skipped"]
     assert set(skipped) == {"sparse-0.5", "qat-int8", "units-5000"}
     assert "'add' (Add)" in skipped["sparse-0.5"] and "post-training quantization still runs" in skipped["qat-int8"]
-    assert "structured pruning narrows models mnistopt built" in skipped["units-5000"]
+    assert "structured pruning narrows a chain of layers; this model branches or merges" in skipped["units-5000"]
 
 
 def test_model_info_reads_layouts_and_scales_pixels():
@@ -147,3 +147,47 @@ def test_an_mnistopt_model_keeps_its_spec_and_its_records_say_so(mnist_small, tm
     result = compress_model(model, mnist_small, tmp_path, quantize=["int8"])
     assert all(r.spec.architecture == spec.architecture and r.model_architecture is None for r in result.records)
     assert result.info["model"]["built_by_mnistopt"] and result.info["model"]["model"] == spec.architecture.split(":")[1]
+
+
+def test_structured_pruning_removes_whole_units_and_filters_of_any_chain(mnist_small, tmp_path):
+    import keras
+
+    from mnistopt.compress.units import narrow_model, narrowable_layers
+
+    keras.utils.set_random_seed(3)
+    model = keras.Sequential([
+        keras.Input(shape=(28, 28, 1)),
+        keras.layers.Conv2D(6, 3, activation="relu"),
+        keras.layers.MaxPooling2D(),
+        keras.layers.SeparableConv2D(8, 3, activation="relu"),
+        keras.layers.DepthwiseConv2D(3, depth_multiplier=2),
+        keras.layers.Flatten(),
+        keras.layers.Dense(24, activation="relu"),
+        keras.layers.Dropout(0.1),
+        keras.layers.Dense(10, activation="softmax"),
+    ])
+    names = narrowable_layers(model)
+    assert [type(model.get_layer(n)).__name__ for n in names] == ["Conv2D", "SeparableConv2D", "Dense"]
+    # removing units is exactly zeroing them in the original (ReLU(0) = 0 passes nothing on)
+    keep = dict(zip(names, (np.array([0, 2, 3, 5]), np.array([1, 4, 7]), np.array([0, 3, 5, 6, 11, 20]))))
+    masked = keras.models.clone_model(model)
+    masked.set_weights(model.get_weights())
+    for name, kept in keep.items():
+        layer = masked.get_layer(name)
+        w = layer.get_weights()
+        drop = np.setdiff1d(np.arange(w[-1].shape[0]), kept)
+        w[-2][..., drop] = 0  # the (pointwise) kernel's columns
+        w[-1][drop] = 0
+        layer.set_weights(w)
+    x = np.random.default_rng(0).random((4, 28, 28, 1)).astype(np.float32)
+    narrow = narrow_model(model, keep)
+    assert narrow.count_params() < model.count_params() / 4
+    np.testing.assert_allclose(narrow(x), masked(x), atol=1e-6)
+    # through the pipeline: the narrowed model fits its budget, and its record describes it
+    model.compile("adam", "sparse_categorical_crossentropy")
+    trained(model, mnist_small)
+    result = compress_model(model, mnist_small, tmp_path, quantize=["int8"], units=[3000], units_epochs=1)
+    cut = {r.stage: r for r in result.records}["units-3000"]
+    assert cut.params <= 3000 < model.count_params() and cut.params > 2000  # the widest share that fits
+    assert cut.model_architecture != describe_model(model).architecture and cut.macs < describe_model(model).macs
+    assert cut.test_accuracy > 0.3 and "units-3000+int8" in {r.stage for r in result.records}

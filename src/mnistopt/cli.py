@@ -160,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="prune and quantize a trained model; measure every exported .tflite file",
         description="Compression stages of MODEL.keras (any Keras classifier of one image input, read from its "
         "own layers): the float32 .tflite, post-training quantization, magnitude pruning (tfmot) to each sparsity, "
-        "structured unit pruning to each budget (models mnistopt built), and quantization-aware training. Each stage's accuracy is measured on its own "
+        "structured pruning (whole units and filters) to each budget, and quantization-aware training. Each stage's accuracy is measured on its own "
         ".tflite file. Writes DIR/STAGE.tflite and DIR/result.json (rewritten after every stage; a rerun "
         "with the same DIR keeps finished stages).",
     )

@@ -89,8 +89,10 @@ def compress_model(
     multiply-accumulates are read from its own layers (:func:`~mnistopt.models.describe_model`).
     Post-training quantization runs on every such model. Magnitude pruning and
     quantization-aware training rebuild it in tf_keras from its layers' configs and weights, so
-    they need a chain of the layers in :data:`~mnistopt.models.BRIDGEABLE`; structured (unit)
-    pruning needs a model mnistopt built. A stage a model cannot go through is skipped, and
+    they need a chain of the layers in :data:`~mnistopt.models.BRIDGEABLE`. Structured pruning
+    (``units``) removes whole Dense units and convolution filters from a chain model
+    (:func:`~mnistopt.compress.units.prune_any_units`; an mnistopt MLP also loses near-empty
+    border pixels). A stage a model cannot go through is skipped, and
     ``result.info["skipped"]`` says why (naming the layer); the others run.
 
     Args:
@@ -182,7 +184,7 @@ def compress_model(
         from .qat import check_qat_supported
 
         check_qat_supported(spec)
-    skipped = _skipped_stages(info, spec, sparsities, cuts, qat)
+    skipped = _skipped_stages(model, info, spec, sparsities, cuts, qat)
     sparsities = [s for s in sparsities if Stage(StageKind.PRUNED, sparsity=s).label not in skipped]
     cuts = [b for b in cuts if Stage(StageKind.UNITS, units=b).label not in skipped]
     qat = qat and Stage(StageKind.QAT, quantize="int8").label not in skipped
@@ -227,16 +229,17 @@ def compress_model(
         path = out / f"{stage.label}.tflite"
         export_tflite(keras_model, path, quant, representative=data.x_train)
         _record(stage, path, keras_model.count_params(), count_nonzero(keras_model), stage_spec, source,
-                history, began, stage_budget)
+                history, began, stage_budget, described=describe_model(keras_model) if stage_spec is None else None)
 
-    def _record(stage: Stage, path, params, nonzero, stage_spec, source: Stage | None, history, began, stage_budget):
+    def _record(stage: Stage, path, params, nonzero, stage_spec, source: Stage | None, history, began, stage_budget,
+                described: ModelInfo | None = None):
         add(TrialRecord(
             budget=stage_budget, trial_id=trial_id, status=COMPLETED, spec=stage_spec, params=int(params),
             stage=stage.label, nonzero_params=int(nonzero),
             val_accuracy=evaluate_tflite(path, data.x_val, data.y_val),
             test_accuracy=evaluate_tflite(path, data.x_test, data.y_test),
-            model_architecture=None if stage_spec is not None else info.architecture,
-            model_macs=None if stage_spec is not None else info.macs,
+            model_architecture=None if stage_spec is not None else (described or info).architecture,
+            model_macs=None if stage_spec is not None else (described or info).macs,
             **dataclasses.asdict(file_costs(path)), artifact=str(path),
             source_stage=None if source is None else source.label,
             history=history or {}, wall_time_s=time.perf_counter() - began,
@@ -260,8 +263,8 @@ def compress_model(
         stage = Stage(StageKind.UNITS, units=b)
         began = time.perf_counter()
         cut, history = _load_or_make(out / f"{stage.label}.keras", previous.get(stage.label), lambda b=b: _units(
-            model, spec, data, b, units_epochs, seed))
-        family(stage, cut, spec_from_model(cut), exported, history, began, b)
+            model, spec, info, data, b, units_epochs, batch_size, seed))
+        family(stage, cut, spec_from_model(cut) if spec is not None else None, exported, history, began, b)
     if qat:
         from .qat import quantization_aware_training
         from .sparsity import count_nonzero
@@ -318,8 +321,8 @@ def _sparse(model, spec, info, dataset, s, epochs, batch_size, seed):
     return outcome.model, outcome.history
 
 
-def _skipped_stages(info: ModelInfo, spec: MLPSpec | None, sparsities: Sequence[float], cuts: Sequence[int],
-                    qat: bool) -> dict[str, str]:
+def _skipped_stages(model: Any, info: ModelInfo, spec: MLPSpec | None, sparsities: Sequence[float],
+                    cuts: Sequence[int], qat: bool) -> dict[str, str]:
     """The requested stages this model cannot go through, each with why (naming the layers)."""
     skipped: dict[str, str] = {}
     if spec is None and info.unbridgeable:
@@ -329,18 +332,28 @@ def _skipped_stages(info: ModelInfo, spec: MLPSpec | None, sparsities: Sequence[
             skipped[Stage(StageKind.PRUNED, sparsity=s).label] = why
         if qat:
             skipped[Stage(StageKind.QAT, quantize="int8").label] = why
-    if spec is None:
-        for b in cuts:
-            skipped[Stage(StageKind.UNITS, units=b).label] = (
-                f"structured pruning narrows models mnistopt built; {info.architecture} was not (magnitude pruning, "
-                f"--sparsity, still runs)")
+    if spec is None and cuts:
+        from .units import narrowable_layers
+
+        why = None
+        if info.unbridgeable and any("branches" in u for u in info.unbridgeable):
+            why = "structured pruning narrows a chain of layers; this model branches or merges"
+        elif not narrowable_layers(model):
+            why = (f"{info.architecture} has no Dense or Conv2D layer whose units or filters can be removed (only "
+                   f"channel-wise layers may stand between it and the next one)")
+        if why is not None:
+            for b in cuts:
+                skipped[Stage(StageKind.UNITS, units=b).label] = why + "; post-training quantization still runs"
     return skipped
 
 
-def _units(model, spec, dataset, budget, epochs, seed):
-    from .units import prune_units
+def _units(model, spec, info, dataset, budget, epochs, batch_size, seed):
+    from .units import prune_any_units, prune_units
 
-    outcome = prune_units(model, spec, budget, dataset, epochs=epochs, seed=seed)
+    if spec is not None:
+        outcome = prune_units(model, spec, budget, dataset, epochs=epochs, seed=seed)
+    else:
+        outcome = prune_any_units(model, info, dataset, budget, epochs=epochs, batch_size=batch_size, seed=seed)
     return outcome.model, outcome.history
 
 

@@ -20,10 +20,11 @@ import numpy as np
 from .._checks import check_int
 from ..budget import widths_for_budget
 from ..data import Dataset
-from ..errors import BudgetError
+from ..errors import ArgumentError, BudgetError
 from ..spec import MLPSpec
 
-__all__ = ["unit_importance", "prune_units", "UnitPruningOutcome"]
+__all__ = ["unit_importance", "prune_units", "UnitPruningOutcome", "prune_any_units", "narrow_model",
+           "narrowable_layers", "filter_importance"]
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -185,3 +186,141 @@ def prune_units(
             history.setdefault(key, []).extend(values)
         current_model, current_spec = new_model, new_spec
     return UnitPruningOutcome(current_model, current_spec, history)
+
+
+# --------------------------------------------------------------------------
+# Any chain model: whole Dense units and convolution filters removed
+# --------------------------------------------------------------------------
+
+_WEIGHTED = ("Dense", "Conv2D", "SeparableConv2D")  # layers whose output units or filters can be removed
+_PASS = ("Dropout", "Activation", "ReLU", "Softmax", "Rescaling", "MaxPooling2D", "AveragePooling2D",
+         "GlobalAveragePooling2D", "GlobalMaxPooling2D", "Cropping2D", "ZeroPadding2D", "BatchNormalization",
+         "DepthwiseConv2D", "Flatten")  # layers that carry each channel through on its own
+
+
+def narrowable_layers(model: Any) -> list[str]:
+    """The layers of a chain model whose output units (Dense) or filters (Conv2D, SeparableConv2D)
+    can be removed: every such layer but the last weighted one, when only channel-wise layers
+    (:data:`_PASS`) stand between it and the next weighted layer."""
+    layers = [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
+    weighted = [i for i, layer in enumerate(layers) if type(layer).__name__ in _WEIGHTED]
+    names = []
+    for a, b in zip(weighted, weighted[1:]):
+        layer = layers[a]
+        between = [type(x).__name__ for x in layers[a + 1:b]]
+        if all(kind in _PASS for kind in between) and getattr(layer, "groups", 1) == 1:
+            names.append(layer.name)
+    return names
+
+
+def narrow_model(model: Any, keep: dict[str, np.ndarray]) -> Any:
+    """A copy of a chain ``model`` keeping only the units or filters ``keep[name]`` (sorted indices)
+    of each named layer, every other weight copied; the layers after a narrowed one lose the
+    matching inputs (a Flatten's every position of a removed channel, a BatchNormalization's or
+    DepthwiseConv2D's channel)."""
+    unknown = sorted(set(keep) - {layer.name for layer in model.layers})
+    if unknown:
+        raise ArgumentError(f"`keep` names layers {unknown} that model {model.name!r} does not have.")
+    config = model.get_config()
+    for entry in config["layers"]:
+        entry.pop("build_config", None)  # the old input shapes: each layer builds from its new input
+        name = entry["config"].get("name")
+        if name in keep:
+            key = "units" if entry["class_name"] == "Dense" else "filters"
+            entry["config"][key] = int(len(keep[name]))
+    narrow = type(model).from_config(config)
+    weights: list[np.ndarray] = []
+    kept = None  # the channels of the current tensor that remain (None: all)
+    for layer in model.layers:
+        kind = type(layer).__name__
+        w = layer.get_weights()
+        out = keep.get(layer.name)
+        if kind == "Dense":
+            kernel = w[0] if kept is None else w[0][kept, :]
+            w = [kernel[:, out] if out is not None else kernel] + ([w[1][out] if out is not None else w[1]]
+                                                                  if len(w) > 1 else [])
+            kept = out
+        elif kind == "Conv2D":
+            kernel = w[0] if kept is None else w[0][:, :, kept, :]
+            w = [kernel[..., out] if out is not None else kernel] + ([w[1][out] if out is not None else w[1]]
+                                                                    if len(w) > 1 else [])
+            kept = out
+        elif kind == "SeparableConv2D":
+            multiplier = w[0].shape[-1]
+            depthwise = w[0] if kept is None else w[0][:, :, kept, :]
+            rows = None if kept is None else np.array([c * multiplier + j for c in kept for j in range(multiplier)])
+            pointwise = w[1] if rows is None else w[1][:, :, rows, :]
+            w = [depthwise, pointwise[..., out] if out is not None else pointwise] + (
+                [w[2][out] if out is not None else w[2]] if len(w) > 2 else [])
+            kept = out
+        elif kind == "DepthwiseConv2D" and kept is not None:
+            multiplier = w[0].shape[-1]
+            channels = np.array([c * multiplier + j for c in kept for j in range(multiplier)])
+            w = [w[0][:, :, kept, :]] + ([w[1][channels]] if len(w) > 1 else [])
+            kept = channels
+        elif kind == "BatchNormalization" and kept is not None:
+            w = [v[kept] for v in w]
+        elif kind == "Flatten" and kept is not None:
+            channels = int(layer.input.shape[-1])
+            positions = int(np.prod(layer.input.shape[1:-1]))
+            kept = np.array([p * channels + c for p in range(positions) for c in kept])
+        weights.extend(w)
+    narrow.set_weights(weights)
+    return narrow
+
+
+def filter_importance(model: Any, name: str) -> np.ndarray:
+    """The L1 norm of each unit's or filter's incoming weights (Li et al. 2017, "Pruning filters
+    for efficient ConvNets"): for a SeparableConv2D, of its pointwise weights."""
+    layer = model.get_layer(name)
+    kernel = layer.get_weights()[1 if type(layer).__name__ == "SeparableConv2D" else 0]
+    return np.abs(kernel).reshape(-1, kernel.shape[-1]).sum(axis=0)
+
+
+def prune_any_units(model: Any, info: Any, dataset: Dataset, budget: int, *, epochs: int = 10,
+                    learning_rate: float | None = None, batch_size: int = 32, seed: int = 0) -> Any:
+    """Structured pruning of a chain model mnistopt did not build, to at most ``budget`` parameters.
+
+    Every layer of :func:`narrowable_layers` keeps the same share of its units or filters, the
+    ones with the largest L1 norms; the largest share whose narrowed model fits ``budget`` is
+    found by bisection (each candidate built, so the count is ``count_params()``'s). The
+    surviving weights are copied (:func:`narrow_model`) and the narrow model fine-tuned with
+    Adam (the model's own compiled rate, or 1e-3), ``batch_size``, cross-entropy on its softmax
+    or logits. ``dataset``'s images must already be in the model's layout. Returns a
+    :class:`UnitPruningOutcome` whose ``spec`` is ``None``.
+
+    Raises:
+        BudgetError: no layer can be narrowed, or even one unit per layer does not fit.
+    """
+    import keras
+
+    from .sparsity import own_learning_rate
+
+    budget = check_int("budget", budget, minimum=1, error=BudgetError)
+    names = narrowable_layers(model)
+    if not names:
+        raise BudgetError(f"Model {info.name!r} has no layer whose units or filters can be removed (a chain of Dense "
+                          f"or Conv2D layers is needed). Magnitude pruning (sparsity) still applies.")
+    order = {n: np.argsort(-filter_importance(model, n), kind="stable") for n in names}
+    sizes = {n: len(order[n]) for n in names}
+
+    def keep_for(share: float) -> dict[str, np.ndarray]:
+        return {n: np.sort(order[n][:max(1, round(share * sizes[n]))]) for n in names}
+
+    def params(share: float) -> int:
+        return int(narrow_model(model, keep_for(share)).count_params())
+
+    if params(0.0) > budget:
+        raise BudgetError(f"Even one unit or filter per narrowable layer leaves {info.name!r} at {params(0.0):,} "
+                          f"parameters, above budget={budget:,}.")
+    low, high = 0.0, 1.0
+    for _ in range(14):
+        middle = (low + high) / 2
+        low, high = (middle, high) if params(middle) <= budget else (low, middle)
+    keras.utils.set_random_seed(seed)
+    narrow = narrow_model(model, keep_for(low))
+    narrow.compile(optimizer=keras.optimizers.Adam(learning_rate or own_learning_rate(model)),
+                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=info.logits), metrics=["accuracy"])
+    fit = narrow.fit(dataset.x_train, dataset.y_train, batch_size=batch_size, epochs=epochs, verbose=0, shuffle=True,
+                     validation_data=(dataset.x_val, dataset.y_val))
+    return UnitPruningOutcome(narrow, None, {k: [float(v) for v in vals] for k, vals in fit.history.items()})
