@@ -226,3 +226,17 @@ def test_classes_script_searches_twenty_classes_and_labels_from_one(mnist_dir, t
     assert rows["twenty"]["sizes"]["test"] == 2 * rows["from-one"]["sizes"]["test"]  # each digit also turned
     assert all(r["params"] <= 5000 and 0 < r["test_accuracy"] <= 1 for r in rows.values())
     assert "; 20 classes" in out and "10 classes (labels 1..10, read as 0..9)" in out
+
+
+@pytest.mark.slow
+def test_your_model_script_compresses_two_plain_keras_models(mnist_dir, tmp_path):
+    out = run("your_model.py", mnist_dir, tmp_path, "--epochs", "1", "--fine-tune-epochs", "1", "--json")
+    rows = json.loads(out.strip().splitlines()[-1])["rows"]
+    for name, architecture in (("notebook_mlp", "784-128-64-10"), ("simple_convnet", "conv32-conv64-10")):
+        stages = {r["stage"]: r for r in rows if r["model"] == name}
+        assert {"float32", "dynamic", "int8", "int8-io", "sparse-0.5", "qat-int8"} <= set(stages), name
+        assert stages["float32"]["architecture"] == architecture
+        units = next(r for s, r in stages.items() if s.startswith("units-") and "+" not in s)
+        assert units["params"] < stages["float32"]["params"] and units["macs"] < stages["float32"]["macs"]
+        assert stages["sparse-0.5"]["nonzero"] < 0.6 * stages["float32"]["nonzero"]
+    assert "skipped" not in out and "stages run: float32, dynamic, int8, int8-io" in out
