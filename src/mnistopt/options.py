@@ -98,24 +98,24 @@ def parse_int_or_auto(text: str) -> int | str:
         raise ValueError(f"expected a whole number or auto, got {text!r}") from None
 
 
-def parse_epoch_images(text: str) -> int | str | None:
-    """A command line's ``--epoch-images``: a whole number, ``auto`` or ``full`` (a full pass: ``None``)."""
-    if text == "full":
+def _int_auto_or(word: str, text: str) -> int | str | None:
+    """``text`` as a whole number, ``auto``, or ``word`` (read as ``None``)."""
+    if text == word:
         return None
     try:
         return parse_int_or_auto(text)
     except ValueError:
-        raise ValueError(f"expected a whole number, auto or full, got {text!r}") from None
+        raise ValueError(f"expected a whole number, auto or {word}, got {text!r}") from None
+
+
+def parse_epoch_images(text: str) -> int | str | None:
+    """A command line's ``--epoch-images``: a whole number, ``auto`` or ``full`` (a full pass: ``None``)."""
+    return _int_auto_or("full", text)
 
 
 def parse_patience(text: str) -> int | str | None:
     """A command line's ``--patience``: a whole number, ``auto`` or ``none`` (no early stopping)."""
-    if text == "none":
-        return None
-    try:
-        return parse_int_or_auto(text)
-    except ValueError:
-        raise ValueError(f"expected a whole number, auto or none, got {text!r}") from None
+    return _int_auto_or("none", text)
 
 
 @dataclasses.dataclass(frozen=True)

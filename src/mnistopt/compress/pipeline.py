@@ -189,7 +189,7 @@ def compress_model(
     cuts = [b for b in cuts if Stage(StageKind.UNITS, units=b).label not in skipped]
     qat = qat and Stage(StageKind.QAT, quantize="int8").label not in skipped
     for label, why in skipped.items():
-        logger.warning("%s skipped: %s", label, why)
+        logger.info("%s skipped: %s", label, why)  # recorded in result.info["skipped"]; the CLI prints it
     out = ensure_dir(out_dir, "out_dir")
     base_budget = params if budget is None else check_int("budget", budget, minimum=1)
 

@@ -75,8 +75,6 @@ def quantization_aware_training(
         >>> path.suffix, len(history["loss"]), os.path.getsize(path) < 4 * spec.params
         ('.tflite', 1, True)
     """
-    import tensorflow as tf
-
     from ..build import make_optimizer
     from ._legacy import fit_legacy, load_tfmot, loss_for, to_tf_keras
     from ..artifacts import quiet_converter
@@ -92,12 +90,7 @@ def quantization_aware_training(
     aware.compile(optimizer=make_optimizer(dataclasses.replace(spec, learning_rate=rate), tf_keras),
                   loss=loss_for(spec), metrics=["accuracy"])
     fit = fit_legacy(aware, spec, dataset, epochs=epochs, seed=seed)
-    converter = tf.lite.TFLiteConverter.from_keras_model(aware)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    with quiet_converter():
-        flatbuffer = converter.convert()
-    written = atomic_write_with(path, lambda tmp: Path(tmp).write_bytes(flatbuffer), ".tflite")
-    return written, {k: [float(v) for v in vals] for k, vals in fit.history.items()}
+    return _export(aware, path), {k: [float(v) for v in vals] for k, vals in fit.history.items()}
 
 
 def qat_any_model(model: Any, info: Any, dataset: Dataset, path: str | os.PathLike, *, epochs: int = 2,
@@ -108,8 +101,6 @@ def qat_any_model(model: Any, info: Any, dataset: Dataset, path: str | os.PathLi
     model's own compiled learning rate, or 1e-4), exported to an int8 ``.tflite`` file at ``path``.
     ``dataset``'s images must already be in the model's input layout. Raises
     :class:`~mnistopt.errors.SpecError` naming the layer tfmot cannot quantize."""
-    import tensorflow as tf
-
     from ..artifacts import quiet_converter
     from ..errors import SpecError
     from ._legacy import fit_plain, load_tfmot, rebuild_tf_keras
@@ -129,9 +120,17 @@ def qat_any_model(model: Any, info: Any, dataset: Dataset, path: str | os.PathLi
     aware.compile(optimizer=tf_keras.optimizers.Adam(rate),
                   loss=tf_keras.losses.SparseCategoricalCrossentropy(from_logits=info.logits), metrics=["accuracy"])
     fit = fit_plain(aware, dataset, epochs=epochs, batch_size=batch_size)
+    return _export(aware, path), {k: [float(v) for v in vals] for k, vals in fit.history.items()}
+
+
+def _export(aware: Any, path: str | os.PathLike) -> Path:
+    """The fake-quantized tf_keras model as an int8 ``.tflite`` file at ``path`` (written atomically)."""
+    import tensorflow as tf
+
+    from ..artifacts import quiet_converter
+
     converter = tf.lite.TFLiteConverter.from_keras_model(aware)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     with quiet_converter():
         flatbuffer = converter.convert()
-    written = atomic_write_with(path, lambda tmp: Path(tmp).write_bytes(flatbuffer), ".tflite")
-    return written, {k: [float(v) for v in vals] for k, vals in fit.history.items()}
+    return atomic_write_with(path, lambda tmp: Path(tmp).write_bytes(flatbuffer), ".tflite")
