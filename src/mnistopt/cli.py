@@ -400,8 +400,9 @@ def _load_data(args: argparse.Namespace):
 
 
 def _import_tensorflow(args: argparse.Namespace) -> None:
-    """Import TensorFlow and Keras with file descriptor 2 silenced (unless ``--debug``): at import
-    their C++ side prints start-up lines (absl, CUDA probing) that TF_CPP_MIN_LOG_LEVEL does not
+    """Import TensorFlow and Keras, and let TensorFlow look for its devices, with file descriptor 2
+    silenced (unless ``--debug``): its C++ side prints start-up lines (absl, and a ``cuInit`` error
+    on a machine without a GPU when the devices are first listed) that TF_CPP_MIN_LOG_LEVEL does not
     stop and that would bury the command's own output and errors."""
     if args.debug:
         return
@@ -409,7 +410,9 @@ def _import_tensorflow(args: argparse.Namespace) -> None:
 
     with silence_fd(2):
         import keras  # noqa: F401  (imports TensorFlow)
-        import tensorflow  # noqa: F401
+        import tensorflow
+
+        tensorflow.config.list_physical_devices()  # the device probe, once, while silenced
 
 
 def _say(args: argparse.Namespace, message: str) -> None:
