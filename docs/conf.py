@@ -73,6 +73,7 @@ from mnistopt.report.stats import *
 from mnistopt.report.data import *
 from mnistopt.report.render import *
 from mnistopt.models import *
+from mnistopt.cnn import *
 from mnistopt.kinds import *
 from mnistopt.options import *
 from mnistopt.records import *

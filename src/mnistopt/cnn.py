@@ -1,0 +1,268 @@
+"""``CNNSpec``: a small convolutional network, described, counted and fitted to a budget exactly.
+
+The foundation of the convolutional family (issue #28): a frozen record of the blocks (Conv2D
+or depthwise-separable, kernel size, downsampling by 2x2 max pooling or stride 2), batch
+normalisation, activation, the head (global average pooling or flatten), dropout, and the same
+training fields as :class:`~mnistopt.MLPSpec`. Its parameter count and multiply-accumulates are
+exact arithmetic (tested against ``count_params()`` and :func:`~mnistopt.models.describe_model`
+on the built model), and :func:`widest_cnn` gives the widest channels that fit a parameter
+budget for a given depth, kernel sizes and relative widths, so a sampled model is never over
+its budget. Pure Python until :meth:`CNNSpec.build` (which imports Keras).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from ._checks import check_choice, check_float, check_int
+from .errors import BudgetError, SpecError
+from .spec import ACTIVATIONS, AUGMENTATIONS, LR_SCHEDULES, OPTIMIZERS
+
+__all__ = ["Downsample", "Head", "Padding", "ConvBlock", "CNNSpec", "widest_cnn"]
+
+
+class Downsample(str, enum.Enum):
+    """How a block halves the feature map after its convolution."""
+
+    POOL = "pool"  #: 2x2 max pooling (floor of half)
+    STRIDE = "stride"  #: the convolution itself at stride 2 ("same" padding: ceil of half)
+    NONE = "none"
+
+
+class Padding(str, enum.Enum):
+    """How a convolution treats the image's border (Keras' ``padding``)."""
+
+    VALID = "valid"  #: no padding: a k x k kernel loses k - 1 rows and columns (Keras' default)
+    SAME = "same"  #: zero padding: the map keeps its size (ceil of half at stride 2)
+
+    def out(self, size: int, kernel: int, stride: int) -> int:
+        """The side of a convolution's output for an input side of ``size``."""
+        if self is Padding.SAME:
+            return math.ceil(size / stride)
+        return (size - kernel) // stride + 1 if size >= kernel else 0
+
+
+class Head(str, enum.Enum):
+    """What turns the last feature map into the classifier's input."""
+
+    GAP = "gap"  #: global average pooling: one value per channel
+    FLATTEN = "flatten"  #: every position of every channel
+
+
+@dataclasses.dataclass(frozen=True)
+class ConvBlock:
+    """One convolution, then batch norm and the activation, then downsampling."""
+
+    filters: int
+    kernel: int = 3
+    separable: bool = False
+    downsample: Downsample = Downsample.POOL
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "filters", check_int("filters", self.filters, minimum=1, error=SpecError))
+        object.__setattr__(self, "kernel", check_int("kernel", self.kernel, minimum=1, maximum=9, error=SpecError))
+        object.__setattr__(self, "downsample", Downsample(self.downsample))
+        if not isinstance(self.separable, bool):
+            raise SpecError(f"`separable` must be True or False. Received: separable={self.separable!r}.")
+
+    @property
+    def label(self) -> str:
+        kernel = "" if self.kernel == 3 else f"k{self.kernel}"
+        down = {Downsample.POOL: "p", Downsample.STRIDE: "s", Downsample.NONE: ""}[self.downsample]
+        return f"{'sep' if self.separable else ''}{self.filters}{kernel}{down}"
+
+
+@dataclasses.dataclass(frozen=True)
+class CNNSpec:
+    """Everything needed to build and train one small CNN.
+
+    Args:
+        blocks: the convolution blocks, in order (:class:`ConvBlock`).
+        head: :class:`Head` after the last block.
+        batch_norm: batch normalisation after each convolution (whose bias is then dropped).
+        padding: :class:`Padding` of every convolution (Keras' default, ``"valid"``).
+        activation: as in :class:`~mnistopt.MLPSpec`; so are ``dropout`` (before the output
+            layer), ``l2``, ``optimizer``, ``learning_rate``, ``lr_schedule``, ``momentum``,
+            ``batch_size``, ``epochs``, ``augment``, ``label_smoothing``, ``input_shape`` and
+            ``num_classes``.
+
+    Example:
+        >>> spec = CNNSpec(blocks=(ConvBlock(6), ConvBlock(12)), head="flatten")
+        >>> spec.architecture, spec.params, spec.macs
+        ('cnn:6p-12p-flatten-10', 3730, 117912)
+    """
+
+    blocks: tuple[ConvBlock, ...] = (ConvBlock(8), ConvBlock(16))
+    head: Head = Head.GAP
+    padding: Padding = Padding.VALID
+    batch_norm: bool = False
+    activation: str = "relu"
+    dropout: float = 0.0
+    l2: float = 0.0
+    optimizer: str = "adam"
+    learning_rate: float = 1e-3
+    lr_schedule: str = "constant"
+    momentum: float = 0.9
+    batch_size: int = 64
+    epochs: int = 10
+    input_shape: tuple[int, int] = (28, 28)
+    num_classes: int = 10
+    augment: str = "none"
+    label_smoothing: float = 0.0
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        blocks = tuple(b if isinstance(b, ConvBlock) else ConvBlock(**b) for b in self.blocks)
+        if not blocks:
+            raise SpecError("`blocks` must hold at least one ConvBlock (use an MLPSpec for a model without one).")
+        set_(self, "blocks", blocks)
+        set_(self, "head", Head(self.head))
+        set_(self, "padding", Padding(self.padding))
+        set_(self, "activation", check_choice("activation", self.activation, ACTIVATIONS, error=SpecError))
+        set_(self, "optimizer", check_choice("optimizer", self.optimizer, OPTIMIZERS, error=SpecError))
+        set_(self, "lr_schedule", check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES, error=SpecError))
+        set_(self, "augment", check_choice("augment", self.augment, AUGMENTATIONS, error=SpecError))
+        set_(self, "dropout", check_float("dropout", self.dropout, minimum=0.0, maximum=1.0, max_inclusive=False,
+                                          error=SpecError))
+        set_(self, "l2", check_float("l2", self.l2, minimum=0.0, error=SpecError))
+        set_(self, "label_smoothing", check_float("label_smoothing", self.label_smoothing, minimum=0.0,
+                                                  maximum=1.0, max_inclusive=False, error=SpecError))
+        set_(self, "num_classes", check_int("num_classes", self.num_classes, minimum=2, error=SpecError))
+        shape = tuple(self.input_shape)
+        if len(shape) != 2:
+            raise SpecError(f"`input_shape` must be (height, width). Received: input_shape={self.input_shape!r}.")
+        set_(self, "input_shape", tuple(check_int("input_shape", d, minimum=1, error=SpecError) for d in shape))
+        if any(min(size) < 1 for size in self._sizes()):
+            raise SpecError(f"The blocks {[b.label for b in blocks]} leave no feature map of a {shape} image "
+                            f"(padding={self.padding.value!r}). Use fewer or smaller blocks, or padding='same'.")
+
+    # -- exact arithmetic ------------------------------------------------------------------------------
+
+    def _sizes(self) -> list[tuple[int, int, int, int]]:
+        """Per block: (height, width) after its convolution and after its downsampling."""
+        h, w = self.input_shape
+        out = []
+        for b in self.blocks:
+            stride = 2 if b.downsample is Downsample.STRIDE else 1
+            ch, cw = self.padding.out(h, b.kernel, stride), self.padding.out(w, b.kernel, stride)
+            h, w = (ch // 2, cw // 2) if b.downsample is Downsample.POOL else (ch, cw)
+            out.append((ch, cw, h, w))
+            if min(h, w) < 1:
+                break
+        return out
+
+    def feature_shape(self) -> tuple[int, int, int]:
+        """``(height, width, channels)`` of the last block's output."""
+        _, _, h, w = self._sizes()[-1]
+        return h, w, self.blocks[-1].filters
+
+    @property
+    def params(self) -> int:
+        """Every weight and bias, batch-norm statistics included (what ``count_params()`` counts)."""
+        total, cin = 0, 1
+        for b in self.blocks:
+            kernel = b.kernel * b.kernel * cin + (cin * b.filters) if b.separable else b.kernel * b.kernel * cin * b.filters
+            total += kernel + (4 * b.filters if self.batch_norm else b.filters)
+            cin = b.filters
+        h, w, c = self.feature_shape()
+        features = c if self.head is Head.GAP else h * w * c
+        return total + features * self.num_classes + self.num_classes
+
+    @property
+    def macs(self) -> int:
+        """Exact multiply-accumulates for one image, counted as :func:`~mnistopt.models.describe_model`
+        counts them: convolution kernels at every output position, one per value global average
+        pooling reads, the output layer; max pooling, biases, activations and batch norm (folded into
+        the convolution on export) are not multiply-accumulates."""
+        total, cin = 0, 1
+        for b, (ch, cw, _, _) in zip(self.blocks, self._sizes()):
+            per_position = b.kernel * b.kernel * cin + cin * b.filters if b.separable else \
+                b.kernel * b.kernel * cin * b.filters
+            total += ch * cw * per_position
+            cin = b.filters
+        h, w, c = self.feature_shape()
+        if self.head is Head.GAP:
+            return total + h * w * c + c * self.num_classes
+        return total + h * w * c * self.num_classes
+
+    @property
+    def architecture(self) -> str:
+        """``cnn:`` then each block (filters, ``k5`` for a 5x5 kernel, ``p`` pooled, ``s`` strided,
+        ``sep`` separable), the head and the classes: ``cnn:8p-16p-gap-10``."""
+        return "cnn:" + "-".join([b.label for b in self.blocks] + [self.head.value, str(self.num_classes)])
+
+    # -- building ---------------------------------------------------------------------------------------
+
+    def build(self, keras_module: Any = None) -> Any:
+        """The Keras model this spec describes, not compiled (Keras 3 unless ``keras_module`` is
+        ``tf_keras``); its layer names are fixed (``conv_1``, ``bn_1``, ``pool_1``, ... ``output``)."""
+        if keras_module is None:
+            import keras as keras_module
+        k = keras_module
+        L = k.layers
+        reg = (lambda: k.regularizers.L2(self.l2)) if self.l2 > 0 else (lambda: None)
+        height, width = self.input_shape
+        layers: list[Any] = [k.Input(shape=(height, width), name="image"), L.Reshape((height, width, 1), name="channel")]
+        for i, b in enumerate(self.blocks, start=1):
+            stride = 2 if b.downsample is Downsample.STRIDE else 1
+            common = dict(padding=self.padding.value, strides=stride, use_bias=not self.batch_norm, name=f"conv_{i}",
+                          activation=None if self.batch_norm else self.activation)
+            if b.separable:
+                layers.append(L.SeparableConv2D(b.filters, b.kernel, pointwise_regularizer=reg(), **common))
+            else:
+                layers.append(L.Conv2D(b.filters, b.kernel, kernel_regularizer=reg(), **common))
+            if self.batch_norm:
+                layers.append(L.BatchNormalization(name=f"bn_{i}"))
+                layers.append(L.Activation(self.activation, name=f"act_{i}"))
+            if b.downsample is Downsample.POOL:
+                layers.append(L.MaxPooling2D(2, name=f"pool_{i}"))
+        layers.append(L.GlobalAveragePooling2D(name="gap") if self.head is Head.GAP else L.Flatten(name="flatten"))
+        if self.dropout > 0:
+            layers.append(L.Dropout(self.dropout, name="dropout"))
+        layers.append(L.Dense(self.num_classes, activation="softmax", kernel_regularizer=reg(), name="output"))
+        return k.Sequential(layers, name="cnn_" + self.architecture[4:].replace("-", "_"))
+
+
+def widest_cnn(budget: int, kernels: Sequence[int], ratios: Sequence[float], *,
+               separable: Sequence[bool] | None = None, downsample: Sequence[Downsample | str] | None = None,
+               **fields: Any) -> CNNSpec:
+    """The widest :class:`CNNSpec` of this shape with at most ``budget`` parameters.
+
+    Block ``i`` has ``max(1, round(w * ratios[i]))`` filters; the largest base width ``w`` whose
+    spec fits is found by bisection (parameters grow with ``w``), so a model built from the result
+    is never over its budget. ``fields`` are the other :class:`CNNSpec` fields.
+
+    Raises:
+        BudgetError: even one filter per block does not fit.
+
+    Example:
+        >>> spec = widest_cnn(4034, kernels=(3, 3), ratios=(1, 2), head="flatten")
+        >>> spec.architecture, spec.params <= 4034
+        ('cnn:6p-12p-flatten-10', True)
+    """
+    budget = check_int("budget", budget, minimum=1, error=BudgetError)
+    if len(kernels) != len(ratios) or not kernels:
+        raise SpecError(f"`kernels` and `ratios` must be equally long and not empty. Received: {len(kernels)} kernels "
+                        f"and {len(ratios)} ratios.")
+    separable = tuple(separable) if separable is not None else (False,) * len(kernels)
+    downsample = tuple(downsample) if downsample is not None else (Downsample.POOL,) * len(kernels)
+
+    def spec_for(width: int) -> CNNSpec:
+        blocks = tuple(ConvBlock(max(1, round(width * r)), k, s, d)
+                       for k, r, s, d in zip(kernels, ratios, separable, downsample))
+        return CNNSpec(blocks=blocks, **fields)
+
+    if spec_for(1).params > budget:
+        raise BudgetError(f"budget={budget:,} is below the smallest CNN of this shape ({spec_for(1).params:,} "
+                          f"parameters at one filter per block). Raise the budget or use fewer blocks.")
+    low, high = 1, 2
+    while spec_for(high).params <= budget:
+        low, high = high, high * 2
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (middle, high) if spec_for(middle).params <= budget else (low, middle)
+    return spec_for(low)
