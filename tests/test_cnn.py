@@ -70,3 +70,18 @@ def test_bad_shapes_are_one_line_errors():
         widest_cnn(50, (3, 3), (1, 2))  # 1 and 2 filters: 10 + 20 weights, then 2 x 10 + 10
     with pytest.raises(ValueError, match="'diagonal' is not a valid Downsample"):
         ConvBlock(4, downsample="diagonal")
+
+
+def test_the_trainer_trains_a_cnn_with_augmentation_and_a_schedule(mnist_small):
+    from mnistopt import build_model, train
+
+    spec = CNNSpec(blocks=(ConvBlock(6), ConvBlock(12)), head="flatten", augment="shift1", lr_schedule="cosine",
+                   epochs=4, batch_size=64, learning_rate=4e-3)
+    model = build_model(spec)
+    assert model.count_params() == spec.params and model.optimizer is not None
+    result = train(spec, mnist_small)
+    assert result.params == spec.params == result.model.count_params()
+    assert result.history["loss"][-1] < result.history["loss"][0]
+    assert result.val_accuracy > 0.8 and result.test_accuracy > 0.8  # 1,500 images, 4 epochs: chance is 0.1
+    assert result.to_dict()["spec"]["family"] == "cnn" and CNNSpec.from_dict(result.to_dict()["spec"]) == spec
+    assert [round(spec.learning_rate_at(e), 6) for e in range(4)] == [0.004, 0.003414, 0.002, 0.000586]

@@ -17,6 +17,7 @@ from types import ModuleType
 from typing import Any
 
 from .errors import InvalidTypeError, ModelNotFoundError, SpecError
+from .cnn import CNNSpec
 from .spec import MLPSpec
 
 __all__ = ["build_model", "load_model", "spec_from_model", "check_model_path", "make_optimizer", "load_checkpoint",
@@ -118,9 +119,15 @@ def load_checkpoint(model: Any, path: str) -> Any:
 
 def _build(spec: MLPSpec, k: ModuleType, *, compile: bool = True, steps_per_execution: int = 1) -> Any:
     """Build with the given Keras module (``keras`` or ``tf_keras``, same layer API)."""
+    if isinstance(spec, CNNSpec):  # a family that builds itself
+        model = spec.build(k)
+        if compile:
+            model.compile(optimizer=make_optimizer(spec, k), loss=LOSS, metrics=["accuracy"],
+                          steps_per_execution=steps_per_execution)
+        return model
     if not isinstance(spec, MLPSpec):
         raise InvalidTypeError(
-            f"`spec` must be an MLPSpec. Received: spec={spec!r} (type {type(spec).__name__})."
+            f"`spec` must be an MLPSpec or a CNNSpec. Received: spec={spec!r} (type {type(spec).__name__})."
         )
     L = k.layers
     reg = (lambda: k.regularizers.L2(spec.l2)) if spec.l2 > 0 else (lambda: None)

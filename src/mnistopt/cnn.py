@@ -20,7 +20,7 @@ from typing import Any
 
 from ._checks import check_choice, check_float, check_int
 from .errors import BudgetError, SpecError
-from .spec import ACTIVATIONS, AUGMENTATIONS, LR_SCHEDULES, OPTIMIZERS
+from .spec import ACTIVATIONS, AUGMENTATIONS, LR_SCHEDULES, OPTIMIZERS, scheduled_rate
 
 __all__ = ["Downsample", "Head", "Padding", "ConvBlock", "CNNSpec", "widest_cnn"]
 
@@ -139,6 +139,45 @@ class CNNSpec:
         if any(min(size) < 1 for size in self._sizes()):
             raise SpecError(f"The blocks {[b.label for b in blocks]} leave no feature map of a {shape} image "
                             f"(padding={self.padding.value!r}). Use fewer or smaller blocks, or padding='same'.")
+
+    def learning_rate_at(self, epoch: int) -> float:
+        """The learning rate used in (0-based) ``epoch`` (:func:`~mnistopt.spec.scheduled_rate`)."""
+        return scheduled_rate(self.learning_rate, self.lr_schedule, self.epochs, epoch)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready dict (``"family": "cnn"``); :meth:`from_dict` inverts it.
+
+        Example:
+            >>> spec = CNNSpec(blocks=(ConvBlock(6, separable=True, downsample="stride"),), head="flatten")
+            >>> CNNSpec.from_dict(spec.to_dict()) == spec
+            True
+        """
+        out: dict[str, Any] = {"family": "cnn"}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name == "blocks":
+                value = [{"filters": b.filters, "kernel": b.kernel, "separable": b.separable,
+                          "downsample": b.downsample.value} for b in value]
+            elif isinstance(value, enum.Enum):
+                value = value.value
+            elif isinstance(value, tuple):
+                value = list(value)
+            out[f.name] = value
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CNNSpec:
+        """Rebuild a spec from :meth:`to_dict` output; unknown keys are an error."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        kwargs = {k: v for k, v in data.items() if k != "family"}
+        unknown = sorted(set(kwargs) - names)
+        if unknown:
+            raise SpecError(f"Unknown CNNSpec field(s) {unknown}. Expected only {sorted(names)}.")
+        if "blocks" in kwargs:
+            kwargs["blocks"] = tuple(ConvBlock(**b) for b in kwargs["blocks"])
+        if "input_shape" in kwargs:
+            kwargs["input_shape"] = tuple(kwargs["input_shape"])
+        return cls(**kwargs)
 
     # -- exact arithmetic ------------------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ __all__ = [
     "LR_SCHEDULES",
     "OPTIMIZERS",
     "MLPSpec",
+    "scheduled_rate",
     "count_params",
     "widest_spec",
 ]
@@ -34,6 +35,24 @@ OPTIMIZERS = ("adam", "sgd", "rmsprop")
 LR_SCHEDULES = ("constant", "cosine", "warmup_cosine")
 #: Training-time augmentations (see :mod:`mnistopt.augment`); ``hflip`` is opt-in only.
 AUGMENTATIONS = ("none", "shift1", "shift2", "affine", "hflip")
+
+
+def scheduled_rate(learning_rate: float, schedule: str, epochs: int, epoch: int) -> float:
+    """The learning rate of (0-based) ``epoch`` under one of :data:`LR_SCHEDULES` (every model
+    family's spec uses this one rule).
+
+    Example:
+        >>> scheduled_rate(0.1, "cosine", 4, 2)
+        0.05
+    """
+    if schedule == "constant":
+        return learning_rate
+    if schedule == "cosine":
+        return learning_rate * 0.5 * (1.0 + math.cos(math.pi * epoch / epochs))
+    warm = max(1, epochs // 10)
+    if epoch < warm:
+        return learning_rate * (epoch + 1) / (warm + 1)
+    return learning_rate * 0.5 * (1.0 + math.cos(math.pi * (epoch - warm) / max(1, epochs - warm)))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -171,14 +190,7 @@ class MLPSpec:
             >>> MLPSpec(lr_schedule="cosine", epochs=4, learning_rate=0.1).learning_rate_at(2)
             0.05
         """
-        if self.lr_schedule == "constant":
-            return self.learning_rate
-        if self.lr_schedule == "cosine":
-            return self.learning_rate * 0.5 * (1.0 + math.cos(math.pi * epoch / self.epochs))
-        warm = max(1, self.epochs // 10)
-        if epoch < warm:
-            return self.learning_rate * (epoch + 1) / (warm + 1)
-        return self.learning_rate * 0.5 * (1.0 + math.cos(math.pi * (epoch - warm) / max(1, self.epochs - warm)))
+        return scheduled_rate(self.learning_rate, self.lr_schedule, self.epochs, epoch)
 
     @property
     def in_features(self) -> int:
