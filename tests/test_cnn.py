@@ -85,3 +85,18 @@ def test_the_trainer_trains_a_cnn_with_augmentation_and_a_schedule(mnist_small):
     assert result.val_accuracy > 0.8 and result.test_accuracy > 0.8  # 1,500 images, 4 epochs: chance is 0.1
     assert result.to_dict()["spec"]["family"] == "cnn" and CNNSpec.from_dict(result.to_dict()["spec"]) == spec
     assert [round(spec.learning_rate_at(e), 6) for e in range(4)] == [0.004, 0.003414, 0.002, 0.000586]
+
+
+@pytest.mark.slow  # pruning, narrowing and three exports of a CNN: about 9 s
+def test_a_cnn_goes_through_every_compression_stage(mnist_small, tmp_path):
+    from mnistopt import compress_model, train
+
+    spec = CNNSpec(blocks=(ConvBlock(6), ConvBlock(12)), head="flatten", epochs=2, learning_rate=4e-3)
+    model = train(spec, mnist_small, evaluate_test=False).model
+    result = compress_model(model, mnist_small, tmp_path, spec=spec, quantize=["int8-io"], sparsity=[0.5],
+                            units=[2000], fine_tune_epochs=1, units_epochs=1)
+    by = {r.stage: r for r in result.records}
+    assert set(by) == {"float32", "int8-io", "sparse-0.5", "sparse-0.5+int8-io", "units-2000", "units-2000+int8-io"}
+    assert by["float32"].params == spec.params and by["float32"].macs == spec.macs  # read from its layers
+    assert by["units-2000"].params <= 2000 and by["sparse-0.5"].nonzero_params < 0.6 * spec.params
+    assert abs(by["int8-io"].test_accuracy - by["float32"].test_accuracy) <= 0.02

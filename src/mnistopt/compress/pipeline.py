@@ -161,7 +161,9 @@ def compress_model(
     if info.num_classes != dataset.num_classes:
         raise ArgumentError(f"Model {info.name!r} scores {info.num_classes} classes but the dataset has "
                             f"{dataset.num_classes}. Pass the data the model was trained for.")
-    if spec is None:
+    if spec is not None and not isinstance(spec, MLPSpec):
+        spec = None  # another family (a CNNSpec): its model goes through the stages any model does
+    elif spec is None:
         try:
             spec = spec_from_model(model, **({} if batch_size is None else {"batch_size": batch_size}))
         except SpecError:  # a model mnistopt did not build: described by its own layers
