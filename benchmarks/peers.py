@@ -342,7 +342,8 @@ def mnistopt_row(budget, data, allowance, seed, directory, max_epochs, time_limi
     for t, record in improvements:
         trace.add(t, record.val_accuracy, checkpoint_test_accuracy(directory, budget, record, data))
     chosen = result.best(budget).record
-    return run_row(chosen.test_accuracy, chosen.val_accuracy, sum(r.status is TrialStatus.COMPLETED for r in result.records),
+    completed = sum(r.status is TrialStatus.COMPLETED for r in result.records)
+    return run_row(chosen.test_accuracy, chosen.val_accuracy, completed,
                    wall, allowance if time_limited else wall, {**spec_config(chosen.spec), "params": chosen.params},
                    trace, stopped_by_time_limit=str(budget) in result.info.get("time_limit_reached", {}))
 

@@ -81,8 +81,9 @@ def main() -> int:
         model.save(path)
         command = [sys.executable, "-m", "mnistopt", "compress", str(path), "--data", data_path, "--out",
                    str(out / name), "--sparsity", "0.5", "--quantize", "dynamic", "int8", "int8-io", "--qat",
-                   "--units", str(units), "--seed", str(args.seed)] + (["--fine-tune-epochs", args.fine_tune_epochs] if args.fine_tune_epochs
-                                                else [])
+                   "--units", str(units), "--seed", str(args.seed)]
+        if args.fine_tune_epochs:
+            command += ["--fine-tune-epochs", args.fine_tune_epochs]
         _common.say("$ mnistopt " + " ".join(command[3:]))
         proc = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
         if proc.returncode != 0:

@@ -29,7 +29,8 @@ from ._io import atomic_write_text, atomic_write_with, silence_fd
 from .errors import ArgumentError, ModelNotFoundError, SpecError
 
 __all__ = ["QUANTIZATIONS", "BYTES_PER_WEIGHT", "StageKind", "Stage", "export_tflite", "tflite_interpreter",
-           "tflite_predict", "evaluate_tflite", "write_c_array", "gzip_size", "FileCosts", "file_costs", "arena_bytes", "latency_us",
+           "tflite_predict", "evaluate_tflite", "write_c_array", "gzip_size", "FileCosts", "file_costs", "arena_bytes",
+           "latency_us",
            "LATENCY_REPEATS"]
 
 #: Post-training modes: none (float32), dynamic-range int8 weights, float16

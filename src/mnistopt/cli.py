@@ -160,7 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="prune and quantize a trained model; measure every exported .tflite file",
         description="Compression stages of MODEL.keras (any Keras classifier of one image input, read from its "
         "own layers): the float32 .tflite, post-training quantization, magnitude pruning (tfmot) to each sparsity, "
-        "structured pruning (whole units and filters) to each budget, and quantization-aware training. Each stage's accuracy is measured on its own "
+        "structured pruning (whole units and filters) to each budget, and quantization-aware training. Each "
+        "stage's accuracy is measured on its own "
         ".tflite file. Writes DIR/STAGE.tflite and DIR/result.json (rewritten after every stage; a rerun "
         "with the same DIR keeps finished stages).",
     )
@@ -394,8 +395,8 @@ def _load_data(args: argparse.Namespace):
 
     dataset = load_dataset(args.dataset, path=args.data, validation_fraction=args.validation_fraction, seed=args.seed,
                            num_classes=args.num_classes)
-    _say(args, f"data: {dataset.name} from {dataset.source}: " + ", ".join(f"{k} {v:,}" for k, v in dataset.sizes.items())
-         + f"; {dataset.describe_classes()}")
+    sizes = ", ".join(f"{k} {v:,}" for k, v in dataset.sizes.items())
+    _say(args, f"data: {dataset.name} from {dataset.source}: {sizes}; {dataset.describe_classes()}")
     return dataset
 
 

@@ -204,7 +204,8 @@ class CNNSpec:
         """Every weight and bias, batch-norm statistics included (what ``count_params()`` counts)."""
         total, cin = 0, 1
         for b in self.blocks:
-            kernel = b.kernel * b.kernel * cin + (cin * b.filters) if b.separable else b.kernel * b.kernel * cin * b.filters
+            window = b.kernel * b.kernel
+            kernel = window * cin + cin * b.filters if b.separable else window * cin * b.filters
             total += kernel + (4 * b.filters if self.batch_norm else b.filters)
             cin = b.filters
         h, w, c = self.feature_shape()
@@ -245,7 +246,8 @@ class CNNSpec:
         L = k.layers
         reg = (lambda: k.regularizers.L2(self.l2)) if self.l2 > 0 else (lambda: None)
         height, width = self.input_shape
-        layers: list[Any] = [k.Input(shape=(height, width), name="image"), L.Reshape((height, width, 1), name="channel")]
+        layers: list[Any] = [k.Input(shape=(height, width), name="image"),
+                             L.Reshape((height, width, 1), name="channel")]
         for i, b in enumerate(self.blocks, start=1):
             stride = 2 if b.downsample is Downsample.STRIDE else 1
             common = dict(padding=self.padding.value, strides=stride, use_bias=not self.batch_norm, name=f"conv_{i}",

@@ -139,7 +139,8 @@ def describe_model(model: Any) -> ModelInfo:
     architecture = "-".join(([str(features)] if features is not None else []) + parts) or name
     return ModelInfo(name=name, architecture=architecture, params=int(model.count_params()), macs=int(macs),
                      input_shape=tuple(int(d) for d in input_shape), num_classes=int(output_shape[0]),
-                     logits=not _ends_in_softmax(layers), layers=tuple(f"{l.name} ({type(l).__name__})" for l in layers),
+                     logits=not _ends_in_softmax(layers),
+                     layers=tuple(f"{layer.name} ({type(layer).__name__})" for layer in layers),
                      unbridgeable=tuple(unbridgeable))
 
 

@@ -209,8 +209,8 @@ class SearchOptions:
     epoch_images: int | str | None = option(
         "auto", f"images one schedule epoch trains on, drawn in a class-stratified order through a larger train "
         f"split: auto (default: {AUTO_EPOCH_IMAGES:,}, the split the schedules were chosen on, and "
-        f"{SMALL_BUDGET_EPOCH_IMAGES:,} at parameter budgets up to {ParamsBudget.small_budget:,}), a whole number, or full (every epoch a "
-        f"full pass)", CliFlag("--epoch-images", parse_epoch_images, "N"))
+        f"{SMALL_BUDGET_EPOCH_IMAGES:,} at parameter budgets up to {ParamsBudget.small_budget:,}), a whole "
+        f"number, or full (every epoch a full pass)", CliFlag("--epoch-images", parse_epoch_images, "N"))
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__

@@ -164,17 +164,7 @@ def prune_magnitude(
     targets = {f"dense_{i}": 1.0 - d for i, d in enumerate(densities[:-1], start=1)}
     targets["output"] = 1.0 - densities[-1]
 
-    def wrap(layer):
-        target = targets.get(layer.name, 0.0)
-        if target <= 0.0:
-            return layer
-        schedule = tfmot.sparsity.keras.PolynomialDecay(
-            initial_sparsity=0.0, final_sparsity=target, begin_step=0, end_step=end_step,
-            frequency=max(1, min(100, end_step // 10)),
-        )
-        return tfmot.sparsity.keras.prune_low_magnitude(layer, pruning_schedule=schedule)
-
-    pruned = tf_keras.models.clone_model(legacy, clone_function=wrap)
+    pruned = _wrapped_for_pruning(tfmot, tf_keras, legacy, targets, end_step)
     rate = learning_rate if learning_rate is not None else spec.learning_rate
     tuned_spec = dataclasses.replace(spec, learning_rate=rate)
     pruned.compile(optimizer=make_optimizer(tuned_spec, tf_keras), loss=loss_for(spec), metrics=["accuracy"])
@@ -213,6 +203,21 @@ def prune_any_model(model: Any, info: Any, dataset: Dataset, sparsity: float, *,
     targets = {layer.name: 1.0 - d for layer, d in zip(prunable, densities)}
     end_step = max(1, round(math.ceil(len(dataset.y_train) / batch_size) * epochs * ramp))
 
+    pruned = _wrapped_for_pruning(tfmot, tf_keras, legacy, targets, end_step)
+    pruned.compile(optimizer=tf_keras.optimizers.Adam(learning_rate or own_learning_rate(model)),
+                   loss=tf_keras.losses.SparseCategoricalCrossentropy(from_logits=info.logits), metrics=["accuracy"])
+    fit = fit_plain(pruned, dataset, epochs=epochs, batch_size=batch_size,
+                    callbacks=[tfmot.sparsity.keras.UpdatePruningStep()])
+    result = back_to_keras3(tfmot.sparsity.keras.strip_pruning(pruned), model)
+    history = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
+    return PruningOutcome(result, sparsity, count_nonzero(result), history)
+
+
+def _wrapped_for_pruning(tfmot: Any, tf_keras: Any, legacy: Any, targets: dict[str, float], end_step: int) -> Any:
+    """A copy of the tf_keras model whose layers named in ``targets`` are wrapped with
+    ``prune_low_magnitude``, their sparsity growing along ``PolynomialDecay`` from 0 to their target
+    by ``end_step``; layers with no positive target stay as they are."""
+
     def wrap(layer):
         target = targets.get(layer.name, 0.0)
         if target <= 0.0:
@@ -221,14 +226,7 @@ def prune_any_model(model: Any, info: Any, dataset: Dataset, sparsity: float, *,
                                                         end_step=end_step, frequency=max(1, min(100, end_step // 10)))
         return tfmot.sparsity.keras.prune_low_magnitude(layer, pruning_schedule=schedule)
 
-    pruned = tf_keras.models.clone_model(legacy, clone_function=wrap)
-    pruned.compile(optimizer=tf_keras.optimizers.Adam(learning_rate or own_learning_rate(model)),
-                   loss=tf_keras.losses.SparseCategoricalCrossentropy(from_logits=info.logits), metrics=["accuracy"])
-    fit = fit_plain(pruned, dataset, epochs=epochs, batch_size=batch_size,
-                    callbacks=[tfmot.sparsity.keras.UpdatePruningStep()])
-    result = back_to_keras3(tfmot.sparsity.keras.strip_pruning(pruned), model)
-    history = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
-    return PruningOutcome(result, sparsity, count_nonzero(result), history)
+    return tf_keras.models.clone_model(legacy, clone_function=wrap)
 
 
 def own_learning_rate(model: Any, default: float = 1e-3) -> float:
