@@ -33,6 +33,7 @@ PAGES = {
     "peers.py": "peers.md",
     "classes.py": "classes.md",
     "your_model.py": "your-model.md",
+    "cnn_defaults.py": "cnn.md",
 }
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "benchmarks"
 

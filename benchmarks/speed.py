@@ -20,6 +20,10 @@ search runs per minute, and whether memory stays flat across trials.
    ``epoch_ratio_to_floor_search_batches`` holds the ratio at each of the search's batch sizes
    and their mean weighted by how many of the default search's trials (step 3) sampled each
    (uniform weights with --skip-search, and it says so).
+   Two CNNs (the convolutional family's k-fold reference shapes at 4,034 and 72,842 parameters)
+   train the same way at batch 64 and 128, beside the MLP: their floor counts 2 FLOPs per
+   multiply-accumulate forward, for the weight gradients and for the input gradients (none for
+   the first convolution's input), from ``CNNSpec.macs``; ``cnn_epochs`` holds their rows.
 3. Trials per minute of the default search (Hyperband, budget 4,034, 44 trials).
 4. RSS across a --rss-trials random search at budget 4,034 (3 epochs each): growth is the
    median RSS after the last ten trials minus the median after the first ten (a leak is a
@@ -77,6 +81,17 @@ def epoch_flops(spec, images: int) -> float:
     kernels = [a * b for a, b in zip(widths, widths[1:])]
     w, w1 = sum(kernels), kernels[0]
     return float((6 * w - 2 * w1) * images)
+
+
+def cnn_epoch_flops(spec, images: int) -> float:
+    """Training FLOPs of one epoch of a CNNSpec: forward, weight gradients and input gradients, 2 FLOPs per
+    multiply-accumulate each (the first convolution needs no input gradient)."""
+    import dataclasses
+
+    first = dataclasses.replace(spec, blocks=spec.blocks[:1], head="gap", dropout=0.0)
+    first_macs = first.macs - first.feature_shape()[0] * first.feature_shape()[1] * first.blocks[0].filters \
+        - first.blocks[0].filters * spec.num_classes  # the first convolution alone
+    return float((6 * spec.macs - 2 * first_macs) * images)
 
 
 def tiled(data, images: int):
@@ -163,6 +178,16 @@ def main() -> int:
         timed.append((f"mnistopt, augment={kind} (in turns)", 128, t))
         _common.say(f"mnistopt batch 128 augment={kind}, in turns: median {statistics.median(t):.3f} s/epoch")
     timed.append(("keras model.fit", 32, keras_fit_times(base, big, max(1, args.repeats - 2))))
+    from mnistopt.cnn import widest_cnn
+
+    cnns = [widest_cnn(4034, (3, 3), (1, 2), head="flatten"), widest_cnn(72842, (3, 3, 3), (1, 2, 4), head="gap")]
+    cnn_timed = []
+    for spec in cnns:
+        for batch in (64, 128):
+            t = epoch_times(dataclasses.replace(spec, batch_size=batch), big, args.repeats, args.seed)
+            cnn_timed.append((spec, batch, t))
+            probes.append(matmul_gflops())
+            _common.say(f"{spec.architecture} batch {batch}: median {statistics.median(t):.3f} s/epoch")
     gflops = max(probes)
     floor = flops / (gflops * 1e9)
     _common.say(f"matmul probes {', '.join(f'{g:.0f}' for g in probes)} GFLOP/s; epoch floor {floor:.3f} s "
@@ -171,10 +196,18 @@ def main() -> int:
              "epoch_max_s": max(t), "epoch_times_s": t, "ratio_to_floor": statistics.median(t) / floor}
             for path, batch, t in timed]
     plain = {r["batch_size"]: r for r in rows if r["path"] == "mnistopt"}
+    cnn_rows = []
+    for spec, batch, t in cnn_timed:
+        cnn_floor = cnn_epoch_flops(spec, args.images) / (gflops * 1e9)
+        cnn_rows.append({"architecture": spec.architecture, "params": spec.params, "macs": spec.macs,
+                         "batch_size": batch, "epoch_median_s": statistics.median(t), "epoch_min_s": min(t),
+                         "epoch_max_s": max(t), "epoch_times_s": t, "epoch_floor_s": cnn_floor,
+                         "ratio_to_floor": statistics.median(t) / cnn_floor,
+                         "ratio_to_mlp_epoch": statistics.median(t) / plain[batch]["epoch_median_s"]})
 
     out = {"gflops": gflops, "gflops_probes": probes, "epoch_floor_s": floor, "images": args.images,
            "epochs": rows, "epoch_ratio_to_floor": plain[512]["ratio_to_floor"],
-           "search_batch_sizes": search_batches,
+           "search_batch_sizes": search_batches, "cnn_epochs": cnn_rows,
            # an augmented epoch over the same epoch without augmentation (batch 128, medians of the
            # epochs measured in turns)
            "augment_epoch_ratio": {k: statistics.median(t) / statistics.median(turns[0])
@@ -226,6 +259,13 @@ def main() -> int:
     for r in rows:
         print(f"| {r['path']} | {r['batch_size']} | {r['epoch_median_s']:.3f} s | {r['ratio_to_floor']:.1f}x | "
               f"{r['epoch_min_s']:.3f} - {r['epoch_max_s']:.3f} s |")
+    print(f"\nThe convolutional family, same loop and images (floor: 6 FLOPs per multiply-accumulate, less the "
+          f"first convolution's input gradients):\n\n"
+          f"| CNN | params | MACs per image | batch | epoch time (median of {args.repeats}) | floor | ratio to floor | "
+          f"ratio to the baseline MLP's epoch |\n|:---|---:|---:|---:|---:|---:|---:|---:|")
+    for r in cnn_rows:
+        print(f"| {r['architecture']} | {r['params']:,} | {r['macs']:,} | {r['batch_size']} | {r['epoch_median_s']:.3f} s | "
+              f"{r['epoch_floor_s']:.3f} s | {r['ratio_to_floor']:.1f}x | {r['ratio_to_mlp_epoch']:.1f}x |")
     if "search" in out:
         print(f"\n| measure | value |\n|:---|---:|\n"
               f"| default search (Hyperband, budget 4,034) | {out['search']['trials']} trials in "

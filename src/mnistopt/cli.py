@@ -14,6 +14,7 @@ from ._version import __version__
 from .errors import MnistoptError
 from .options import (DEFAULT_COMPRESSION, DEFAULT_FINE_TUNE_EPOCHS, DEFAULT_QUANTIZE, ClusterOptions, SearchOptions,
                       cli_options)
+from .space import FAMILY_SPACES, Choice, SearchSpace
 
 __all__ = ["main", "build_parser"]
 
@@ -109,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     srch = sub.add_parser(
         "search",
         parents=[common],
-        help="find the most accurate MLP within each parameter budget (KerasTuner)",
+        help="find the most accurate model within each budget (KerasTuner)",
         description="One KerasTuner search per budget; every sampled model fits its budget. Writes "
         "DIR/result.json (rewritten after every trial), DIR/result.csv, DIR/models/budget-N.keras and the "
         "report (DIR/report.{json,md,html} and plots; see `mnistopt report`). With --compress, each selected "
@@ -124,6 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_args(srch)
     srch.add_argument("--out", metavar="DIR", default="runs/search", help="output directory (default: runs/search)")
     _add_search_options(srch)
+    srch.add_argument("--family", nargs="+", choices=list(FAMILY_SPACES), default=None, metavar="FAMILY",
+                      help="model families to search: mlp (default), cnn, or both (mlp cnn). A CNN trial costs tens "
+                      "of times an MLP's computation; its selected models are often the most accurate at a budget")
     srch.add_argument(
         "--preset", choices=["reference-grid"], default=None,
         help="reference-grid: the reference notebook's learning-rate x batch-size grid on the baseline MLP",
@@ -258,6 +262,10 @@ def _cmd_search(args: argparse.Namespace) -> int:
     if args.preset is None and not args.budget:
         raise _UsageError("search needs --budget N [N ...] or --sweep MIN MAX (or --preset reference-grid)")
     options = {f.name: getattr(args, f.name) for f in dataclasses.fields(SearchOptions) if hasattr(args, f.name)}
+    if args.family is not None:
+        if args.preset is not None:
+            raise _UsageError("--family applies to budget searches, not to --preset reference-grid")
+        options["space"] = SearchSpace(family=Choice(*dict.fromkeys(args.family)))
     if args.compress:
         options["compress"] = {"quantize": args.quantize, "sparsity": args.sparsity,
                                "fine_tune_epochs": args.fine_tune_epochs}

@@ -16,7 +16,7 @@ import dataclasses
 import enum
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from ._checks import check_choice, check_float, check_int
 from .errors import BudgetError, SpecError
@@ -96,6 +96,9 @@ class CNNSpec:
         ('cnn:6p-12p-flatten-10', 3730, 117912)
     """
 
+    #: The model family this spec describes (``"family"`` in :meth:`to_dict`).
+    family: ClassVar[str] = "cnn"
+
     blocks: tuple[ConvBlock, ...] = (ConvBlock(8), ConvBlock(16))
     head: Head = Head.GAP
     padding: Padding = Padding.VALID
@@ -152,7 +155,7 @@ class CNNSpec:
             >>> CNNSpec.from_dict(spec.to_dict()) == spec
             True
         """
-        out: dict[str, Any] = {"family": "cnn"}
+        out: dict[str, Any] = {"family": self.family}
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             if f.name == "blocks":
@@ -169,7 +172,10 @@ class CNNSpec:
     def from_dict(cls, data: dict[str, Any]) -> CNNSpec:
         """Rebuild a spec from :meth:`to_dict` output; unknown keys are an error."""
         names = {f.name for f in dataclasses.fields(cls)}
-        kwargs = {k: v for k, v in data.items() if k != "family"}
+        kwargs = dict(data)
+        family = kwargs.pop("family", cls.family)
+        if family != cls.family:
+            raise SpecError(f"A {family!r} spec is not a CNNSpec; read it with mnistopt.families.spec_from_dict.")
         unknown = sorted(set(kwargs) - names)
         if unknown:
             raise SpecError(f"Unknown CNNSpec field(s) {unknown}. Expected only {sorted(names)}.")
@@ -234,6 +240,36 @@ class CNNSpec:
         """``cnn:`` then each block (filters, ``k5`` for a 5x5 kernel, ``p`` pooled, ``s`` strided,
         ``sep`` separable), the head and the classes: ``cnn:8p-16p-gap-10``."""
         return "cnn:" + "-".join([b.label for b in self.blocks] + [self.head.value, str(self.num_classes)])
+
+    def prunable_kernels(self) -> dict[str, tuple[int, int]]:
+        """The kernels magnitude pruning thins, by layer name, as ``(fan_in, fan_out)``: a convolution's
+        fan-in counts its window; a separable block's pointwise kernel (what tfmot prunes; its depthwise
+        kernel stays dense); the output layer.
+
+        Example:
+            >>> CNNSpec(blocks=(ConvBlock(6), ConvBlock(12, separable=True)), head="gap").prunable_kernels()
+            {'conv_1': (9, 6), 'conv_2': (6, 12), 'output': (12, 10)}
+        """
+        out, cin = {}, 1
+        for i, b in enumerate(self.blocks, start=1):
+            out[f"conv_{i}"] = (cin, b.filters) if b.separable else (b.kernel * b.kernel * cin, b.filters)
+            cin = b.filters
+        h, w, c = self.feature_shape()
+        out["output"] = (c if self.head is Head.GAP else h * w * c, self.num_classes)
+        return out
+
+    def resized(self, budget: int) -> CNNSpec:
+        """The widest spec of this shape (blocks' kernels, relative widths, downsampling; head) within
+        ``budget`` parameters (:func:`widest_cnn`).
+
+        Example:
+            >>> CNNSpec(blocks=(ConvBlock(8), ConvBlock(16)), head="flatten").resized(4034).architecture
+            'cnn:6p-12p-flatten-10'
+        """
+        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "blocks"}
+        return widest_cnn(budget, [b.kernel for b in self.blocks], [b.filters / self.blocks[0].filters for b in self.blocks],
+                          separable=[b.separable for b in self.blocks],
+                          downsample=[b.downsample for b in self.blocks], **fields)
 
     # -- building ---------------------------------------------------------------------------------------
 

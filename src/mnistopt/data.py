@@ -150,6 +150,34 @@ class Dataset:
             source=f"{self.source} (test = {len(dev):,} images of its train split, official test set unused)",
         )
 
+    def folds(self, k: int = 5, seed: int | None = None) -> list[Dataset]:
+        """``k`` datasets for k-fold cross-validation over the training files (train + validation).
+
+        Fold ``i`` trains on the other ``k - 1`` stratified parts and holds out part ``i`` as its
+        ``val`` and ``test`` splits, so every training image is held out exactly once and the
+        official test set is never read. Decisions are then made on paired differences across
+        folds (a default that a single 900-image split cannot separate from noise).
+
+        Example:
+            >>> from mnistopt.data import synthetic_dataset
+            >>> folds = synthetic_dataset(n_train=500).folds(5)
+            >>> [f.sizes for f in folds[:2]], folds[0].name
+            ([{'train': 400, 'val': 100, 'test': 100}, {'train': 400, 'val': 100, 'test': 100}], 'synthetic-fold1of5')
+        """
+        from sklearn.model_selection import StratifiedKFold
+
+        k = check_int("k", k, minimum=2)
+        x = np.concatenate([self.x_train, self.x_val])
+        y = np.concatenate([self.y_train, self.y_val])
+        splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=self.seed if seed is None else seed)
+        out = []
+        for i, (keep, held) in enumerate(splitter.split(np.zeros(len(y)), y), start=1):
+            out.append(dataclasses.replace(
+                self, x_train=x[keep], y_train=y[keep], x_val=x[held], y_val=y[held], x_test=x[held], y_test=y[held],
+                name=f"{self.name}-fold{i}of{k}",
+                source=f"{self.source} (fold {i} of {k} of its training files held out; official test set unused)"))
+        return out
+
     def subset(self, train: int | None = None, val: int | None = None, test: int | None = None) -> Dataset:
         """A smaller dataset keeping the first ``train``/``val``/``test`` images.
 

@@ -258,22 +258,20 @@ def fit_file_budget(spec: Any, quantize: str, budget: int, dataset: Any) -> Any:
 
     import numpy as np
 
-    from .budget import widths_for_budget
     from .build import build_model
 
     rng = np.random.default_rng(0)
-    sizes: dict[tuple[int, ...], int] = {}
+    sizes: dict[str, int] = {}
     best = None
 
     def with_params(target: int):
-        widths = widths_for_budget(max(target, 1), spec.in_features, spec.num_classes, spec.hidden, spec.batch_norm)
-        return dataclasses.replace(spec, hidden=widths)
+        return spec.resized(max(target, 1))
 
     low = high = None  # parameter counts known to fit / to miss
     with tempfile.TemporaryDirectory() as tmp:
         candidate = spec
         for _ in range(10):
-            if candidate.hidden in sizes:
+            if candidate.architecture in sizes:
                 break
             probe = build_model(candidate, compile=False)
             # Distinct positive values everywhere: the converter shares identical buffers (such as
@@ -282,7 +280,7 @@ def fit_file_budget(spec: Any, quantize: str, budget: int, dataset: Any) -> Any:
             probe.set_weights([rng.uniform(0.1, 1.0, w.shape).astype(w.dtype) for w in probe.get_weights()])
             size = os.path.getsize(export_tflite(probe, os.path.join(tmp, "m.tflite"), quantize,
                                                  representative=dataset.x_train[:8]))
-            sizes[candidate.hidden] = size
+            sizes[candidate.architecture] = size
             params = candidate.params
             if size <= budget:
                 if best is None or params > best.params:

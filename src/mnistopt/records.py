@@ -20,6 +20,7 @@ from typing import Any, Protocol, runtime_checkable
 from ._io import atomic_write_json, atomic_write_text
 from .artifacts import Stage, StageKind
 from .errors import DataError, NotSelectedError
+from .families import Spec, spec_from_dict
 from .spec import MLPSpec
 
 __all__ = ["TrialStatus", "TrialRecord", "SelectedModel", "SearchResult", "CompressionResult", "ProgressEvent",
@@ -101,7 +102,7 @@ class TrialRecord:
     budget: int
     trial_id: str
     status: TrialStatus
-    spec: MLPSpec | None
+    spec: Spec | None
     params: int
     stage: str = StageKind.TRAINED.value
     nonzero_params: int | None = None
@@ -154,7 +155,14 @@ class TrialRecord:
         out["spec"] = self.spec.to_dict() if self.spec is not None else None
         out["architecture"] = self.spec.architecture if self.spec is not None else self.model_architecture
         out["macs"] = self.macs
+        out["family"] = self.family
         return out
+
+    @property
+    def family(self) -> str | None:
+        """The model family of this record's spec (``"mlp"``, ``"cnn"``); ``None`` for a model
+        mnistopt did not build."""
+        return self.spec.family if self.spec is not None else None
 
     @property
     def macs(self) -> int | None:
@@ -167,7 +175,7 @@ class TrialRecord:
         names = {f.name for f in dataclasses.fields(cls)}
         kwargs = {k: v for k, v in data.items() if k in names}
         if kwargs.get("spec") is not None:
-            kwargs["spec"] = MLPSpec.from_dict(kwargs["spec"])
+            kwargs["spec"] = spec_from_dict(kwargs["spec"])
         return cls(**kwargs)
 
 
@@ -200,7 +208,7 @@ class SelectedModel:
     classification: dict[str, Any] | None = dataclasses.field(repr=False, default=None)
 
     @property
-    def spec(self) -> MLPSpec:
+    def spec(self) -> Spec:
         return self.record.spec
 
 

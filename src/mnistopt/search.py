@@ -397,6 +397,7 @@ class _Run:
         self.time_limit_reached: dict[int, float] = {}  # budget -> seconds its search ran before it stopped
         self.distributed: dict[str, dict[str, Any]] = {}  # chief: budget -> exit lag, lost trials, gone workers
         self._tensors = None  # the train split as tensors, shared by every budget's trials
+        self.families: dict[int, list[dict[str, Any]]] = {}  # budget -> each family's best and its int8 file
 
     def result(self) -> SearchResult:
         from ._env import environment
@@ -409,6 +410,7 @@ class _Run:
             **({"time_limit_reached": {str(b): s for b, s in self.time_limit_reached.items()}}
                if self.time_limit_reached else {}),
             **({"distributed": dict(self.distributed)} if self.distributed else {}),
+            **({"families": {str(b): rows for b, rows in self.families.items()}} if self.families else {}),
             "note": "Models are selected on validation accuracy; test accuracy is reported for "
             "selected models only and chose nothing.",
         }
@@ -608,7 +610,36 @@ class _Run:
             budget, chosen.trial_id, chosen.spec.architecture, f"{chosen.params:,}",
             chosen.val_accuracy, test_acc,
         )
+        if len(tuner.hypermodel.space.families) > 1:
+            self.families[budget] = self._family_files(budget, mine, tuner, models)
         self.flush()
+
+    def _family_files(self, budget: int, mine: list[TrialRecord], tuner, models: Path) -> list[dict[str, Any]]:
+        """Each family's best trial at ``budget`` (on validation) and the price of shipping it: its int8
+        ``.tflite`` file's bytes, tensor arena and latency, and that file's validation accuracy (the
+        test set is not read)."""
+        from .artifacts import export_tflite, file_costs, tflite_predict
+        from .training import loss_and_accuracy
+
+        kind = tuner.hypermodel.space.kind
+        rows = []
+        for family in tuner.hypermodel.space.families:
+            best = select_best(r for r in mine if r.spec is not None and r.spec.family == family)
+            if best is None:
+                continue
+            candidate = tuner.candidate_path(best.trial_id)
+            model = kind.load_candidate(best.spec, tuner.checkpoint_path(best.trial_id), candidate)
+            path = models / f"budget-{budget}-{family}-int8.tflite"
+            atomic_write_with(path, lambda tmp: export_tflite(model, tmp, "int8", representative=self.data.x_train),
+                              ".tflite")
+            _, file_val = loss_and_accuracy(tflite_predict(path, self.data.x_val), self.data.y_val)
+            rows.append({"family": family, "trial_id": best.trial_id, "architecture": best.spec.architecture,
+                         "params": best.params, "nonzero_params": best.nonzero_params, "macs": best.macs,
+                         "val_accuracy": best.val_accuracy, "selected": best.key in {
+                             s.record.key for s in self.selected.values()},
+                         "file": "int8", "file_val_accuracy": file_val, "path": str(path),
+                         **dataclasses.asdict(file_costs(path))})
+        return rows
 
 
     def _refit(self, best: TrialRecord, tuner, models: Path) -> tuple[Any, Path | None]:

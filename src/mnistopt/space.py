@@ -15,6 +15,7 @@ sampled values into an :class:`~mnistopt.MLPSpec`.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -23,9 +24,12 @@ from ._checks import check_int
 from .dimensions import Choice, Dimension, DimensionKind, Range, Value, as_choice, dimension
 from .errors import ArgumentError, BudgetError
 from .kinds import BudgetKind, ParamsBudget, get_kind
+from .cnn import CNNSpec, ConvBlock, Downsample, Head, Padding, widest_cnn
+from .errors import SpecError
+from .families import FAMILY_SPECS, Spec
 from .spec import ACTIVATIONS, AUGMENTATIONS, LR_SCHEDULES, OPTIMIZERS, MLPSpec
 
-__all__ = ["Choice", "Range", "SearchSpace", "ResolvedSpace", "Dimension"]
+__all__ = ["Choice", "Range", "SearchSpace", "ResolvedSpace", "Dimension", "MLPChoices", "CNNChoices", "FAMILY_SPACES"]
 
 
 _INPUTS = {  # input reduction name -> (crop, pool)
@@ -73,6 +77,18 @@ class SearchSpace:
             ``"dynamic"``, ``"int8"``; ``"int8-io"``, int8 with int8 input and
             output, is allowed but not in the default choices); the model is as
             wide as its file allows.
+        family: the model families to search: ``"mlp"`` (the default) and ``"cnn"``. A CNN trial
+            costs far more computation than an MLP one (tens of times the multiply-accumulates);
+            add ``"cnn"`` when the most accurate model at the budget matters more than search time
+            and inference cost. The ``conv_*`` fields describe the CNNs (see :class:`CNNChoices`):
+        conv_depth: number of convolution blocks.
+        conv_growth: each block's filters relative to the previous block's.
+        conv_kernel: kernel size of every convolution.
+        conv_separable: the blocks after the first are depthwise-separable.
+        conv_downsample: ``"pool"`` (2x2 max pooling) or ``"stride"`` (stride-2 convolutions)
+            after every block.
+        conv_padding: ``"same"`` or ``"valid"``.
+        conv_head: ``"gap"`` (global average pooling) or ``"flatten"``.
 
     Example:
         >>> space = SearchSpace(optimizer="adam", batch_size=Choice(64, 128))
@@ -103,6 +119,14 @@ class SearchSpace:
     sgd_lr_factor: float = 10.0
     sparsity: Value = Choice(0.0, 0.5, 0.75, 0.9)
     quantize: Value = Choice("float32", "float16", "dynamic", "int8")
+    family: Value = "mlp"
+    conv_depth: Value = Choice(2, 3)
+    conv_growth: Value = Range(1.0, 2.0)
+    conv_kernel: Value = 3
+    conv_separable: Value = False
+    conv_downsample: Value = Choice("pool", "stride")
+    conv_padding: Value = "same"
+    conv_head: Value = Choice("gap", "flatten")
 
     @classmethod
     def reference_grid(cls) -> SearchSpace:
@@ -157,6 +181,20 @@ class SearchSpace:
             mnistopt.errors.ArgumentError: `inputs` must be among ['none', 'crop2', 'crop4', 'pool', 'crop2+pool', 'crop4+pool']. Received: ['blur'].
         """
         kind = get_kind(kind)
+        for name, allowed in (("family", tuple(FAMILY_SPACES)), ("conv_downsample", tuple(d.value for d in Downsample)),
+                              ("conv_padding", tuple(p.value for p in Padding)), ("conv_head", tuple(h.value for h in Head)),
+                              ("conv_separable", (False, True))):
+            bad = [v for v in as_choice(getattr(self, name), name) if v not in allowed]
+            if bad:
+                raise ArgumentError(f"`{name}` must be among {list(allowed)}. Received: {bad}.")
+        for d in as_choice(self.conv_depth, "conv_depth"):
+            check_int("conv_depth", d, minimum=1, maximum=6)
+        for k in as_choice(self.conv_kernel, "conv_kernel"):
+            check_int("conv_kernel", k, minimum=1, maximum=9)
+        growth = (self.conv_growth.low, self.conv_growth.high) if isinstance(self.conv_growth, Range) else \
+            as_choice(self.conv_growth, "conv_growth")
+        if any(not isinstance(g, (int, float)) or isinstance(g, bool) or not 0.25 <= g <= 4 for g in growth):
+            raise ArgumentError(f"`conv_growth` must be numbers in [0.25, 4]. Received: {self.conv_growth}.")
         unknown = [v for v in as_choice(self.inputs, "inputs") if v not in _INPUTS]
         if unknown:
             raise ArgumentError(f"`inputs` must be among {list(_INPUTS)}. Received: {unknown}.")
@@ -175,11 +213,12 @@ class SearchSpace:
         self, budget: int, input_shape: Sequence[int] = (28, 28), num_classes: int = 10,
         kind: str | BudgetKind = "params",
     ) -> ResolvedSpace:
-        """The space for one budget: infeasible input reductions removed.
+        """The space for one budget: infeasible input reductions, depths and heads removed.
 
         ``kind`` says what the budget counts: ``"params"`` (every parameter),
         ``"nonzero"`` (non-zero weights after pruning) or ``"bytes"`` (size of
-        the exported ``.tflite`` file).
+        the exported ``.tflite`` file). A family none of whose models fits is
+        dropped when another family does.
 
         Raises:
             BudgetError: no model in this space fits ``budget``; the message
@@ -195,11 +234,31 @@ class SearchSpace:
             return dataclasses.replace(resolved, budget=budget, kind=kind)
         self.check(kind)
         input_shape = tuple(input_shape)
-        inputs = as_choice(self.inputs, "inputs")
-        depths = (len(self.hidden),) if self.hidden is not None else tuple(
-            check_int("depth", d, minimum=1, maximum=8) for d in as_choice(self.depth, "depth")
+        families, errors = {}, []
+        for name in as_choice(self.family, "family"):
+            try:
+                families[name] = FAMILY_SPACES[name].resolve(self, budget, input_shape, num_classes)
+            except BudgetError as e:
+                errors.append(e)
+        if not families:
+            raise errors[0] if len(errors) == 1 else BudgetError(" ".join(str(e) for e in errors))
+        return ResolvedSpace(self, budget, input_shape, num_classes, families)
+
+
+@dataclasses.dataclass(frozen=True)
+class MLPChoices:
+    """The MLP family's part of a resolved space: the input reductions and depths that fit."""
+
+    inputs: tuple[str, ...]
+    depths: tuple[int, ...]
+
+    @classmethod
+    def resolve(cls, space: SearchSpace, budget: int, input_shape: tuple[int, ...], num_classes: int) -> MLPChoices:
+        inputs = as_choice(space.inputs, "inputs")
+        depths = (len(space.hidden),) if space.hidden is not None else tuple(
+            check_int("depth", d, minimum=1, maximum=8) for d in as_choice(space.depth, "depth")
         )
-        batch_norms = as_choice(self.batch_norm, "batch_norm")
+        batch_norms = as_choice(space.batch_norm, "batch_norm")
 
         def features(name):
             crop, pool = _INPUTS[name]
@@ -213,8 +272,8 @@ class SearchSpace:
             n = features(name)
             if n is None:
                 return None
-            if self.hidden is not None:
-                return max(_budget.mlp_params(n, self.hidden, num_classes, bn) for bn in batch_norms)
+            if space.hidden is not None:
+                return max(_budget.mlp_params(n, space.hidden, num_classes, bn) for bn in batch_norms)
             return max(_budget.min_params(n, num_classes, d, bn) for d in depth_set for bn in batch_norms)
 
         # Every combination of the sampled values must fit, so keep the largest
@@ -233,26 +292,130 @@ class SearchSpace:
                 f"inputs {list(inputs)}). Raise the budget, fix batch_norm=False, or allow more "
                 f"input reduction, e.g. SearchSpace(inputs=Choice('crop4+pool'))."
             )
-        if self.hidden is None:
+        if space.hidden is None:
             useful = [
                 v for v in feasible
-                if _budget.mlp_params(features(v), (self.min_width,), num_classes) <= budget
+                if _budget.mlp_params(features(v), (space.min_width,), num_classes) <= budget
             ]
             feasible = useful or feasible
-        return ResolvedSpace(self, budget, input_shape, num_classes, tuple(feasible), depth_set)
+        return cls(tuple(feasible), depth_set)
+
+    def dimensions(self, space: SearchSpace) -> list[Dimension]:
+        dims = []
+        if space.hidden is None:
+            dims.append(dimension("depth", Choice(*self.depths)))
+            dims.extend(dimension(f"taper_{i}", space.taper) for i in range(2, max(self.depths) + 1))
+        return dims + [dimension("inputs", Choice(*self.inputs))]
+
+    def to_spec(self, space: SearchSpace, values: Mapping[str, Any], budget: int, fields: dict[str, Any]) -> MLPSpec:
+        crop, pool = _INPUTS[values["inputs"]]
+        base = MLPSpec(hidden=(), crop=crop, pool=pool, **fields)
+        if space.hidden is not None:
+            return dataclasses.replace(base, hidden=tuple(space.hidden))  # resolve() checked it fits (params kind)
+        depth = int(values["depth"])
+        ratios = [1.0]
+        for i in range(2, depth + 1):
+            ratios.append(ratios[-1] * float(values[f"taper_{i}"]))
+        widths = _budget.widths_for_budget(budget, base.in_features, base.num_classes, ratios, base.batch_norm)
+        return dataclasses.replace(base, hidden=widths)
+
+
+@dataclasses.dataclass(frozen=True)
+class CNNChoices:
+    """The convolutional family's part of a resolved space: the block counts and heads that fit.
+
+    A sampled CNN has ``conv_depth`` blocks of ``conv_kernel`` convolutions, each
+    ``conv_growth`` times as wide as the one before, downsampled alike
+    (``conv_downsample``), the blocks after the first depthwise-separable when
+    ``conv_separable``; then ``conv_head``. Its channels are the widest that fit the
+    budget (:func:`mnistopt.cnn.widest_cnn`).
+    """
+
+    depths: tuple[int, ...]
+    heads: tuple[str, ...]
+
+    @staticmethod
+    def _shape(space: SearchSpace, depth: int, growth: float, kernel: int, separable: bool,
+               downsample: str) -> dict[str, Any]:
+        return dict(kernels=(kernel,) * depth, ratios=tuple(growth ** i for i in range(depth)),
+                    separable=(False,) + (bool(separable),) * (depth - 1), downsample=(downsample,) * depth)
+
+    @classmethod
+    def resolve(cls, space: SearchSpace, budget: int, input_shape: tuple[int, ...], num_classes: int) -> CNNChoices:
+        growth = space.conv_growth.high if isinstance(space.conv_growth, Range) else max(
+            as_choice(space.conv_growth, "conv_growth"))
+        others = list(itertools.product(
+            as_choice(space.conv_kernel, "conv_kernel"), as_choice(space.conv_separable, "conv_separable"),
+            as_choice(space.conv_downsample, "conv_downsample"), as_choice(space.conv_padding, "conv_padding"),
+            as_choice(space.batch_norm, "batch_norm")))
+
+        def worst(depth: int, head: str) -> int | None:
+            """Parameters of the costliest combination at one filter in the first block (None: no map)."""
+            try:
+                return max(_smallest_cnn(cls._shape(space, depth, growth, k, sep, down), head, pad, bn, input_shape,
+                                         num_classes) for k, sep, down, pad, bn in others)
+            except SpecError:
+                return None
+
+        depths = sorted(as_choice(space.conv_depth, "conv_depth"))
+        heads = as_choice(space.conv_head, "conv_head")
+        fits = {(d, h): m for d in depths for h in heads if (m := worst(d, h)) is not None and m <= budget}
+        kept_heads = tuple(h for h in heads if all((d, h) in fits for d in depths[:1]))
+        kept_depths = tuple(d for d in depths if all((d, h) in fits for h in kept_heads))
+        if not kept_heads or not kept_depths:
+            known = [m for d in depths for h in heads if (m := worst(d, h)) is not None]
+            least = f"{min(known):,} parameters" if known else "no feature map left for this image size"
+            raise BudgetError(
+                f"budget={budget:,} is below the smallest CNN of this search space ({least}: one filter in the "
+                f"first block, every allowed choice). Raise the budget, or fix conv_head='gap' and fewer blocks."
+            )
+        return cls(kept_depths, kept_heads)
+
+    def dimensions(self, space: SearchSpace) -> list[Dimension]:
+        return [dimension("conv_depth", Choice(*self.depths)), dimension("conv_growth", space.conv_growth),
+                dimension("conv_kernel", space.conv_kernel), dimension("conv_separable", space.conv_separable),
+                dimension("conv_downsample", space.conv_downsample), dimension("conv_padding", space.conv_padding),
+                dimension("conv_head", Choice(*self.heads))]
+
+    def to_spec(self, space: SearchSpace, values: Mapping[str, Any], budget: int, fields: dict[str, Any]) -> CNNSpec:
+        shape = self._shape(space, int(values["conv_depth"]), float(values["conv_growth"]),
+                            int(values["conv_kernel"]), bool(values["conv_separable"]), values["conv_downsample"])
+        return widest_cnn(budget, **shape, head=values["conv_head"], padding=values["conv_padding"], **fields)
+
+
+def _smallest_cnn(shape: dict[str, Any], head: str, padding: str, batch_norm: bool, input_shape: tuple[int, ...],
+                  num_classes: int) -> int:
+    """Parameters of a CNN of this shape with one filter in its first block (SpecError: no feature map)."""
+    blocks = tuple(ConvBlock(max(1, round(r)), k, s, d) for k, r, s, d in
+                   zip(shape["kernels"], shape["ratios"], shape["separable"], shape["downsample"]))
+    return CNNSpec(blocks=blocks, head=head, padding=padding, batch_norm=batch_norm, input_shape=input_shape,
+                   num_classes=num_classes).params
+
+
+#: Each model family's part of a search space, by family name.
+FAMILY_SPACES: dict[str, type] = {"mlp": MLPChoices, "cnn": CNNChoices}
 
 
 @dataclasses.dataclass(frozen=True)
 class ResolvedSpace:
-    """A :class:`SearchSpace` bound to one budget and input shape."""
+    """A :class:`SearchSpace` bound to one budget and input shape: each family's feasible choices."""
 
     space: SearchSpace
     budget: int
     input_shape: tuple[int, int]
     num_classes: int
-    inputs: tuple[str, ...]
-    depths: tuple[int, ...]
+    families: Mapping[str, Any]  # family name -> its MLPChoices / CNNChoices
     kind: BudgetKind = ParamsBudget()
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        """The MLP family's feasible input reductions (empty without that family)."""
+        return self.families["mlp"].inputs if "mlp" in self.families else ()
+
+    @property
+    def depths(self) -> tuple[int, ...]:
+        """The MLP family's feasible depths (empty without that family)."""
+        return self.families["mlp"].depths if "mlp" in self.families else ()
 
     def param_budget(self, values: Mapping[str, Any]) -> int:
         """The dense parameter budget of a sampled point (see ``kind``).
@@ -266,14 +429,12 @@ class ResolvedSpace:
         return self.kind.param_budget(self.budget, values)
 
     def dimensions(self) -> list[Dimension]:
-        """The hyperparameters, in a stable order, for a tuner to declare."""
+        """The hyperparameters, in a stable order, for a tuner to declare: ``family`` (when the
+        space has more than one), each family's own, then the training dimensions they share."""
         s = self.space
-        dims = []
-        if s.hidden is None:
-            dims.append(dimension("depth", Choice(*self.depths)))
-            max_depth = max(self.depths)
-            dims.extend(dimension(f"taper_{i}", s.taper) for i in range(2, max_depth + 1))
-        dims.append(dimension("inputs", Choice(*self.inputs)))
+        dims = [dimension("family", Choice(*self.families))] if len(self.families) > 1 else []
+        for choices in self.families.values():
+            dims.extend(choices.dimensions(s))
         for name in ("activation", "dropout", "l2", "batch_norm", "optimizer", "learning_rate",
                      "lr_schedule", "batch_size", "momentum", "augment", "label_smoothing"):
             dims.append(dimension(name, getattr(s, name)))
@@ -286,13 +447,10 @@ class ResolvedSpace:
             out[d.name] = d.values[0] if d.kind is not DimensionKind.RANGE else d.low
         return out
 
-    def to_spec(self, values: Mapping[str, Any], epochs: int = 10) -> MLPSpec:
-        """The spec for sampled ``values``; its ``params`` never exceed the budget."""
-        s = self.space
-        crop, pool = _INPUTS[values["inputs"]]
+    def to_spec(self, values: Mapping[str, Any], epochs: int = 10) -> Spec:
+        """The spec for sampled ``values`` (of the family ``values["family"]`` names, or the space's
+        only one); its ``params`` never exceed the budget."""
         fields = dict(
-            crop=crop,
-            pool=pool,
             activation=values["activation"],
             dropout=float(values["dropout"]),
             l2=float(values["l2"]),
@@ -309,14 +467,5 @@ class ResolvedSpace:
             input_shape=self.input_shape,
             num_classes=self.num_classes,
         )
-        if s.hidden is not None:
-            return MLPSpec(hidden=tuple(s.hidden), **fields)  # resolve() checked it fits (params kind)
-        depth = int(values["depth"])
-        ratios = [1.0]
-        for i in range(2, depth + 1):
-            ratios.append(ratios[-1] * float(values[f"taper_{i}"]))
-        base = MLPSpec(hidden=(), **fields)
-        widths = _budget.widths_for_budget(
-            self.param_budget(values), base.in_features, self.num_classes, ratios, base.batch_norm
-        )
-        return dataclasses.replace(base, hidden=widths)
+        family = values.get("family", next(iter(self.families)))
+        return self.families[family].to_spec(self.space, values, self.param_budget(values), fields)

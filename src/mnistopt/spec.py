@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from . import budget as _budget
 from ._checks import check_choice, check_float, check_int
@@ -99,6 +99,9 @@ class MLPSpec:
         >>> small.in_features, small.params
         (100, 1786)
     """
+
+    #: The model family this spec describes (``"family"`` in :meth:`to_dict`).
+    family: ClassVar[str] = "mlp"
 
     hidden: tuple[int, ...] = (128, 64)
     crop: int = 0
@@ -221,6 +224,29 @@ class MLPSpec:
         layers = (self.in_features, *self.hidden, self.num_classes)
         return prefix + "-".join(str(n) for n in layers)
 
+    def prunable_kernels(self) -> dict[str, tuple[int, int]]:
+        """The kernels magnitude pruning thins, by layer name: ``(fan_in, fan_out)`` of each ``Dense``.
+
+        Example:
+            >>> MLPSpec(hidden=(16,), pool=True).prunable_kernels()
+            {'dense_1': (196, 16), 'output': (16, 10)}
+        """
+        widths = [self.in_features, *self.hidden, self.num_classes]
+        names = [f"dense_{i}" for i in range(1, len(self.hidden) + 1)] + ["output"]
+        return dict(zip(names, zip(widths[:-1], widths[1:])))
+
+    def resized(self, budget: int) -> MLPSpec:
+        """The widest spec of this shape (depth, relative widths, input reduction) within ``budget``
+        parameters (:func:`mnistopt.budget.widths_for_budget`); raises :class:`~mnistopt.errors.BudgetError`
+        when even one unit per layer does not fit.
+
+        Example:
+            >>> MLPSpec(hidden=(128, 64)).resized(50_000).hidden
+            (60, 30)
+        """
+        widths = _budget.widths_for_budget(budget, self.in_features, self.num_classes, self.hidden, self.batch_norm)
+        return dataclasses.replace(self, hidden=widths)
+
     # -- presets and serialisation -----------------------------------------
 
     @classmethod
@@ -240,7 +266,7 @@ class MLPSpec:
             >>> MLPSpec.from_dict(MLPSpec().to_dict()) == MLPSpec()
             True
         """
-        out = dataclasses.asdict(self)
+        out = {"family": self.family, **dataclasses.asdict(self)}
         out["hidden"] = list(self.hidden)
         out["input_shape"] = list(self.input_shape)
         return out
@@ -249,12 +275,15 @@ class MLPSpec:
     def from_dict(cls, data: Mapping[str, Any]) -> MLPSpec:
         """Rebuild a spec from :meth:`to_dict` output; unknown keys are an error."""
         names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
+        kwargs = dict(data)
+        family = kwargs.pop("family", cls.family)
+        if family != cls.family:
+            raise SpecError(f"A {family!r} spec is not an MLPSpec; read it with mnistopt.families.spec_from_dict.")
+        unknown = sorted(set(kwargs) - names)
         if unknown:
             raise SpecError(
                 f"Unknown MLPSpec field(s) {unknown}. Expected only {sorted(names)}."
             )
-        kwargs = dict(data)
         for key in ("hidden", "input_shape"):
             if key in kwargs and isinstance(kwargs[key], list):
                 kwargs[key] = tuple(kwargs[key])

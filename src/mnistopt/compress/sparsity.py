@@ -19,7 +19,7 @@ import numpy as np
 from .._checks import check_float, check_int
 from ..data import Dataset
 from ..errors import ArgumentError, BudgetError
-from ..spec import MLPSpec
+from ..families import Spec
 
 __all__ = ["count_nonzero", "kernel_sparsity_for", "prune_magnitude", "prune_any_model", "PruningOutcome"]
 
@@ -29,12 +29,11 @@ def count_nonzero(model: Any) -> int:
     return int(sum(np.count_nonzero(w) for w in model.get_weights()))
 
 
-def _kernel_shapes(spec: MLPSpec) -> list[tuple[int, int]]:
-    widths = [spec.in_features, *spec.hidden, spec.num_classes]
-    return list(zip(widths[:-1], widths[1:]))
+def _kernel_shapes(spec: Spec) -> list[tuple[int, int]]:
+    return list(spec.prunable_kernels().values())
 
 
-def layer_densities(spec: MLPSpec, kept: int) -> list[float]:
+def layer_densities(spec: Spec, kept: int) -> list[float]:
     """Per-layer kernel densities keeping ``kept`` kernel weights in all, Erdos-Renyi style.
 
     A layer keeps weights in proportion to ``fan_in + fan_out`` (Mocanu et al.
@@ -64,7 +63,7 @@ def erdos_renyi_densities(shapes: list[tuple[int, int]], kept: int) -> list[floa
     return [1.0 if i in dense else scale * (a + b) / (a * b) for i, (a, b) in enumerate(shapes)]
 
 
-def kernel_sparsity_for(spec: MLPSpec, nonzero_budget: int) -> float:
+def kernel_sparsity_for(spec: Spec, nonzero_budget: int) -> float:
     """The overall kernel sparsity that leaves at most ``nonzero_budget`` non-zero weights.
 
     Only ``Dense`` kernels are pruned; biases and batch-norm vectors are kept
@@ -95,7 +94,7 @@ class PruningOutcome:
 
 def prune_magnitude(
     model: Any,
-    spec: MLPSpec,
+    spec: Spec,
     dataset: Dataset,
     sparsity: float | None = None,
     *,
@@ -161,8 +160,7 @@ def prune_magnitude(
     end_step = max(1, round(steps_per_epoch * epochs * ramp))
     sizes = [a * b for a, b in _kernel_shapes(spec)]
     densities = layer_densities(spec, round(sum(sizes) * (1.0 - sparsity)))
-    targets = {f"dense_{i}": 1.0 - d for i, d in enumerate(densities[:-1], start=1)}
-    targets["output"] = 1.0 - densities[-1]
+    targets = {name: 1.0 - d for name, d in zip(spec.prunable_kernels(), densities)}
 
     pruned = _wrapped_for_pruning(tfmot, tf_keras, legacy, targets, end_step)
     rate = learning_rate if learning_rate is not None else spec.learning_rate

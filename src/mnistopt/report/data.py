@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..artifacts import Stage, StageKind
-from ..records import COMPLETED, CompressionResult, SearchResult, TrialRecord, chain_history
+from ..records import COMPLETED, CompressionResult, SearchResult, TrialRecord, chain_history, select_best
 from ..spec import MLPSpec
 from .pareto import SIZE_AXES, SIZE_FIELDS, front_candidates, hypervolume, pareto_front
 from .stats import difference_interval, wilson_interval
@@ -119,7 +119,8 @@ def _selected_rows(result: SearchResult | CompressionResult, rows: list[dict[str
         float32 = next((x for x in files if Stage.parse(x["stage"]).kind is StageKind.FILE), None)
         smallest = min(files, key=lambda x: (x["bytes"], -x["val_accuracy"]), default=None)  # test chooses nothing
         out.append({
-            "budget": budget, "trial_id": r.trial_id, "stage": r.stage, "architecture": r.spec.architecture,
+            "budget": budget, "trial_id": r.trial_id, "stage": r.stage, "family": r.family,
+            "architecture": r.spec.architecture,
             "optimizer": r.spec.optimizer, "learning_rate": r.spec.learning_rate, "batch_size": r.spec.batch_size,
             "params": r.params, "nonzero_params": r.nonzero_params if r.nonzero_params is not None else r.params,
             "bytes": r.bytes if r.bytes is not None else (float32["bytes"] if float32 else None),
@@ -250,7 +251,44 @@ def report_data(result: SearchResult) -> dict[str, Any]:
         "selected": selected,
         "reference": reference_comparison(selected),
         "gaps": accuracy_gaps(selected, sizes.get("test")),
+        "families": family_rows(result),
     }
+
+
+def family_rows(result: SearchResult) -> list[dict[str, Any]]:
+    """Per budget, each model family's best trial on validation, with the price of shipping it: MACs
+    and, when the search measured them (a search over several families exports each family's best as
+    an int8 file), that file's bytes, tensor arena and latency. Empty for a one-family result.
+
+    Example:
+        >>> from mnistopt.cnn import CNNSpec
+        >>> rs = [TrialRecord(budget=9, trial_id=str(i), status="completed", spec=s, params=s.params,
+        ...                   val_accuracy=a) for i, (s, a) in enumerate([(MLPSpec(hidden=(4,)), 0.9),
+        ...                                                           (CNNSpec(), 0.95), (CNNSpec(), 0.93)])]
+        >>> [(r["family"], r["trial_id"], r["macs"]) for r in family_rows(SearchResult(records=tuple(rs), selected={}))]
+        [('mlp', '0', 3176), ('cnn', '1', 188624)]
+    """
+    measured = (result.info or {}).get("families") or {}
+    records = [r for r in result.records if r.spec is not None and not r.is_compression_stage]
+    if len({r.family for r in records}) < 2:
+        return []
+    out = []
+    for budget in sorted({r.budget for r in records}):
+        files = {row["family"]: row for row in measured.get(str(budget), [])}
+        for family in dict.fromkeys(r.family for r in records if r.budget == budget):
+            best = select_best(r for r in records if r.budget == budget and r.family == family)
+            if best is None:
+                continue
+            row = {"budget": budget, "family": family, "trial_id": best.trial_id,
+                   "architecture": best.spec.architecture, "params": best.params, "macs": best.macs,
+                   "val_accuracy": best.val_accuracy, "test_accuracy": best.test_accuracy,
+                   "selected": bool(best.selected)}
+            file = files.get(family)
+            if file is not None and file.get("trial_id") == best.trial_id:
+                row.update({k: file.get(k) for k in ("file", "bytes", "arena_bytes", "latency_us",
+                                                     "file_val_accuracy")})
+            out.append(row)
+    return out
 
 
 def front_histories(result: SearchResult, data: Mapping[str, Any]) -> dict[str, dict[str, list[float]]]:
@@ -390,7 +428,9 @@ def pareto_plot_data(points: Sequence[Mapping[str, Any]], x: str, y: str = "val_
         if row.get(x) is None or row.get(y) is None:
             continue
         point = {"x": row[x], "y": row[y], "budget": row["budget"], "stage": row["stage"],
-                 "family": Stage.parse(row["stage"]).family, "label": f"{row['budget']:,} {row['stage']}"}
+                 "family": Stage.parse(row["stage"]).family, "model_family": row.get("family"),
+                 "label": f"{row['budget']:,} {row['stage']}" + (f" {row['family']}" if row.get("family") == "cnn"
+                                                                  else "")}
         if row["pareto"].get(x):
             front.append(point)
         else:

@@ -150,18 +150,22 @@ def plot_pareto(data: Mapping[str, Any], path: str | os.PathLike, title: str = "
     budgets = sorted({p["budget"] for p in everything})
     cmap = plt.get_cmap("tab10" if len(budgets) <= 10 else "tab20")
     colour = {b: cmap(i % cmap.N) for i, b in enumerate(budgets)}
+    def face(p):  # a CNN's marker is open, an MLP's (or another model's) filled: the model family at a glance
+        return "none" if p.get("model_family") == "cnn" else colour[p["budget"]]
+
     for group, alpha, size in ((data.get("short", ()), 0.07, 12), (data["dominated"], 0.2, 22)):
         for p in group:
-            ax.scatter(p["x"], p["y"], color=colour[p["budget"]], marker=_MARKERS[p["family"]], alpha=alpha, s=size,
-                       linewidths=0)
+            ax.scatter(p["x"], p["y"], facecolors=face(p), edgecolors=colour[p["budget"]], marker=_MARKERS[p["family"]],
+                       alpha=alpha, s=size, linewidths=1 if face(p) == "none" else 0)
     front = data["front"]
     if front:
         xs = [p["x"] for p in front]
         ys = [p["y"] for p in front]
         ax.step(xs, ys, where="post", color="black", linewidth=1, alpha=0.6, zorder=2)
         for p in front:
-            ax.scatter(p["x"], p["y"], color=colour[p["budget"]], marker=_MARKERS[p["family"]], s=60,
-                       edgecolors="black", linewidths=0.8, zorder=3)
+            ax.scatter(p["x"], p["y"], facecolors=face(p), marker=_MARKERS[p["family"]], s=60,
+                       edgecolors="black" if face(p) != "none" else colour[p["budget"]],
+                       linewidths=0.8 if face(p) != "none" else 1.6, zorder=3)
     chosen = data.get("selected", ())
     for p in chosen:
         ax.errorbar(p["x"], p["y"], yerr=[[p["y"] - p["low"]], [p["high"] - p["y"]]], fmt="D", markersize=5,
@@ -188,6 +192,10 @@ def plot_pareto(data: Mapping[str, Any], path: str | os.PathLike, title: str = "
     handles = [plt.Line2D([], [], color=colour[b], marker="o", linestyle="", label=f"budget {b:,}") for b in budgets]
     families = sorted({p["family"] for p in everything})
     handles += [plt.Line2D([], [], color="grey", marker=_MARKERS[f], linestyle="", label=f) for f in families]
+    if any(p.get("model_family") == "cnn" for p in everything):
+        handles += [plt.Line2D([], [], color="grey", marker="o", linestyle="", label="MLP: filled"),
+                    plt.Line2D([], [], color="grey", marker="o", markerfacecolor="none", linestyle="",
+                               label="CNN: open")]
     if chosen:
         handles.append(plt.Line2D([], [], color="black", marker="D", markerfacecolor="white", linestyle="",
                                   label="selected: test accuracy, 95% interval"))

@@ -230,7 +230,8 @@ def _record_row(r: Mapping[str, Any]) -> list[str]:
     spec = r.get("spec") or {}
     training = f"{spec.get('optimizer', '')} lr={spec['learning_rate']:.2g} bs={spec.get('batch_size')}" \
         if spec.get("learning_rate") is not None else ""
-    return [_fmt(r["budget"]), r["stage"], f"{r.get('architecture') or ''} {training}".strip(), _fmt(r["params"]),
+    return [_fmt(r["budget"]), r["stage"], r.get("family") or "", f"{r.get('architecture') or ''} {training}".strip(),
+            _fmt(r["params"]),
             _fmt(r.get("nonzero_params")), _fmt(r.get("bytes")), _fmt(r.get("gzip_bytes")), _fmt(r.get("macs")),
             _fmt(r.get("arena_bytes")), _latency(r.get("latency_us")),
             _acc(r.get("val_accuracy"), r.get("val_interval")), _acc(r.get("test_accuracy"), r.get("test_interval"))]
@@ -241,7 +242,7 @@ def _latency(us: float | None) -> str:
 
 
 _FILE_ONLY = {a.field for a in SIZE_AXES if a.file_only}
-_RECORD_HEADERS = ["budget", "stage", "model", "params", "nonzero", "bytes", "gzip bytes", "MACs", "arena bytes",
+_RECORD_HEADERS = ["budget", "stage", "family", "model", "params", "nonzero", "bytes", "gzip bytes", "MACs", "arena bytes",
                    "latency µs", "val accuracy", "test accuracy"]
 
 
@@ -252,9 +253,10 @@ def _summary_blocks(data: Mapping[str, Any]) -> list[Block]:
         blocks.append(Heading(2, "Selected model per budget"))
         blocks.append(Paragraph(_interval_note(data)))
         blocks.append(_table(
-            ["budget", "selected", "stage", "params", "nonzero", "bytes", "MACs", "arena bytes", "latency µs",
-             "train accuracy", "val accuracy", "test accuracy", "test loss", "smallest file (test accuracy)"],
-            [[_fmt(s["budget"]), f"{s['architecture']} {s['optimizer']} lr={s['learning_rate']:.2g} "
+            ["budget", "family", "selected", "stage", "params", "nonzero", "bytes", "MACs", "arena bytes",
+             "latency µs", "train accuracy", "val accuracy", "test accuracy", "test loss",
+             "smallest file (test accuracy)"],
+            [[_fmt(s["budget"]), s.get("family") or "", f"{s['architecture']} {s['optimizer']} lr={s['learning_rate']:.2g} "
               f"bs={s['batch_size']}", s["stage"], _fmt(s["params"]), _fmt(s["nonzero_params"]), _fmt(s["bytes"]),
               _fmt(s.get("macs")), _fmt(s.get("arena_bytes")), _latency(s.get("latency_us")),
               _acc(s["train_accuracy"], s.get("train_interval")), _acc(s["val_accuracy"], s.get("val_interval")),
@@ -262,7 +264,23 @@ def _summary_blocks(data: Mapping[str, Any]) -> list[Block]:
               "" if not s["smallest_file"] else f"{s['smallest_file']['stage']}: {s['smallest_file']['bytes']:,} B "
               f"({s['smallest_file']['test_accuracy']:.4f})"]
              for s in sorted(data["selected"], key=lambda s: s["budget"])],
-            [True, False, False] + [True] * 11))
+            [True, False, False, False] + [True] * 11))
+
+    if data.get("families"):
+        blocks.append(Heading(2, "Model families"))
+        blocks.append(Paragraph(
+            "Each family's best trial per budget (on validation accuracy) and the price of shipping it: "
+            "multiply-accumulates per image and, where measured, its int8 .tflite file's bytes, tensor arena "
+            "and single-image latency (on this machine), with the file's own validation accuracy. Test accuracy "
+            "is the selected model's only."))
+        blocks.append(_table(
+            ["budget", "family", "model", "params", "MACs", "val accuracy", "int8 file val accuracy", "bytes",
+             "arena bytes", "latency µs", "test accuracy"],
+            [[_fmt(f["budget"]), f["family"] + (" (selected)" if f["selected"] else ""), f["architecture"],
+              _fmt(f["params"]), _fmt(f["macs"]), _fmt(f["val_accuracy"], "acc"),
+              _fmt(f.get("file_val_accuracy"), "acc"), _fmt(f.get("bytes")), _fmt(f.get("arena_bytes")),
+              _latency(f.get("latency_us")), _fmt(f.get("test_accuracy"), "acc")] for f in data["families"]],
+            [True, False, False] + [True] * 8))
 
     blocks.append(Heading(2, "Reference comparison"))
     blocks.append(Paragraph("The reference notebook's figures were measured on its training set (60,000 MNIST "
@@ -351,7 +369,7 @@ def _document(data: Mapping[str, Any]) -> list[Block]:
             f = figures[f"pareto-{x}"]
             blocks.append(Image(f["file"], f["caption"]))
         blocks.append(_table(_RECORD_HEADERS, [_record_row(records[i]) for i in front["members"]],
-                             [True, False, False] + [True] * 9))
+                             [True, False, False, False] + [True] * 9))
 
     if "front-curves" in figures:
         blocks.append(Heading(2, "Training curves of the front models"))
@@ -460,23 +478,23 @@ def search_table(result: SearchResult) -> str:
     Example:
         >>> from mnistopt.records import SearchResult
         >>> print(search_table(SearchResult(records=(), selected={})))
-        | budget | selected | stage | params | nonzero | trials | val accuracy | test accuracy |
-        |---:|:---|:---|---:|---:|---:|---:|---:|
+        | budget | family | selected | stage | params | nonzero | MACs | trials | val accuracy | test accuracy |
+        |---:|:---|:---|:---|---:|---:|---:|---:|---:|---:|
     """
     lines = [
-        "| budget | selected | stage | params | nonzero | trials | val accuracy | test accuracy |",
-        "|---:|:---|:---|---:|---:|---:|---:|---:|",
+        "| budget | family | selected | stage | params | nonzero | MACs | trials | val accuracy | test accuracy |",
+        "|---:|:---|:---|:---|---:|---:|---:|---:|---:|---:|",
     ]
     for budget in result.budgets:
         sel = result.selected.get(budget)
         n = sum(not r.is_compression_stage for r in result.for_budget(budget))
         if sel is None:
-            lines.append(f"| {budget:,} | (none) | | | | {n} | | |")
+            lines.append(f"| {budget:,} | | (none) | | | | | {n} | | |")
             continue
         r = sel.record
         lines.append(
-            f"| {budget:,} | {r.spec.architecture} {r.spec.optimizer} lr={r.spec.learning_rate:.2g} "
-            f"bs={r.spec.batch_size} | {r.stage} | {r.params:,} | {r.nonzero_params or r.params:,} | {n} | "
+            f"| {budget:,} | {r.family} | {r.spec.architecture} {r.spec.optimizer} lr={r.spec.learning_rate:.2g} "
+            f"bs={r.spec.batch_size} | {r.stage} | {r.params:,} | {r.nonzero_params or r.params:,} | {r.macs:,} | {n} | "
             f"{r.val_accuracy:.4f} | {r.test_accuracy:.4f} |"
         )
     return "\n".join(lines)

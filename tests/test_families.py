@@ -1,0 +1,154 @@
+"""The model family as a search dimension (#28): the space, the spec protocol, the budget kinds,
+records and reports of mixed-family searches."""
+
+import json
+import random
+
+import pytest
+
+from mnistopt import Choice, MLPSpec, Range, SearchSpace
+from mnistopt.cnn import CNNSpec, ConvBlock
+from mnistopt.errors import ArgumentError, BudgetError, SpecError
+from mnistopt.families import spec_from_dict
+
+BOTH = SearchSpace(family=Choice("mlp", "cnn"))
+
+
+def _sample(resolved, rng):
+    values = {}
+    for d in resolved.dimensions():
+        values[d.name] = rng.uniform(d.low, d.high) if d.kind.value == "range" else rng.choice(d.values)
+    return values
+
+
+@pytest.mark.parametrize("kind", ["params", "nonzero"])
+def test_every_sampled_model_of_either_family_fits_its_budget(kind):
+    rng = random.Random(0)
+    seen = set()
+    for _ in range(150):
+        budget = int(10 ** rng.uniform(3.3, 5.2))
+        resolved = BOTH.resolve(budget, kind=kind)
+        values = _sample(resolved, rng)
+        spec = resolved.to_spec(values)
+        seen.add(spec.family)
+        assert spec.family == values["family"]
+        assert spec.params <= resolved.param_budget(values), (budget, values, spec.architecture)
+    assert seen == {"mlp", "cnn"}
+
+
+def test_a_cnn_is_sampled_with_the_shape_its_values_name():
+    resolved = SearchSpace(family="cnn").resolve(72842)
+    values = {**resolved.defaults(), "conv_depth": 3, "conv_growth": 2.0, "conv_separable": True,
+              "conv_downsample": "stride", "conv_head": "flatten", "conv_kernel": 5}
+    spec = resolved.to_spec(values, epochs=7)
+    assert [b.kernel for b in spec.blocks] == [5, 5, 5]
+    assert [b.separable for b in spec.blocks] == [False, True, True]
+    assert {b.downsample.value for b in spec.blocks} == {"stride"}
+    assert spec.blocks[1].filters == pytest.approx(2 * spec.blocks[0].filters, abs=1)
+    assert spec.head.value == "flatten" and spec.epochs == 7 and spec.params <= 72842
+    wider = spec.resized(spec.params + 5000)  # the widest of the shape: one more filter would not fit
+    assert wider.params > spec.params and spec.resized(72842) == spec
+
+
+def test_a_single_family_space_declares_no_family_dimension_and_keeps_the_mlp_dimensions():
+    names = [d.name for d in SearchSpace().resolve(4034).dimensions()]
+    assert "family" not in names and "conv_depth" not in names and names[0] == "depth"
+    cnn_names = [d.name for d in SearchSpace(family="cnn").resolve(4034).dimensions()]
+    assert "family" not in cnn_names and "inputs" not in cnn_names and "conv_head" in cnn_names
+    assert [d.name for d in BOTH.resolve(4034).dimensions()][0] == "family"
+
+
+def test_heads_and_families_that_cannot_fit_are_dropped_and_an_impossible_space_says_so():
+    tiny = SearchSpace(family=Choice("mlp", "cnn")).resolve(800)  # same padding: a 7x7 map at 2 blocks
+    assert tiny.families["cnn"].heads == ("gap",)  # a flatten head alone needs more at one filter
+    with pytest.raises(BudgetError, match="smallest CNN"):
+        SearchSpace(family="cnn", conv_head="flatten", conv_depth=2).resolve(300)
+    only_cnn = SearchSpace(family=Choice("mlp", "cnn"), inputs="none").resolve(300)
+    assert list(only_cnn.families) == ["cnn"]  # no 784-input MLP has 300 parameters
+
+
+@pytest.mark.parametrize("field, value, match", [
+    ("family", "rnn", "`family` must be among"), ("conv_head", "avg", "`conv_head` must be among"),
+    ("conv_downsample", Choice("pool", "dilate"), "`conv_downsample`"), ("conv_depth", 0, "conv_depth"),
+    ("conv_growth", Range(0.1, 2.0), "conv_growth"), ("conv_padding", "full", "conv_padding"),
+])
+def test_bad_family_values_are_one_line_errors_before_any_data(field, value, match):
+    with pytest.raises(ArgumentError, match=match):
+        SearchSpace(**{field: value}).check()
+
+
+def test_stored_specs_are_read_back_as_their_family():
+    cnn = CNNSpec(blocks=(ConvBlock(5, kernel=5), ConvBlock(9, separable=True, downsample="stride")), head="flatten")
+    assert spec_from_dict(json.loads(json.dumps(cnn.to_dict()))) == cnn
+    old = MLPSpec(hidden=(7,)).to_dict()
+    assert old.pop("family") == "mlp" and spec_from_dict(old) == MLPSpec(hidden=(7,))  # records before families
+    with pytest.raises(SpecError, match="not an MLPSpec"):
+        MLPSpec.from_dict(cnn.to_dict())
+    with pytest.raises(SpecError, match="Unknown model family 'rnn'"):
+        spec_from_dict({"family": "rnn"})
+
+
+@pytest.mark.parametrize("spec", [
+    MLPSpec(hidden=(12, 6), crop=2, pool=True),
+    CNNSpec(blocks=(ConvBlock(4), ConvBlock(8, separable=True), ConvBlock(6, kernel=5, downsample="none")),
+            padding="same", head="flatten", batch_norm=True),
+])
+def test_prunable_kernels_are_the_layers_tfmot_prunes_with_their_shapes(spec):
+    model = spec.build() if isinstance(spec, CNNSpec) else __import__("mnistopt").build_model(spec)
+    for name, (fan_in, fan_out) in spec.prunable_kernels().items():
+        layer = model.get_layer(name)
+        kernel = layer.pointwise_kernel if hasattr(layer, "pointwise_kernel") else layer.kernel
+        assert int(kernel.shape[-1]) == fan_out and int(kernel.numpy().size) == fan_in * fan_out, name
+
+
+def test_a_cnn_file_is_fitted_to_a_byte_budget(mnist_small):
+    import os
+    import tempfile
+
+    from mnistopt import build_model
+    from mnistopt.artifacts import export_tflite
+    from mnistopt.kinds import fit_file_budget
+
+    spec = CNNSpec(blocks=(ConvBlock(16), ConvBlock(32)), head="flatten", padding="valid")
+    fitted = fit_file_budget(spec, "int8", 12000, mnist_small)
+    assert fitted.params < spec.params and [b.filters for b in fitted.blocks][1] == 2 * fitted.blocks[0].filters
+    path = export_tflite(build_model(fitted), os.path.join(tempfile.mkdtemp(), "m.tflite"), "int8",
+                         representative=mnist_small.x_train[:8])
+    assert 0.8 * 12000 <= os.path.getsize(path) <= 12000
+
+
+def test_a_cnn_is_pruned_to_a_nonzero_budget(mnist_small):
+    from mnistopt import train
+    from mnistopt.compress import count_nonzero, prune_magnitude
+
+    spec = CNNSpec(blocks=(ConvBlock(8), ConvBlock(16, separable=True)), head="flatten", epochs=1)
+    dense = train(spec, mnist_small.subset(train=300, val=60, test=60), evaluate_test=False).model
+    outcome = prune_magnitude(dense, spec, mnist_small.subset(train=300, val=60, test=60), nonzero_budget=1500,
+                              epochs=1)
+    assert count_nonzero(dense) > 2500 and count_nonzero(outcome.model) <= 1500
+    assert outcome.model.count_params() == spec.params
+
+
+def test_a_mixed_search_records_both_families_and_reports_their_fronts(mnist_small, tmp_path):
+    from mnistopt import search_under_budget
+    from mnistopt.report.render import search_table, write_report
+
+    data = mnist_small.subset(train=400, val=100, test=100)
+    result = search_under_budget(4034, data, space=BOTH, tuner="random", max_trials=6, max_epochs=1, seed=3,
+                                 directory=tmp_path / "s", overwrite=True)
+    stored = json.loads((tmp_path / "s" / "result.json").read_text())["records"]
+    families = {r["family"] for r in stored if r["status"] == "completed"}
+    assert families == {"mlp", "cnn"}, [r["architecture"] for r in stored]
+    for r in stored:
+        if r["status"] == "completed":
+            assert r["params"] <= 4034 and r["spec"]["family"] == r["family"]
+            assert r["architecture"].startswith("cnn:") == (r["family"] == "cnn")
+    files = write_report(result, tmp_path / "s")
+    report = json.loads(files["json"].read_text())
+    macs_front = [report["records"][i] for i in report["fronts"]["macs"]["members"]]
+    assert macs_front and all(p["macs"] > 0 and p["family"] in ("mlp", "cnn") for p in macs_front)
+    best = {r["family"]: r for r in report["families"]}
+    assert set(best) == {"mlp", "cnn"} and best["cnn"]["macs"] > best["mlp"]["macs"]
+    html = files["html"].read_text()
+    assert "Model families" in html and "cnn:" in html
+    assert "| family |" in search_table(result)
