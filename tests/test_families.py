@@ -152,3 +152,36 @@ def test_a_mixed_search_records_both_families_and_reports_their_fronts(mnist_sma
     html = files["html"].read_text()
     assert "Model families" in html and "cnn:" in html
     assert "| family |" in search_table(result)
+
+
+@pytest.mark.parametrize("field, value", [("learning_rate", 0.0), ("batch_size", 0), ("epochs", 0),
+                                          ("momentum", 1.0), ("batch_norm", "yes"), ("optimizer", "lion")])
+def test_both_families_check_their_shared_training_fields_alike(field, value):
+    for cls in (MLPSpec, CNNSpec):
+        with pytest.raises((SpecError, TypeError), match=f"`{field}`"):
+            cls(**{field: value})
+
+
+def test_a_search_with_cnns_keeps_the_regular_schedule_at_small_budgets():
+    from mnistopt.options import DEFAULT_MAX_EPOCHS, SMALL_BUDGET_MAX_EPOCHS, SearchOptions
+
+    mlp, mixed = SearchOptions(), SearchOptions(space=BOTH)
+    assert mlp.epochs_for(4034) == SMALL_BUDGET_MAX_EPOCHS > mixed.epochs_for(4034) == DEFAULT_MAX_EPOCHS
+    assert mlp.epoch_images_for(4034) > mixed.epoch_images_for(4034) == mixed.epoch_images_for(72842)
+    assert SearchOptions(space=BOTH, max_epochs=12).epochs_for(4034) == 12
+
+
+def test_folds_hold_out_every_training_image_once_and_never_read_the_test_set(mnist_small):
+    import numpy as np
+
+    folds = mnist_small.folds(4, seed=1)
+    assert len(folds) == 4
+    everything = np.concatenate([mnist_small.x_train, mnist_small.x_val]).reshape(1800, -1)
+    held = np.concatenate([f.x_val for f in folds]).reshape(1800, -1)
+    key = lambda a: sorted(map(bytes, a))  # noqa: E731
+    assert key(held) == key(everything)  # each training image held out exactly once
+    for f in folds:
+        assert f.sizes == {"train": 1350, "val": 450, "test": 450}
+        assert np.array_equal(f.x_test, f.x_val) and "official test set unused" in f.source
+        counts = np.bincount(f.y_val, minlength=10) / len(f.y_val)
+        assert np.abs(counts - np.bincount(mnist_small.y_train, minlength=10) / 1500).max() < 0.02  # stratified

@@ -18,9 +18,9 @@ import math
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from ._checks import check_choice, check_float, check_int
+from ._checks import check_int
 from .errors import BudgetError, SpecError
-from .spec import ACTIVATIONS, AUGMENTATIONS, LR_SCHEDULES, OPTIMIZERS, scheduled_rate
+from .spec import TrainingFields
 
 __all__ = ["Downsample", "Head", "Padding", "ConvBlock", "CNNSpec", "widest_cnn"]
 
@@ -77,7 +77,7 @@ class ConvBlock:
 
 
 @dataclasses.dataclass(frozen=True)
-class CNNSpec:
+class CNNSpec(TrainingFields):
     """Everything needed to build and train one small CNN.
 
     Args:
@@ -102,20 +102,7 @@ class CNNSpec:
     blocks: tuple[ConvBlock, ...] = (ConvBlock(8), ConvBlock(16))
     head: Head = Head.GAP
     padding: Padding = Padding.VALID
-    batch_norm: bool = False
-    activation: str = "relu"
-    dropout: float = 0.0
-    l2: float = 0.0
-    optimizer: str = "adam"
-    learning_rate: float = 1e-3
-    lr_schedule: str = "constant"
-    momentum: float = 0.9
-    batch_size: int = 64
-    epochs: int = 10
-    input_shape: tuple[int, int] = (28, 28)
-    num_classes: int = 10
-    augment: str = "none"
-    label_smoothing: float = 0.0
+    batch_size: int = dataclasses.field(default=64, kw_only=True)
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -125,27 +112,10 @@ class CNNSpec:
         set_(self, "blocks", blocks)
         set_(self, "head", Head(self.head))
         set_(self, "padding", Padding(self.padding))
-        set_(self, "activation", check_choice("activation", self.activation, ACTIVATIONS, error=SpecError))
-        set_(self, "optimizer", check_choice("optimizer", self.optimizer, OPTIMIZERS, error=SpecError))
-        set_(self, "lr_schedule", check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES, error=SpecError))
-        set_(self, "augment", check_choice("augment", self.augment, AUGMENTATIONS, error=SpecError))
-        set_(self, "dropout", check_float("dropout", self.dropout, minimum=0.0, maximum=1.0, max_inclusive=False,
-                                          error=SpecError))
-        set_(self, "l2", check_float("l2", self.l2, minimum=0.0, error=SpecError))
-        set_(self, "label_smoothing", check_float("label_smoothing", self.label_smoothing, minimum=0.0,
-                                                  maximum=1.0, max_inclusive=False, error=SpecError))
-        set_(self, "num_classes", check_int("num_classes", self.num_classes, minimum=2, error=SpecError))
-        shape = tuple(self.input_shape)
-        if len(shape) != 2:
-            raise SpecError(f"`input_shape` must be (height, width). Received: input_shape={self.input_shape!r}.")
-        set_(self, "input_shape", tuple(check_int("input_shape", d, minimum=1, error=SpecError) for d in shape))
+        self._check_training()
         if any(min(size) < 1 for size in self._sizes()):
-            raise SpecError(f"The blocks {[b.label for b in blocks]} leave no feature map of a {shape} image "
+            raise SpecError(f"The blocks {[b.label for b in blocks]} leave no feature map of a {self.input_shape} image "
                             f"(padding={self.padding.value!r}). Use fewer or smaller blocks, or padding='same'.")
-
-    def learning_rate_at(self, epoch: int) -> float:
-        """The learning rate used in (0-based) ``epoch`` (:func:`~mnistopt.spec.scheduled_rate`)."""
-        return scheduled_rate(self.learning_rate, self.lr_schedule, self.epochs, epoch)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dict (``"family": "cnn"``); :meth:`from_dict` inverts it.

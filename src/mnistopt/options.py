@@ -25,7 +25,8 @@ from .data import EpochStream
 from .errors import ArgumentError, BudgetError, InvalidTypeError
 from .compress.pipeline import DEFAULT_FINE_TUNE_EPOCHS, DEFAULT_QUANTIZE
 from .kinds import BUDGET_KINDS, BudgetKind, ParamsBudget, get_kind
-from .space import SearchSpace
+from .dimensions import as_choice
+from .space import FAMILY_SPACES, SearchSpace
 
 __all__ = ["SearchOptions", "ClusterOptions", "Tuner", "CliFlag", "option", "cli_options", "DEFAULTS",
            "DEFAULT_COMPRESSION", "DEFAULT_FINE_TUNE_EPOCHS", "DEFAULT_QUANTIZE", "DEFAULT_MAX_EPOCHS",
@@ -185,8 +186,8 @@ class SearchOptions:
         CliFlag("--max-trials", int, "N"))
     max_epochs: int | str = option(
         "auto", f"epochs of a fully trained trial (Hyperband's top rung), or auto (default): "
-        f"{SMALL_BUDGET_MAX_EPOCHS} at parameter budgets up to {ParamsBudget.small_budget:,}, {DEFAULT_MAX_EPOCHS} "
-        f"otherwise",
+        f"{SMALL_BUDGET_MAX_EPOCHS} at parameter budgets up to {ParamsBudget.small_budget:,} in MLP-only searches, "
+        f"{DEFAULT_MAX_EPOCHS} otherwise",
         CliFlag("--max-epochs", parse_int_or_auto, "N"))
     seed: int = option(0, "seeds the sampler, the validation split and each trial's training")
     patience: int | None | str = option(
@@ -209,7 +210,8 @@ class SearchOptions:
     epoch_images: int | str | None = option(
         "auto", f"images one schedule epoch trains on, drawn in a class-stratified order through a larger train "
         f"split: auto (default: {AUTO_EPOCH_IMAGES:,}, the split the schedules were chosen on, and "
-        f"{SMALL_BUDGET_EPOCH_IMAGES:,} at parameter budgets up to {ParamsBudget.small_budget:,}), a whole "
+        f"{SMALL_BUDGET_EPOCH_IMAGES:,} at parameter budgets up to {ParamsBudget.small_budget:,} in MLP-only "
+        f"searches), a whole "
         f"number, or full (every epoch a full pass)", CliFlag("--epoch-images", parse_epoch_images, "N"))
 
     def __post_init__(self) -> None:
@@ -256,7 +258,7 @@ class SearchOptions:
         :data:`AUTO_EPOCH_IMAGES` above (and for kinds without one); ``None``: full passes."""
         if self.epoch_images != "auto":
             return self.epoch_images
-        small = self.budget_kind.small_budget
+        small = self._small_budget()
         return SMALL_BUDGET_EPOCH_IMAGES if small is not None and budget <= small else AUTO_EPOCH_IMAGES
 
     def epoch_stream(self, train_images: int, budget: int) -> EpochStream | None:
@@ -271,8 +273,22 @@ class SearchOptions:
         :data:`DEFAULT_MAX_EPOCHS` above (and for kinds without one)."""
         if self.max_epochs != "auto":
             return self.max_epochs
-        small = self.budget_kind.small_budget
+        small = self._small_budget()
         return SMALL_BUDGET_MAX_EPOCHS if small is not None and budget <= small else DEFAULT_MAX_EPOCHS
+
+    def _small_budget(self) -> int | None:
+        """The budget kind's ``small_budget``, unless a family of the space trains too slowly for the
+        small-budget schedule (:attr:`~mnistopt.space.CNNChoices.small_budget_schedule`).
+
+        Example:
+            >>> from mnistopt import Choice, SearchSpace
+            >>> SearchOptions(space=SearchSpace(family=Choice("mlp", "cnn"))).epochs_for(4034)
+            30
+        """
+        families = as_choice(self.space.family, "family")
+        if not all(FAMILY_SPACES[f].small_budget_schedule for f in families):
+            return None
+        return self.budget_kind.small_budget
 
     def settings(self) -> dict[str, Any]:
         """What ``result.json`` records under ``settings``: every option, JSON-ready.

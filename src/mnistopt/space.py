@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from . import budget as _budget
 from ._checks import check_int
@@ -252,6 +252,10 @@ class MLPChoices:
     inputs: tuple[str, ...]
     depths: tuple[int, ...]
 
+    #: Whether ``max_epochs="auto"`` and ``epoch_images="auto"`` give small budgets the longer schedule
+    #: (:data:`mnistopt.options.SMALL_BUDGET_MAX_EPOCHS` epochs of :data:`~mnistopt.options.SMALL_BUDGET_EPOCH_IMAGES`).
+    small_budget_schedule: ClassVar[bool] = True
+
     @classmethod
     def resolve(cls, space: SearchSpace, budget: int, input_shape: tuple[int, ...], num_classes: int) -> MLPChoices:
         inputs = as_choice(space.inputs, "inputs")
@@ -333,6 +337,11 @@ class CNNChoices:
 
     depths: tuple[int, ...]
     heads: tuple[str, ...]
+
+    #: A CNN epoch costs tens of times an MLP's, so a search with CNNs keeps the regular schedule
+    #: (:data:`~mnistopt.options.DEFAULT_MAX_EPOCHS` epochs of :data:`~mnistopt.options.AUTO_EPOCH_IMAGES`)
+    #: at every budget: at 4,034 parameters the small-budget schedule would cost it 8 times as much.
+    small_budget_schedule: ClassVar[bool] = False
 
     @staticmethod
     def _shape(space: SearchSpace, depth: int, growth: float, kernel: int, separable: bool,

@@ -21,6 +21,7 @@ __all__ = [
     "LR_SCHEDULES",
     "OPTIMIZERS",
     "MLPSpec",
+    "TrainingFields",
     "scheduled_rate",
     "count_params",
     "widest_spec",
@@ -55,8 +56,86 @@ def scheduled_rate(learning_rate: float, schedule: str, epochs: int, epoch: int)
     return learning_rate * 0.5 * (1.0 + math.cos(math.pi * (epoch - warm) / max(1, epochs - warm)))
 
 
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class TrainingFields:
+    """The fields every model family's spec shares: the activation and regularisation of its
+    layers, how it is trained, and its data's shape. Keyword-only; each family's own fields
+    (an MLP's ``hidden``, a CNN's ``blocks``) come first. Validated by :meth:`_check_training`,
+    which each spec's ``__post_init__`` calls."""
+
+    activation: str = "relu"
+    dropout: float = 0.0
+    l2: float = 0.0
+    batch_norm: bool = False
+    optimizer: str = "adam"
+    learning_rate: float = 1e-3
+    lr_schedule: str = "constant"
+    momentum: float = 0.9
+    batch_size: int = 32
+    epochs: int = 10
+    input_shape: tuple[int, int] = (28, 28)
+    num_classes: int = 10
+    augment: str = "none"
+    label_smoothing: float = 0.0
+
+    def _check_training(self) -> None:
+        set_ = object.__setattr__
+        if not isinstance(self.input_shape, Sequence) or len(self.input_shape) != 2:
+            raise SpecError(
+                f"`input_shape` must be (height, width). Received: "
+                f"input_shape={self.input_shape!r}."
+            )
+        set_(
+            self,
+            "input_shape",
+            tuple(check_int("input_shape", s, minimum=1, error=SpecError) for s in self.input_shape),
+        )
+        set_(self, "num_classes", check_int("num_classes", self.num_classes, minimum=2, error=SpecError))
+        if not isinstance(self.batch_norm, bool):
+            raise InvalidTypeError(
+                f"`batch_norm` must be True or False. Received: batch_norm={self.batch_norm!r}."
+            )
+        set_(self, "activation", check_choice("activation", self.activation, ACTIVATIONS, error=SpecError))
+        set_(self, "optimizer", check_choice("optimizer", self.optimizer, OPTIMIZERS, error=SpecError))
+        set_(self, "lr_schedule", check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES, error=SpecError))
+        set_(
+            self,
+            "dropout",
+            check_float("dropout", self.dropout, minimum=0.0, maximum=1.0, max_inclusive=False, error=SpecError),
+        )
+        set_(self, "l2", check_float("l2", self.l2, minimum=0.0, error=SpecError))
+        set_(
+            self,
+            "learning_rate",
+            check_float("learning_rate", self.learning_rate, minimum=0.0, min_inclusive=False, error=SpecError),
+        )
+        set_(
+            self,
+            "momentum",
+            check_float("momentum", self.momentum, minimum=0.0, maximum=1.0, max_inclusive=False, error=SpecError),
+        )
+        set_(self, "batch_size", check_int("batch_size", self.batch_size, minimum=1, error=SpecError))
+        set_(self, "epochs", check_int("epochs", self.epochs, minimum=1, error=SpecError))
+        set_(self, "augment", check_choice("augment", self.augment, AUGMENTATIONS, error=SpecError))
+        set_(
+            self,
+            "label_smoothing",
+            check_float("label_smoothing", self.label_smoothing, minimum=0.0, maximum=1.0, max_inclusive=False,
+                        error=SpecError),
+        )
+
+    def learning_rate_at(self, epoch: int) -> float:
+        """The learning rate used in (0-based) ``epoch`` (:func:`scheduled_rate`).
+
+        Example:
+            >>> MLPSpec(lr_schedule="cosine", epochs=4, learning_rate=0.1).learning_rate_at(2)
+            0.05
+        """
+        return scheduled_rate(self.learning_rate, self.lr_schedule, self.epochs, epoch)
+
+
 @dataclasses.dataclass(frozen=True)
-class MLPSpec:
+class MLPSpec(TrainingFields):
     """Everything needed to build and train one MLP.
 
     The defaults are the reference baseline: 784-128-64-10 with ReLU and a
@@ -106,20 +185,6 @@ class MLPSpec:
     hidden: tuple[int, ...] = (128, 64)
     crop: int = 0
     pool: bool = False
-    activation: str = "relu"
-    dropout: float = 0.0
-    l2: float = 0.0
-    batch_norm: bool = False
-    optimizer: str = "adam"
-    learning_rate: float = 1e-3
-    lr_schedule: str = "constant"
-    momentum: float = 0.9
-    batch_size: int = 32
-    epochs: int = 10
-    input_shape: tuple[int, int] = (28, 28)
-    num_classes: int = 10
-    augment: str = "none"
-    label_smoothing: float = 0.0
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -136,64 +201,13 @@ class MLPSpec:
                 for i, w in enumerate(self.hidden)
             ),
         )
-        if not isinstance(self.input_shape, Sequence) or len(self.input_shape) != 2:
-            raise SpecError(
-                f"`input_shape` must be (height, width). Received: "
-                f"input_shape={self.input_shape!r}."
-            )
-        set_(
-            self,
-            "input_shape",
-            tuple(check_int("input_shape", s, minimum=1, error=SpecError) for s in self.input_shape),
-        )
-        set_(self, "num_classes", check_int("num_classes", self.num_classes, minimum=2, error=SpecError))
+        self._check_training()
         set_(self, "crop", check_int("crop", self.crop, minimum=0, error=SpecError))
         if not isinstance(self.pool, bool):
             raise InvalidTypeError(f"`pool` must be True or False. Received: pool={self.pool!r}.")
-        if not isinstance(self.batch_norm, bool):
-            raise InvalidTypeError(
-                f"`batch_norm` must be True or False. Received: batch_norm={self.batch_norm!r}."
-            )
         _budget.reduced_shape(self.input_shape, self.crop, self.pool)  # validates crop
-        set_(self, "activation", check_choice("activation", self.activation, ACTIVATIONS, error=SpecError))
-        set_(self, "optimizer", check_choice("optimizer", self.optimizer, OPTIMIZERS, error=SpecError))
-        set_(self, "lr_schedule", check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES, error=SpecError))
-        set_(
-            self,
-            "dropout",
-            check_float("dropout", self.dropout, minimum=0.0, maximum=1.0, max_inclusive=False, error=SpecError),
-        )
-        set_(self, "l2", check_float("l2", self.l2, minimum=0.0, error=SpecError))
-        set_(
-            self,
-            "learning_rate",
-            check_float("learning_rate", self.learning_rate, minimum=0.0, min_inclusive=False, error=SpecError),
-        )
-        set_(
-            self,
-            "momentum",
-            check_float("momentum", self.momentum, minimum=0.0, maximum=1.0, max_inclusive=False, error=SpecError),
-        )
-        set_(self, "batch_size", check_int("batch_size", self.batch_size, minimum=1, error=SpecError))
-        set_(self, "epochs", check_int("epochs", self.epochs, minimum=1, error=SpecError))
-        set_(self, "augment", check_choice("augment", self.augment, AUGMENTATIONS, error=SpecError))
-        set_(
-            self,
-            "label_smoothing",
-            check_float("label_smoothing", self.label_smoothing, minimum=0.0, maximum=1.0, max_inclusive=False,
-                        error=SpecError),
-        )
 
     # -- derived quantities -------------------------------------------------
-
-    def learning_rate_at(self, epoch: int) -> float:
-        """The learning rate used in (0-based) ``epoch``.
-
-        Example:
-            >>> MLPSpec(lr_schedule="cosine", epochs=4, learning_rate=0.1).learning_rate_at(2)
-            0.05
-        """
-        return scheduled_rate(self.learning_rate, self.lr_schedule, self.epochs, epoch)
 
     @property
     def in_features(self) -> int:
