@@ -34,6 +34,7 @@ PAGES = {
     "classes.py": "classes.md",
     "your_model.py": "your-model.md",
     "cnn_defaults.py": "cnn.md",
+    "families.py": "cnn.md",
 }
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "benchmarks"
 

@@ -240,3 +240,29 @@ def test_your_model_script_compresses_two_plain_keras_models(mnist_dir, tmp_path
         assert units["params"] < stages["float32"]["params"] and units["macs"] < stages["float32"]["macs"]
         assert stages["sparse-0.5"]["nonzero"] < 0.6 * stages["float32"]["nonzero"]
     assert "skipped" not in out and "stages run: float32, dynamic, int8, int8-io" in out
+
+
+@pytest.mark.slow
+def test_cnn_defaults_script_prints_paired_differences_over_folds(mnist_dir, tmp_path):
+    out = run("cnn_defaults.py", mnist_dir, tmp_path, "--folds", "2", "--epochs", "1", "--budget", "4034", "--json")
+    data = json.loads(out.strip().splitlines()[-1])
+    rows = data["budgets"]["4034"]
+    assert len(rows["reference"]["folds"]) == 2 and all(r["params"] <= 4034 for r in rows.values())
+    gap = rows["gap head"]
+    assert gap["difference"] == pytest.approx(
+        sum(a - b for a, b in zip(gap["folds"], rows["reference"]["folds"])) / 2)
+    assert gap["interval"][0] <= gap["difference"] <= gap["interval"][1]
+    assert "official test set unused" in out and "| gap head | cnn:" in out
+
+
+@pytest.mark.slow
+def test_families_script_searches_each_family_and_measures_its_int8_io_file(mnist_dir, tmp_path):
+    out = run("families.py", mnist_dir, tmp_path, "--budget", "4034", "--max-trials", "2", "--max-epochs", "1",
+              "--json")
+    data = json.loads(out.strip().splitlines()[-1])
+    rows = {name: s["budgets"]["4034"] for name, s in data["searches"].items()}
+    assert rows["mlp"]["family"] == "mlp" and rows["cnn"]["family"] == "cnn"
+    assert rows["cnn"]["macs"] > rows["mlp"]["macs"] and all(r["params"] <= 4034 for r in rows.values())
+    assert all(r["arena_bytes"] > 0 and r["latency_us"] > 0 for r in rows.values())
+    assert {f["family"] for f in rows["mlp+cnn"]["others"]} <= {"mlp", "cnn"}
+    assert "| 4,034 | cnn | cnn:" in out

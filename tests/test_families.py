@@ -41,7 +41,7 @@ def test_a_cnn_is_sampled_with_the_shape_its_values_name():
     values = {**resolved.defaults(), "conv_depth": 3, "conv_growth": 2.0, "conv_separable": True,
               "conv_downsample": "stride", "conv_head": "flatten", "conv_kernel": 5}
     spec = resolved.to_spec(values, epochs=7)
-    assert [b.kernel for b in spec.blocks] == [5, 5, 5]
+    assert [b.kernel for b in spec.blocks] == [5, 5, 3]  # later blocks, on small maps, are 3x3
     assert [b.separable for b in spec.blocks] == [False, True, True]
     assert {b.downsample.value for b in spec.blocks} == {"stride"}
     assert spec.blocks[1].filters == pytest.approx(2 * spec.blocks[0].filters, abs=1)
@@ -59,12 +59,13 @@ def test_a_single_family_space_declares_no_family_dimension_and_keeps_the_mlp_di
 
 
 def test_heads_and_families_that_cannot_fit_are_dropped_and_an_impossible_space_says_so():
-    tiny = SearchSpace(family=Choice("mlp", "cnn")).resolve(800)  # same padding: a 7x7 map at 2 blocks
+    tiny = SearchSpace(family=Choice("mlp", "cnn"), conv_padding="same", conv_kernel=3,
+                       conv_head=Choice("gap", "flatten")).resolve(800)  # a 7x7 map at 2 blocks
     assert tiny.families["cnn"].heads == ("gap",)  # a flatten head alone needs more at one filter
     with pytest.raises(BudgetError, match="smallest CNN"):
         SearchSpace(family="cnn", conv_head="flatten", conv_depth=2).resolve(300)
-    only_cnn = SearchSpace(family=Choice("mlp", "cnn"), inputs="none").resolve(300)
-    assert list(only_cnn.families) == ["cnn"]  # no 784-input MLP has 300 parameters
+    only_cnn = SearchSpace(family=Choice("mlp", "cnn"), inputs="none").resolve(600)
+    assert list(only_cnn.families) == ["cnn"]  # no 784-input MLP has 600 parameters
 
 
 @pytest.mark.parametrize("field, value, match", [

@@ -459,15 +459,17 @@ def stages_table(result: SearchResult | CompressionResult, stages_only: bool = F
     """A Markdown table of compression stages, one row per record (figures measured on each file);
     ``stages_only`` leaves out a search's trials. The CLI prints it after ``mnistopt compress``."""
     lines = [
-        "| budget | stage | params | nonzero | bytes | gzip bytes | val accuracy | test accuracy |",
-        "|---:|:---|---:|---:|---:|---:|---:|---:|",
+        "| budget | stage | params | nonzero | bytes | gzip bytes | MACs | arena bytes | latency µs | val accuracy "
+        "| test accuracy |",
+        "|---:|:---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in result.records:
         if stages_only and not r.is_compression_stage:
             continue
         lines.append(
             f"| {r.budget:,} | {r.stage} | {r.params:,} | {r.nonzero_params:,} | {r.bytes:,} | {r.gzip_bytes:,} | "
-            f"{r.val_accuracy:.4f} | {r.test_accuracy:.4f} |"
+            f"{_fmt(r.macs)} | {_fmt(r.arena_bytes)} | {_latency(r.latency_us)} | {r.val_accuracy:.4f} | "
+            f"{r.test_accuracy:.4f} |"
         )
     return "\n".join(lines)
 
