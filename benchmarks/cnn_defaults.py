@@ -9,7 +9,8 @@ loaded. At each budget, a reference CNN (the widest of its shape, ``mnistopt.cnn
 and variants that each change one design choice train with the same fixed settings (Adam at
 3e-3 with cosine decay, batch 64, +-1 pixel shifts, ``--epochs`` epochs) on the same folds with
 the same seed (a 3-block CNN of 5x5 kernels leaves no feature map of a 28x28 image without
-padding, so at 72,842 the third block keeps 3x3). Each fold's result is kept in ``--out``
+padding, so at 72,842 the third block keeps 3x3). The last variants train the reference two and
+three times as long (the cosine schedule stretched with it). Each fold's result is kept in ``--out``
 (``BUDGET/VARIANT.json``): a rerun with the same settings reuses it. The table gives each variant's mean held-out accuracy and its paired difference
 from the reference: the mean over folds and its 95% t-interval. A choice is a default when its
 interval lies above zero; where the interval spans zero, the simpler choice stays and the
@@ -31,12 +32,12 @@ QUESTIONS = {
            {"padding same": dict(padding="same"), "kernel 5": dict(kernels=(5, 5)),
             "separable block 2": dict(separable=(False, True)), "stride, not pool": dict(downsample=("stride",) * 2),
             "gap head": dict(head="gap"), "3 blocks": dict(kernels=(3, 3, 3), ratios=(1, 2, 4)),
-            "batch norm": dict(batch_norm=True)}),
+            "batch norm": dict(batch_norm=True), "2x epochs": dict(epochs_factor=2), "3x epochs": dict(epochs_factor=3)}),
     72842: (dict(kernels=(3, 3, 3), ratios=(1, 2, 4), head="gap", padding="valid"),
             {"padding same": dict(padding="same"), "kernel 5 (blocks 1-2)": dict(kernels=(5, 5, 3)),
              "separable blocks 2-3": dict(separable=(False, True, True)),
              "stride, not pool": dict(downsample=("stride",) * 3), "flatten head": dict(head="flatten"),
-             "batch norm": dict(batch_norm=True)}),
+             "batch norm": dict(batch_norm=True), "2x epochs": dict(epochs_factor=2), "3x epochs": dict(epochs_factor=3)}),
 }
 
 
@@ -74,8 +75,9 @@ def main() -> int:
         rows, scores = {}, {}
         for name, change in {"reference": {}, **variants}.items():
             shape = {**reference, **change}
+            trained = {**training, "epochs": training["epochs"] * shape.pop("epochs_factor", 1)}
             spec = widest_cnn(budget, shape.pop("kernels"), shape.pop("ratios"), separable=shape.pop("separable", None),
-                              downsample=shape.pop("downsample", None), **shape, **training)
+                              downsample=shape.pop("downsample", None), **shape, **trained)
             kept = Path(args.out) / str(budget) / f"{name.replace(' ', '_')}.json"
             key = {"spec": spec.to_dict(), "folds": args.folds, "seed": args.seed, "data": data.describe()["checksum"]}
             if kept.exists() and json.loads(kept.read_text())["key"] == key:

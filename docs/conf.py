@@ -74,6 +74,7 @@ from mnistopt.report.data import *
 from mnistopt.report.render import *
 from mnistopt.models import *
 from mnistopt.cnn import *
+from mnistopt.families import *
 from mnistopt.kinds import *
 from mnistopt.options import *
 from mnistopt.records import *

@@ -55,6 +55,12 @@ def test_saved_model_reloads_and_predicts_like_reported(tmp_path):
         (["baseline", "--data", "/no/such/dir", "--out", "{tmp}/o"], "`path` '/no/such/dir' does not exist"),
         (["baseline", "--data", "{npz}", "--out", "{tmp}/o", "--epochs", "0"], "`epochs` must be an integer >= 1"),
         (["baseline", "--data", "{npz}", "--out", "{npz}/sub"], "cannot be created"),
+        (["search", "--data", "{npz}", "--out", "{tmp}/o", "--preset", "reference-grid", "--family", "cnn"],
+         "--family applies to budget searches"),
+        (["search", "--data", "{npz}", "--out", "{tmp}/o", "--budget", "4034", "--family", "rnn"],
+         "invalid choice: 'rnn'"),
+        (["search", "--data", "{npz}", "--out", "{tmp}/o", "--budget", "300", "--family", "cnn"],
+         "smallest CNN"),
     ],
 )
 def test_errors_exit_2_with_one_line_and_no_traceback(tmp_path, args, match):
