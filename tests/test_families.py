@@ -83,7 +83,7 @@ def test_stored_specs_are_read_back_as_their_family():
     assert spec_from_dict(json.loads(json.dumps(cnn.to_dict()))) == cnn
     old = MLPSpec(hidden=(7,)).to_dict()
     assert old.pop("family") == "mlp" and spec_from_dict(old) == MLPSpec(hidden=(7,))  # records before families
-    with pytest.raises(SpecError, match="not an MLPSpec"):
+    with pytest.raises(SpecError, match="'cnn' spec cannot be read as MLPSpec"):
         MLPSpec.from_dict(cnn.to_dict())
     with pytest.raises(SpecError, match="Unknown model family 'rnn'"):
         spec_from_dict({"family": "rnn"})

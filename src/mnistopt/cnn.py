@@ -141,18 +141,9 @@ class CNNSpec(TrainingFields):
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CNNSpec:
         """Rebuild a spec from :meth:`to_dict` output; unknown keys are an error."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        kwargs = dict(data)
-        family = kwargs.pop("family", cls.family)
-        if family != cls.family:
-            raise SpecError(f"A {family!r} spec is not a CNNSpec; read it with mnistopt.families.spec_from_dict.")
-        unknown = sorted(set(kwargs) - names)
-        if unknown:
-            raise SpecError(f"Unknown CNNSpec field(s) {unknown}. Expected only {sorted(names)}.")
+        kwargs = cls._stored_fields(data)
         if "blocks" in kwargs:
             kwargs["blocks"] = tuple(ConvBlock(**b) for b in kwargs["blocks"])
-        if "input_shape" in kwargs:
-            kwargs["input_shape"] = tuple(kwargs["input_shape"])
         return cls(**kwargs)
 
     # -- exact arithmetic ------------------------------------------------------------------------------

@@ -78,6 +78,9 @@ class TrainingFields:
     augment: str = "none"
     label_smoothing: float = 0.0
 
+    #: The model family a subclass describes (``"family"`` in its ``to_dict()``).
+    family: ClassVar[str] = ""
+
     def _check_training(self) -> None:
         set_ = object.__setattr__
         if not isinstance(self.input_shape, Sequence) or len(self.input_shape) != 2:
@@ -123,6 +126,23 @@ class TrainingFields:
             check_float("label_smoothing", self.label_smoothing, minimum=0.0, maximum=1.0, max_inclusive=False,
                         error=SpecError),
         )
+
+    @classmethod
+    def _stored_fields(cls, data: Mapping[str, Any]) -> dict[str, Any]:
+        """A ``to_dict()`` output as this spec class's keyword arguments: its ``"family"`` checked and
+        dropped, unknown keys an error, ``input_shape`` a tuple again (each family converts its own)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        kwargs = dict(data)
+        family = kwargs.pop("family", cls.family)
+        if family != cls.family:
+            raise SpecError(f"A {family!r} spec cannot be read as {cls.__name__}; read it with "
+                            f"mnistopt.families.spec_from_dict.")
+        unknown = sorted(set(kwargs) - names)
+        if unknown:
+            raise SpecError(f"Unknown {cls.__name__} field(s) {unknown}. Expected only {sorted(names)}.")
+        if "input_shape" in kwargs:
+            kwargs["input_shape"] = tuple(kwargs["input_shape"])
+        return kwargs
 
     def learning_rate_at(self, epoch: int) -> float:
         """The learning rate used in (0-based) ``epoch`` (:func:`scheduled_rate`).
@@ -288,19 +308,9 @@ class MLPSpec(TrainingFields):
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> MLPSpec:
         """Rebuild a spec from :meth:`to_dict` output; unknown keys are an error."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        kwargs = dict(data)
-        family = kwargs.pop("family", cls.family)
-        if family != cls.family:
-            raise SpecError(f"A {family!r} spec is not an MLPSpec; read it with mnistopt.families.spec_from_dict.")
-        unknown = sorted(set(kwargs) - names)
-        if unknown:
-            raise SpecError(
-                f"Unknown MLPSpec field(s) {unknown}. Expected only {sorted(names)}."
-            )
-        for key in ("hidden", "input_shape"):
-            if key in kwargs and isinstance(kwargs[key], list):
-                kwargs[key] = tuple(kwargs[key])
+        kwargs = cls._stored_fields(data)
+        if isinstance(kwargs.get("hidden"), list):
+            kwargs["hidden"] = tuple(kwargs["hidden"])
         return cls(**kwargs)
 
 
