@@ -22,7 +22,7 @@ from ._checks import check_int
 from .errors import BudgetError, SpecError
 from .spec import TrainingFields
 
-__all__ = ["Downsample", "Head", "Padding", "ConvBlock", "CNNSpec", "widest_cnn"]
+__all__ = ["Downsample", "Head", "Padding", "ConvBlock", "CNNSpec", "cnn_of_width", "widest_cnn"]
 
 
 class Downsample(str, enum.Enum):
@@ -265,6 +265,24 @@ class CNNSpec(TrainingFields):
         return k.Sequential(layers, name="cnn_" + self.architecture[4:].replace("-", "_"))
 
 
+def cnn_of_width(width: int, kernels: Sequence[int], ratios: Sequence[float], *,
+                 separable: Sequence[bool] | None = None, downsample: Sequence[Downsample | str] | None = None,
+                 **fields: Any) -> CNNSpec:
+    """The :class:`CNNSpec` of this shape at base width ``width``: block ``i`` has
+    ``max(1, round(width * ratios[i]))`` filters of ``kernels[i]``; ``fields`` are the other
+    :class:`CNNSpec` fields (:class:`~mnistopt.errors.SpecError` when the blocks leave no feature map).
+
+    Example:
+        >>> cnn_of_width(1, kernels=(3, 3), ratios=(1, 2), head="flatten").architecture
+        'cnn:1p-2p-flatten-10'
+    """
+    separable = tuple(separable) if separable is not None else (False,) * len(kernels)
+    downsample = tuple(downsample) if downsample is not None else (Downsample.POOL,) * len(kernels)
+    blocks = tuple(ConvBlock(max(1, round(width * r)), k, s, d)
+                   for k, r, s, d in zip(kernels, ratios, separable, downsample))
+    return CNNSpec(blocks=blocks, **fields)
+
+
 def widest_cnn(budget: int, kernels: Sequence[int], ratios: Sequence[float], *,
                separable: Sequence[bool] | None = None, downsample: Sequence[Downsample | str] | None = None,
                **fields: Any) -> CNNSpec:
@@ -286,13 +304,9 @@ def widest_cnn(budget: int, kernels: Sequence[int], ratios: Sequence[float], *,
     if len(kernels) != len(ratios) or not kernels:
         raise SpecError(f"`kernels` and `ratios` must be equally long and not empty. Received: {len(kernels)} kernels "
                         f"and {len(ratios)} ratios.")
-    separable = tuple(separable) if separable is not None else (False,) * len(kernels)
-    downsample = tuple(downsample) if downsample is not None else (Downsample.POOL,) * len(kernels)
 
     def spec_for(width: int) -> CNNSpec:
-        blocks = tuple(ConvBlock(max(1, round(width * r)), k, s, d)
-                       for k, r, s, d in zip(kernels, ratios, separable, downsample))
-        return CNNSpec(blocks=blocks, **fields)
+        return cnn_of_width(width, kernels, ratios, separable=separable, downsample=downsample, **fields)
 
     if spec_for(1).params > budget:
         raise BudgetError(f"budget={budget:,} is below the smallest CNN of this shape ({spec_for(1).params:,} "

@@ -24,7 +24,7 @@ from ._checks import check_int
 from .dimensions import Choice, Dimension, DimensionKind, Range, Value, as_choice, dimension
 from .errors import ArgumentError, BudgetError
 from .kinds import BudgetKind, ParamsBudget, get_kind
-from .cnn import CNNSpec, ConvBlock, Downsample, Head, Padding, widest_cnn
+from .cnn import CNNSpec, Downsample, Head, Padding, cnn_of_width, widest_cnn
 from .errors import SpecError
 from .families import FAMILY_SPECS, Spec
 from .spec import ACTIVATIONS, AUGMENTATIONS, LR_SCHEDULES, OPTIMIZERS, MLPSpec
@@ -369,8 +369,9 @@ class CNNChoices:
         def worst(depth: int, head: str) -> int | None:
             """Parameters of the costliest combination at one filter in the first block (None: no map)."""
             try:
-                return max(_smallest_cnn(cls._shape(space, depth, growth, k, sep, down), head, pad, bn, input_shape,
-                                         num_classes) for k, sep, down, pad, bn in others)
+                return max(cnn_of_width(1, **cls._shape(space, depth, growth, k, sep, down), head=head, padding=pad,
+                                        batch_norm=bn, input_shape=input_shape, num_classes=num_classes).params
+                           for k, sep, down, pad, bn in others)
             except SpecError:
                 return None
 
@@ -398,15 +399,6 @@ class CNNChoices:
         shape = self._shape(space, int(values["conv_depth"]), float(values["conv_growth"]),
                             int(values["conv_kernel"]), bool(values["conv_separable"]), values["conv_downsample"])
         return widest_cnn(budget, **shape, head=values["conv_head"], padding=values["conv_padding"], **fields)
-
-
-def _smallest_cnn(shape: dict[str, Any], head: str, padding: str, batch_norm: bool, input_shape: tuple[int, ...],
-                  num_classes: int) -> int:
-    """Parameters of a CNN of this shape with one filter in its first block (SpecError: no feature map)."""
-    blocks = tuple(ConvBlock(max(1, round(r)), k, s, d) for k, r, s, d in
-                   zip(shape["kernels"], shape["ratios"], shape["separable"], shape["downsample"]))
-    return CNNSpec(blocks=blocks, head=head, padding=padding, batch_norm=batch_norm, input_shape=input_shape,
-                   num_classes=num_classes).params
 
 
 #: Each model family's part of a search space, by family name.
