@@ -61,6 +61,10 @@ def test_saved_model_reloads_and_predicts_like_reported(tmp_path):
          "invalid choice: 'rnn'"),
         (["search", "--data", "{npz}", "--out", "{tmp}/o", "--budget", "300", "--family", "cnn"],
          "smallest CNN"),
+        (["search", "--data", "{npz}", "--out", "{tmp}/o", "--budget", "4034", "--retrain-factor", "0"],
+         "`retrain_factor` must be an integer in [1, 100]"),
+        (["search", "--data", "{npz}", "--out", "{tmp}/o", "--budget", "4034", "--retrain-factor", "twice"],
+         "--retrain-factor"),
     ],
 )
 def test_errors_exit_2_with_one_line_and_no_traceback(tmp_path, args, match):

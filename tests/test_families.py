@@ -132,6 +132,7 @@ def test_a_cnn_is_pruned_to_a_nonzero_budget(mnist_small):
 
 def test_a_mixed_search_records_both_families_and_reports_their_fronts(mnist_small, tmp_path):
     from mnistopt import search_under_budget
+    from mnistopt.report.data import family_price_data
     from mnistopt.report.render import search_table, write_report
 
     data = mnist_small.subset(train=400, val=100, test=100)
@@ -152,7 +153,53 @@ def test_a_mixed_search_records_both_families_and_reports_their_fronts(mnist_sma
     assert set(best) == {"mlp", "cnn"} and best["cnn"]["macs"] > best["mlp"]["macs"]
     html = files["html"].read_text()
     assert "Model families" in html and "cnn:" in html
+    assert files["families"].stat().st_size > 0 and 'src="families.png"' in html  # the price of each family
+    arena = family_price_data(report["families"])["arena_bytes"]
+    assert {p["family"] for p in arena} == {"mlp", "cnn"} and all(p["x"] > 0 for p in arena)
     assert "| family |" in search_table(result)
+    chosen = result.best(4034).record  # a CNN is trained again for twice its epochs, an MLP ships as it is
+    assert chosen.retrain_epochs == (2 * chosen.epochs if chosen.family == "cnn" else None)
+
+
+def test_the_selected_cnn_is_trained_again_for_twice_its_epochs_and_that_model_ships(mnist_small, tmp_path):
+    import math
+
+    import keras
+
+    from mnistopt import search_under_budget
+    from mnistopt.report.render import write_report
+    from mnistopt.search import RetrainProgress
+    from mnistopt.training import evaluate_arrays
+
+    data = mnist_small.subset(train=300, val=100, test=100)
+    kwargs = dict(space=SearchSpace(family="cnn", batch_size=64, batch_norm=False), tuner="random", max_trials=1,
+                  max_epochs=2, seed=0, epoch_images=None)
+    events = []
+    result = search_under_budget(4034, data, directory=tmp_path / "twice", progress=events.append, **kwargs)
+    chosen = result.best(4034)
+    record = chosen.record
+    assert record.epochs == 2 and record.retrain_epochs == 4 and not record.refit
+    assert [e.done for e in events if isinstance(e, RetrainProgress)] == [1, 2, 3, 4]
+    model = keras.models.load_model(chosen.model_path)
+    assert int(model.optimizer.iterations.numpy()) == 4 * math.ceil(300 / 64)  # trained from scratch, 4 epochs
+    assert evaluate_arrays(model, data.x_val, data.y_val)[1] == pytest.approx(record.retrain_val_accuracy, abs=1e-6)
+    stored = json.loads((tmp_path / "twice" / "result.json").read_text())
+    row = next(r for r in stored["records"] if r["selected"])
+    assert row["retrain_epochs"] == 4 and row["val_accuracy"] == record.val_accuracy  # the trial's chose it
+    report = write_report(result, tmp_path / "twice")["markdown"].read_text()
+    assert "Trained again after selection" in report and f"{record.retrain_val_accuracy:.4f}" in report
+
+    once = search_under_budget(4034, data, directory=tmp_path / "once", retrain_factor=1, **kwargs).best(4034)
+    assert once.record.retrain_epochs is None and once.record.retrain_val_accuracy is None
+    assert evaluate_arrays(once.model, data.x_val, data.y_val)[1] == pytest.approx(once.record.val_accuracy, abs=1e-6)
+
+
+@pytest.mark.parametrize("value", [0, 101, "twice", 1.5])
+def test_a_bad_retrain_factor_is_refused_before_any_data(value):
+    from mnistopt.options import SearchOptions
+
+    with pytest.raises((ArgumentError, TypeError), match="retrain_factor"):
+        SearchOptions(retrain_factor=value)
 
 
 @pytest.mark.parametrize("field, value", [("learning_rate", 0.0), ("batch_size", 0), ("epochs", 0),

@@ -367,21 +367,28 @@ class _ProgressBar:
     def __call__(self, event) -> None:
         if self.args.quiet:
             return
-        from .search import TrialProgress
+        from .search import RetrainProgress, TrialProgress
 
-        if not isinstance(event, TrialProgress):  # a compression stage: one line each
+        if not isinstance(event, (TrialProgress, RetrainProgress)):  # a compression stage: one line each
             self.close()
             print(str(event), file=sys.stderr, flush=True)
             return
-        if not self.tty:
-            print(str(event), file=sys.stderr, flush=True)
+        retrain = isinstance(event, RetrainProgress)
+        if not self.tty:  # a line per trial; a retraining's first, every tenth and last epochs
+            if not retrain or event.done in (1, event.total) or event.done % 10 == 0:
+                print(str(event), file=sys.stderr, flush=True)
             return
         total = event.total or event.done
         filled = int(self.width * min(event.done / max(total, 1), 1.0))
-        best = f"{event.best_val_accuracy:.4f}" if event.best_val_accuracy is not None else "-"
-        eta = f"{event.eta_s:.0f}s" if event.eta_s is not None else "?"
-        line = (f"\rbudget {event.budget:,} [{'#' * filled}{'.' * (self.width - filled)}] "
-                f"{event.done}/{total} best val {best} eta {eta}   ")
+        if retrain:
+            val = f"{event.val_accuracy:.4f}" if event.val_accuracy is not None else "-"
+            eta = event.elapsed_s / max(event.done, 1) * (total - event.done)
+            state = f"retrain epoch {event.done}/{total} val {val} eta {eta:.0f}s"
+        else:
+            best = f"{event.best_val_accuracy:.4f}" if event.best_val_accuracy is not None else "-"
+            eta = f"{event.eta_s:.0f}s" if event.eta_s is not None else "?"
+            state = f"{event.done}/{total} best val {best} eta {eta}"
+        line = f"\rbudget {event.budget:,} [{'#' * filled}{'.' * (self.width - filled)}] {state}   "
         print(line, end="", file=sys.stderr, flush=True)
         self.open = True
         if event.done >= total:

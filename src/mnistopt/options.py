@@ -203,6 +203,11 @@ class SearchOptions:
     refit: bool = option(
         False, "retrain each selected spec on train + validation for its selected epochs; that model is saved, "
         "compressed and reported (its record keeps the validation accuracy that chose it)", CliFlag("--refit", None))
+    retrain_factor: int | str = option(
+        "auto", "train each selected spec again from scratch for N times its trial's epochs (its learning-rate "
+        "schedule stretched with it) and ship that model, whose validation accuracy is recorded beside the "
+        "trial's; 1: ship the trial's own model; auto (default): the family's factor, chosen by k-fold "
+        "cross-validation (CNN 2, MLP 1)", CliFlag("--retrain-factor", parse_int_or_auto, "N"))
     overwrite: bool = option(False, "start afresh instead of resuming", CliFlag("--overwrite", None))
     time_limit: float | None = option(
         None, "per budget: start no new trial after this many seconds and select among the trials run "
@@ -242,6 +247,11 @@ class SearchOptions:
                                    f"Build one with mnistopt.SearchSpace(...).")
         space.check(kind)
         set_(self, "space", space)
+        if self.retrain_factor != "auto":
+            if isinstance(self.retrain_factor, str):
+                raise ArgumentError(f"`retrain_factor` must be 'auto' or an integer in [1, 100]. "
+                                    f"Received: retrain_factor={self.retrain_factor!r}.")
+            set_(self, "retrain_factor", check_int("retrain_factor", self.retrain_factor, minimum=1, maximum=100))
         for name in ("overwrite", "refit"):
             if not isinstance(getattr(self, name), bool):
                 raise InvalidTypeError(f"`{name}` must be True or False. Received: {name}={getattr(self, name)!r}.")
@@ -275,6 +285,21 @@ class SearchOptions:
             return self.max_epochs
         small = self._small_budget()
         return SMALL_BUDGET_MAX_EPOCHS if small is not None and budget <= small else DEFAULT_MAX_EPOCHS
+
+    def retrain_factor_for(self, family: str) -> int:
+        """How many times its trial's epochs the selected spec of ``family`` trains again:
+        ``retrain_factor``, or for ``"auto"`` the family's own
+        (:attr:`~mnistopt.space.CNNChoices.retrain_factor`); 1 ships the trial's model.
+
+        Example:
+            >>> SearchOptions().retrain_factor_for("cnn"), SearchOptions().retrain_factor_for("mlp")
+            (2, 1)
+            >>> SearchOptions(retrain_factor=3).retrain_factor_for("mlp")
+            3
+        """
+        if self.retrain_factor != "auto":
+            return self.retrain_factor
+        return FAMILY_SPACES[family].retrain_factor
 
     def _small_budget(self) -> int | None:
         """The budget kind's ``small_budget``, unless a family of the space trains too slowly for the

@@ -82,6 +82,13 @@ class TrialRecord:
         refit: the selected model was retrained on train + validation for
             the selected trial's epochs (``search_under_budget(refit=True)``);
             ``val_accuracy`` is still the trial's, which chose it.
+        retrain_epochs, retrain_val_accuracy: the selected model was trained
+            again from scratch for ``retrain_epochs`` epochs (``retrain_factor``
+            times the trial's, its schedule stretched alike) and that model is
+            the one saved and tested; ``retrain_val_accuracy`` is its own
+            validation accuracy (``None`` after a refit, which trained on the
+            validation images). ``val_accuracy`` stays the trial's, which
+            chose it. ``None`` when the trial's own model ships.
         source_stage: the stage this one was made from (``None`` for a
             trained model).
         model_architecture, model_macs: for a model mnistopt did not build
@@ -126,6 +133,8 @@ class TrialRecord:
     artifact: str | None = None
     source_stage: str | None = None
     refit: bool = False
+    retrain_epochs: int | None = None
+    retrain_val_accuracy: float | None = None
     model_architecture: str | None = None
     model_macs: int | None = None
 
@@ -215,7 +224,7 @@ class SelectedModel:
 _CSV_FIELDS = (
     "budget", "stage", "trial_id", "status", "architecture", "params", "nonzero_params",
     "val_accuracy", "val_loss", "epochs", "epochs_run", "wall_time_s", "selected",
-    "train_accuracy", "test_accuracy", "test_loss", "macs", "bytes", "gzip_bytes", "arena_bytes", "latency_us",
+    "train_accuracy", "test_accuracy", "test_loss", "retrain_epochs", "retrain_val_accuracy", "macs", "bytes", "gzip_bytes", "arena_bytes", "latency_us",
     "source_stage", "artifact", "reason",
 )
 

@@ -28,7 +28,7 @@ from .stats import difference_interval, wilson_interval
 __all__ = [
     "REFERENCE", "FRONT_AXES", "report_data", "reference_comparison", "accuracy_gaps", "front_histories",
     "comparison_rows", "grid_summary", "curves_data", "comparison_data", "pareto_plot_data", "pareto_y_floor",
-    "fully_trained", "curve_marks", "BASELINE_PARAMS",
+    "fully_trained", "curve_marks", "BASELINE_PARAMS", "family_rows", "family_price_data", "PRICE_AXES",
 ]
 
 #: The reference notebook's figures: parameters, accuracy and loss, measured on its
@@ -129,6 +129,7 @@ def _selected_rows(result: SearchResult | CompressionResult, rows: list[dict[str
                for k in ("arena_bytes", "latency_us")},
             "train_accuracy": r.train_accuracy, "val_accuracy": r.val_accuracy,
             "test_accuracy": r.test_accuracy, "test_loss": r.test_loss,
+            "retrain_epochs": r.retrain_epochs, "retrain_val_accuracy": r.retrain_val_accuracy,
             "smallest_file": None if smallest is None else {
                 k: smallest.get(k) for k in ("stage", "bytes", "gzip_bytes", "nonzero_params", "test_accuracy",
                                              "arena_bytes", "latency_us")},
@@ -289,6 +290,31 @@ def family_rows(result: SearchResult) -> list[dict[str, Any]]:
                                                      "file_val_accuracy")})
             out.append(row)
     return out
+
+
+#: What a family's model costs to run, one panel each in the families' price figure.
+PRICE_AXES = ("macs", "arena_bytes", "latency_us")
+
+
+def family_price_data(rows: Sequence[Mapping[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """The points of the families' price figure, from :func:`family_rows`: per axis of
+    :data:`PRICE_AXES`, each family's best model per budget whose int8 file was measured, at its
+    cost (``x``) and that file's validation accuracy (``y``). Empty when no file was measured.
+
+    Example:
+        >>> rows = [{"budget": 4034, "family": "mlp", "architecture": "a", "macs": 4000, "arena_bytes": 1584,
+        ...          "latency_us": 3.4, "file_val_accuracy": 0.95, "selected": False},
+        ...         {"budget": 4034, "family": "cnn", "architecture": "b", "macs": 260000, "val_accuracy": 0.98}]
+        >>> data = family_price_data(rows)
+        >>> sorted(data), [(p["family"], p["x"], p["y"]) for p in data["arena_bytes"]]
+        (['arena_bytes', 'latency_us', 'macs'], [('mlp', 1584, 0.95)])
+    """
+    measured = [r for r in rows if r.get("file_val_accuracy") is not None]
+    if not measured:
+        return {}
+    return {axis: [{"x": r[axis], "y": r["file_val_accuracy"], "budget": r["budget"], "family": r["family"],
+                    "label": r["architecture"], "selected": bool(r.get("selected"))}
+                   for r in measured if r.get(axis) is not None] for axis in PRICE_AXES}
 
 
 def front_histories(result: SearchResult, data: Mapping[str, Any]) -> dict[str, dict[str, list[float]]]:

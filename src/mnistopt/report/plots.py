@@ -18,7 +18,7 @@ from .data import comparison_data, curves_data, pareto_y_floor
 from .pareto import SIZE_AXES
 
 __all__ = ["plot_training_curves", "plot_confusion_matrix", "plot_curve_comparison", "plot_pareto", "plot_heatmap",
-           "AXIS_NAMES"]
+           "plot_family_prices", "AXIS_NAMES"]
 
 
 def _pyplot():
@@ -211,6 +211,49 @@ def plot_pareto(data: Mapping[str, Any], path: str | os.PathLike, title: str = "
                  "or below each size (bold)", fontsize=10)
     fig.tight_layout()
     _label_without_overlap(fig, ax, [*front, *data.get("reference", ())])  # once the axes are final
+    return _save(fig, path)
+
+
+def plot_family_prices(data: Mapping[str, Sequence[Mapping[str, Any]]], path: str | os.PathLike) -> Path:
+    """Each family's best model per budget at what it costs to run, one panel per cost
+    (:func:`~mnistopt.report.data.family_price_data`: MACs, tensor arena, latency, log scale)
+    against its int8 file's validation accuracy. Colour is the budget; a CNN's marker is open,
+    an MLP's filled; the selected model is ringed."""
+    plt = _pyplot()
+    axes_names = [a for a in data if data[a]]
+    fig, axes = plt.subplots(1, len(axes_names), figsize=(4.2 * len(axes_names), 4), sharey=True, squeeze=False)
+    budgets = sorted({p["budget"] for points in data.values() for p in points})
+    cmap = plt.get_cmap("tab10" if len(budgets) <= 10 else "tab20")
+    colour = {b: cmap(i % cmap.N) for i, b in enumerate(budgets)}
+    for ax, axis in zip(axes[0], axes_names):
+        for p in data[axis]:
+            open_ = p["family"] == "cnn"
+            ax.scatter(p["x"], p["y"], s=70, marker="o", facecolors="none" if open_ else colour[p["budget"]],
+                       edgecolors=colour[p["budget"]], linewidths=1.8 if open_ else 0.5, zorder=3)
+            if p["selected"]:
+                ax.scatter(p["x"], p["y"], s=220, marker="o", facecolors="none", edgecolors="black", linewidths=0.8,
+                           zorder=2)
+            ax.annotate(p["family"], (p["x"], p["y"]), textcoords="offset points", xytext=(6, 4), fontsize=7)
+        from matplotlib.ticker import NullFormatter, NullLocator
+
+        xs = sorted({p["x"] for p in data[axis]})
+        ax.set_xscale("log")
+        ax.set_xlim(xs[0] / 1.6, xs[-1] * 1.6)  # room for the labels
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_xticks(xs, [f"{x:,.1f}" if x < 100 else f"{x:,.0f}" for x in xs], rotation=30, fontsize=7)
+        ax.set_xlabel(AXIS_NAMES.get(axis, axis) + " (log scale)")
+        ax.grid(alpha=0.3)
+        ax.margins(y=0.15)
+    axes[0][0].set_ylabel("int8 file validation accuracy")
+    handles = [plt.Line2D([], [], color=colour[b], marker="o", linestyle="", label=f"budget {b:,}") for b in budgets]
+    handles += [plt.Line2D([], [], color="grey", marker="o", linestyle="", label="MLP: filled"),
+                plt.Line2D([], [], color="grey", marker="o", markerfacecolor="none", linestyle="", label="CNN: open"),
+                plt.Line2D([], [], color="black", marker="o", markerfacecolor="none", markersize=12, linestyle="",
+                           label="selected")]
+    axes[0][-1].legend(handles=handles, fontsize=7, loc="lower right")
+    fig.suptitle("what each family's best model costs to run, and what it answers", fontsize=10)
+    fig.tight_layout()
     return _save(fig, path)
 
 

@@ -22,9 +22,11 @@ import numpy as np
 
 from .._io import atomic_write_json, atomic_write_text, ensure_dir
 from ..records import CompressionResult, SearchResult, load_result
-from .data import FRONT_AXES, comparison_rows, front_histories, grid_summary, pareto_plot_data, report_data
+from .data import FRONT_AXES, comparison_rows, family_price_data, front_histories, grid_summary, pareto_plot_data, \
+    report_data
 from .pareto import SIZE_AXES
-from .plots import AXIS_NAMES, plot_confusion_matrix, plot_curve_comparison, plot_heatmap, plot_pareto
+from .plots import AXIS_NAMES, plot_confusion_matrix, plot_curve_comparison, plot_family_prices, plot_heatmap, \
+    plot_pareto
 
 __all__ = ["write_report", "summary_markdown", "search_table", "stages_table", "comparison_markdown",
            "write_comparison", "grid_markdown", "write_grid_report"]
@@ -52,7 +54,9 @@ def write_report(
     Plots: ``pareto-<axis>.png`` for each of :data:`FRONT_AXES` that some
     record has (log-scale size, front highlighted and labelled by budget and
     stage), ``front-curves.png`` (validation curves of the front models),
-    ``confusion-<budget>.png`` for each selected model. ``report.html`` is one
+    ``confusion-<budget>.png`` for each selected model, ``families.png`` (a
+    search of several families: each family's best model against MACs,
+    tensor arena and latency). ``report.html`` is one
     file with inline styles that shows the PNGs beside it.
 
     Returns:
@@ -89,6 +93,11 @@ def write_report(
         name = f"pareto-{x}.png"
         files[f"pareto-{x}"] = plot_pareto(plot, out / name)
         figures.append((f"pareto-{x}", name, _curve_caption(x, plot)))
+    prices = family_price_data(data["families"])
+    if prices:
+        files["families"] = plot_family_prices(prices, out / "families.png")
+        figures.append(("families", "families.png", "Each family's best model per budget: its int8 file's "
+                        "validation accuracy against MACs, tensor arena and latency (CNN open, MLP filled)"))
     curves = front_histories(result, data)
     if curves:
         files["front-curves"] = plot_curve_comparison(
@@ -265,6 +274,15 @@ def _summary_blocks(data: Mapping[str, Any]) -> list[Block]:
               f"({s['smallest_file']['test_accuracy']:.4f})"]
              for s in sorted(data["selected"], key=lambda s: s["budget"])],
             [True, False, False, False] + [True] * 11))
+        again = [s for s in sorted(data["selected"], key=lambda s: s["budget"]) if s.get("retrain_epochs")]
+        if again:
+            blocks.append(Paragraph(
+                "Trained again after selection (the trial's validation accuracy above chose the spec; the model "
+                "trained again is the one saved and tested): " + "; ".join(
+                    f"budget {s['budget']:,}, {s['retrain_epochs']} epochs"
+                    + (f", validation accuracy {s['retrain_val_accuracy']:.4f}"
+                       if s.get("retrain_val_accuracy") is not None else " on train + validation")
+                    for s in again) + "."))
 
     if data.get("families"):
         blocks.append(Heading(2, "Model families"))
@@ -281,6 +299,9 @@ def _summary_blocks(data: Mapping[str, Any]) -> list[Block]:
               _fmt(f.get("file_val_accuracy"), "acc"), _fmt(f.get("bytes")), _fmt(f.get("arena_bytes")),
               _latency(f.get("latency_us")), _fmt(f.get("test_accuracy"), "acc")] for f in data["families"]],
             [True, False, False] + [True] * 8))
+        figure = next((f for f in data.get("figures", ()) if f["role"] == "families"), None)
+        if figure is not None:
+            blocks.append(Image(figure["file"], figure["caption"]))
 
     blocks.append(Heading(2, "Reference comparison"))
     blocks.append(Paragraph("The reference notebook's figures were measured on its training set (60,000 MNIST "
