@@ -35,6 +35,7 @@ PAGES = {
     "your_model.py": "your-model.md",
     "cnn_defaults.py": "cnn.md",
     "families.py": "cnn.md",
+    "sparse_training.py": "sparse.md",
 }
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "benchmarks"
 

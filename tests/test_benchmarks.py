@@ -256,6 +256,19 @@ def test_cnn_defaults_script_prints_paired_differences_over_folds(mnist_dir, tmp
 
 
 @pytest.mark.slow
+def test_sparse_training_script_compares_pruning_schedules_over_folds(mnist_dir, tmp_path):
+    out = run("sparse_training.py", mnist_dir, tmp_path, "--folds", "2", "--epochs", "2", "--budget", "3000",
+              "--model", "narrow MLP (50% sparse)", "--json")
+    data = json.loads(out.strip().splitlines()[-1])
+    rows = data["models"]["narrow MLP (50% sparse)"]["variants"]
+    assert set(rows) == {"gradual, 2/3 (reference)", "gradual, 1/3", "gradual, 9/10", "dense, then tfmot 4 epochs"}
+    after, reference = rows["dense, then tfmot 4 epochs"], rows["gradual, 2/3 (reference)"]
+    assert after["difference"] == pytest.approx(sum(a - b for a, b in zip(after["folds"], reference["folds"])) / 2)
+    assert all(0.1 < a <= 1.0 for row in rows.values() for a in row["folds"])
+    assert "official test set unused" in out and "pruned to 3,000 non-zero" in out
+
+
+@pytest.mark.slow
 def test_families_script_searches_each_family_and_measures_its_int8_io_file(mnist_dir, tmp_path):
     out = run("families.py", mnist_dir, tmp_path, "--budget", "4034", "--max-trials", "2", "--max-epochs", "1",
               "--json")

@@ -253,6 +253,7 @@ class BudgetTuner(kt.engine.base_tuner.BaseTuner):
         outcome = fit_model(
             model, spec, self.dataset, epochs=epochs, initial_epoch=initial_epoch, seed=trial_seed,
             tensors=self.tensors, stream=self.stream, progress=self.heartbeat(trial.trial_id),
+            pruning=space.kind.pruning(spec, values, budget, epochs=epochs, initial_epoch=initial_epoch),
             patience=None if "tuner/epochs" in values else self.patience,  # Hyperband prunes by itself
         )
         history = outcome.history

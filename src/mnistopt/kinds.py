@@ -10,8 +10,8 @@ on its name. A new kind (MACs, latency...) is one subclass registered in
 
 * :class:`ParamsBudget` (``"params"``): every parameter of a dense model.
 * :class:`NonzeroBudget` (``"nonzero"``): non-zero weights; each trial samples a
-  sparsity, trains a dense model about ``budget / (1 - sparsity)`` parameters
-  large and magnitude-prunes it to the budget.
+  sparsity and trains a model about ``budget / (1 - sparsity)`` parameters large,
+  magnitude-pruning it gradually to the budget as it trains.
 * :class:`BytesBudget` (``"bytes"``): bytes of the exported ``.tflite`` file;
   each trial samples a format and is narrowed until its file fits.
 
@@ -87,6 +87,12 @@ class BudgetKind:
         """The spec a trial trains, before any training (``parent_spec``: a continued trial's)."""
         return spec
 
+    def pruning(self, spec: Any, values: Mapping[str, Any], budget: int, *, epochs: int,
+                initial_epoch: int = 0) -> Any:
+        """How a trial's model is pruned while it trains from ``initial_epoch`` to ``epochs`` (a
+        :class:`~mnistopt.training.GradualPruning`), or ``None``: it trains dense."""
+        return None
+
     def finish(self, model: Any, spec: Any, values: Mapping[str, Any], budget: int, dataset: Any,
                path: str | os.PathLike, *, seed: int, prune_epochs: int) -> tuple[Any, dict[str, Any]] | None:
         """Turn a trained dense model into the candidate judged for this kind, written at ``path``.
@@ -151,14 +157,42 @@ class NonzeroBudget(BudgetKind):
                                 f"Received: {space.sparsity}.")
         return [dim]
 
+    #: Gradual pruning inside each trial (:class:`~mnistopt.training.GradualPruning`): sparsity starts
+    #: growing after ``prune_begin`` epochs and reaches its target after ``prune_end`` of the epochs the
+    #: trial trains (its Hyperband rung), so every candidate a rung judges was pruned gradually and
+    #: meets the budget; the sparse model then trains on. A continued trial's parent reached its
+    #: target, so the continuation trains at it (its zeros stay zero).
+    prune_begin: ClassVar[int] = 1
+    prune_end: ClassVar[float] = 2 / 3
+
+    def pruning(self, spec, values, budget, *, epochs, initial_epoch=0):
+        from .compress.sparsity import kernel_sparsity_for, layer_densities
+        from .training import GradualPruning
+
+        if spec.params <= budget:
+            return None
+        kernels = spec.prunable_kernels()
+        kept = round(sum(a * b for a, b in kernels.values()) * (1.0 - kernel_sparsity_for(spec, budget)))
+        targets = {name: 1.0 - d for name, d in zip(kernels, layer_densities(spec, kept))}
+        if initial_epoch > 0:  # a continuation: at the target from its first epoch
+            return GradualPruning(targets, begin=0, end=0)
+        end = max(1, round(epochs * self.prune_end))
+        return GradualPruning(targets, begin=min(self.prune_begin, end), end=end)
+
     def finish(self, model, spec, values, budget, dataset, path, *, seed, prune_epochs):
+        """The model pruned to the budget: already, when its trial ran the whole schedule; at once
+        (no fine-tuning) when a short Hyperband rung stopped it part way, as every trial of that
+        rung is, so the rung ranks like against like; then the few weights per-layer rounding
+        leaves over the budget are zeroed."""
         from ._io import atomic_write_with
-        from .compress.sparsity import count_nonzero, prune_magnitude
+        from .compress.sparsity import count_nonzero, enforce_nonzero, kernel_sparsity_for
         from .training import evaluate_arrays
 
-        if count_nonzero(model) > budget:
-            outcome = prune_magnitude(model, spec, dataset, nonzero_budget=budget, epochs=prune_epochs, seed=seed)
-            model, stage = outcome.model, Stage.trained(sparsity=round(outcome.sparsity, 3))
+        pruning = self.pruning(spec, values, budget, epochs=spec.epochs)
+        if pruning is not None:
+            pruning.apply(model, pruning.end)  # the target (already met when the schedule ran its course)
+            enforce_nonzero(model, budget)
+            stage = Stage.trained(sparsity=round(kernel_sparsity_for(spec, budget), 3))
         else:
             stage = Stage.trained()
         atomic_write_with(path, lambda tmp: model.save_weights(tmp), ".weights.h5")

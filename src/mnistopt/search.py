@@ -178,10 +178,11 @@ def search_under_budget(
             every compression stage).
         budget_kind: what ``budget`` counts. ``"params"``: every parameter of
             a dense model. ``"nonzero"``: non-zero weights; each trial samples
-            a sparsity (``space.sparsity``), trains a dense model about
+            a sparsity (``space.sparsity``), trains a model about
             ``budget / (1 - sparsity)`` parameters large and magnitude-prunes
-            it (tfmot) to at most ``budget`` non-zero weights; the pruned
-            model is the candidate. ``"bytes"``: size of the ``.tflite`` file;
+            it while it trains (:class:`~mnistopt.training.GradualPruning`)
+            to at most ``budget`` non-zero weights; the pruned model is the
+            candidate. ``"bytes"``: size of the ``.tflite`` file;
             each trial samples a format (``space.quantize``), narrows its model
             until the file fits, trains it, exports it and is judged on the
             file's own validation accuracy. Selection is always on validation
@@ -709,6 +710,8 @@ class _Run:
                                          event.elapsed_s))
 
         outcome = fit_model(model, spec, data, epochs=epochs, seed=seed, progress=epoch_done,
+                            pruning=space.kind.pruning(spec, space.kind.refit_values(best), space.budget,
+                                                       epochs=epochs),
                             stream=self.options.epoch_stream(len(self.data.y_train), best.budget))  # as trials trained
         if outcome.diverged is not None:
             epoch, loss = outcome.diverged

@@ -12,7 +12,7 @@ import dataclasses
 import logging
 import math
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -38,6 +38,7 @@ __all__ = [
     "predict_classes",
     "check_compatible",
     "divergence_reason",
+    "GradualPruning",
 ]
 
 logger = logging.getLogger(__name__)
@@ -278,6 +279,74 @@ class FitOutcome:
         return values.index(max(values)) if self.restored_best else len(values) - 1
 
 
+@dataclasses.dataclass(frozen=True)
+class GradualPruning:
+    """Magnitude pruning while training (Zhu & Gupta 2017, "To prune, or not to prune"), as
+    :func:`fit_model` applies it.
+
+    Each kernel named in ``targets`` (layer name -> final sparsity) is thinned along a cubic:
+    after ``done`` epochs its sparsity is ``target * (1 - (1 - p) ** 3)`` with
+    ``p = (done - begin) / (end - begin)`` clipped to ``[0, 1]``, so pruning starts after
+    ``begin`` epochs, goes fast while the weights are redundant and slowly near the end, and
+    the target holds from ``end`` epochs on. At the start of every epoch each kernel keeps its
+    largest-magnitude weights (a mask), and the mask is applied again after every update, so
+    a pruned weight stays zero; the schedule is a function of the epoch alone, so a continued
+    Hyperband trial resumes it where its parent stopped. The same schedule as tfmot's
+    ``PolynomialDecay`` (cubic, per epoch), applied inside mnistopt's own traced training step,
+    so augmentation, learning-rate schedules and epoch streams are those of the trial.
+
+    Example:
+        >>> g = GradualPruning({"dense_1": 0.9, "output": 0.5}, begin=1, end=4)
+        >>> [round(g.sparsity_at(done)["dense_1"], 3) for done in range(6)]
+        [0.0, 0.0, 0.633, 0.867, 0.9, 0.9]
+    """
+
+    targets: Mapping[str, float]
+    begin: int
+    end: int
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.begin <= self.end:
+            raise ArgumentError(f"`begin` and `end` must satisfy 0 <= begin <= end. Received: begin={self.begin}, "
+                                f"end={self.end}.")
+        for name, target in self.targets.items():
+            if not 0.0 <= target < 1.0:
+                raise ArgumentError(f"Each target sparsity must be in [0, 1). Received: {name}={target}.")
+
+    def sparsity_at(self, done: int) -> dict[str, float]:
+        """Each kernel's sparsity for the epoch that follows ``done`` finished epochs."""
+        p = 1.0 if self.end == self.begin else (done - self.begin) / (self.end - self.begin)
+        p = min(max(p, 0.0), 1.0) if done >= self.begin else 0.0
+        return {name: target * (1.0 - (1.0 - p) ** 3) for name, target in self.targets.items()}
+
+    def kernels(self, model: Any) -> list[Any]:
+        """The pruned kernel variables of ``model``, in ``targets``' order (a separable
+        convolution's pointwise kernel; its depthwise kernel stays dense, as tfmot leaves it)."""
+        out = []
+        for name in self.targets:
+            layer = model.get_layer(name)
+            out.append(layer.pointwise_kernel if hasattr(layer, "pointwise_kernel") else layer.kernel)
+        return out
+
+    def masks(self, model: Any, done: int) -> list[np.ndarray]:
+        """Keep-masks of :meth:`kernels` for the epoch after ``done``: each keeps its
+        ``round(size * (1 - sparsity))`` largest-magnitude weights (ties broken by position)."""
+        out = []
+        for kernel, sparsity in zip(self.kernels(model), self.sparsity_at(done).values()):
+            w = np.abs(np.asarray(kernel)).ravel()
+            keep = int(round(w.size * (1.0 - sparsity)))
+            mask = np.zeros(w.size, dtype=np.float32)
+            if keep > 0:
+                mask[np.argsort(-w, kind="stable")[:keep]] = 1.0
+            out.append(mask.reshape(tuple(kernel.shape)))
+        return out
+
+    def apply(self, model: Any, done: int) -> None:
+        """Zero what :meth:`masks` drops for the epoch after ``done``, at once (no training)."""
+        for kernel, mask in zip(self.kernels(model), self.masks(model, done)):
+            kernel.assign(np.asarray(kernel) * mask)
+
+
 def _plain(optimizer: Any) -> bool:
     """True when ``optimizer.apply`` would do nothing beyond each variable's update step and
     the iteration count: no clipping, weight decay, EMA, accumulation or loss scaling (the
@@ -364,6 +433,7 @@ def fit_model(
     progress: Callable[[EpochProgress], None] | None = None,
     tensors: tuple[Any, Any] | None = None,
     stream: EpochStream | None = None,
+    pruning: GradualPruning | None = None,
 ) -> FitOutcome:
     """Fit a compiled model from ``initial_epoch`` up to ``epochs`` (the fast path).
 
@@ -380,7 +450,8 @@ def fit_model(
     ``tensors`` (from :func:`train_tensors`) saves converting the train split
     again when many models train on the same data. With ``stream`` (an
     :class:`~mnistopt.data.EpochStream`) an epoch trains on that stream's
-    images of the epoch, shuffled, instead of a full pass.
+    images of the epoch, shuffled, instead of a full pass. With ``pruning`` (a
+    :class:`GradualPruning`), kernels are magnitude-pruned along its schedule as they train.
     """
     import tensorflow as tf
 
@@ -394,6 +465,8 @@ def fit_model(
     loss_fn = training_loss(spec.label_smoothing)
     source = augment_source(x_all, spec.augment)  # x_all itself without augmentation
     shape = tuple(dataset.x_train.shape[1:3])
+    pruned = pruning.kernels(model) if pruning is not None else []
+    masks = [tf.Variable(tf.ones(k.shape, k.dtype), trainable=False) for k in pruned]
 
     @tf.function
     def run_epoch(order, epoch_seed):
@@ -409,6 +482,8 @@ def fit_model(
                 if model.losses:
                     loss = loss + tf.add_n(model.losses)
             apply_updates(optimizer, tape.gradient(loss, variables), variables)
+            for kernel, mask in zip(pruned, masks):  # a pruned weight stays zero
+                kernel.assign(kernel * mask)
             size = tf.cast(tf.shape(yb)[0], tf.float32)
             loss_sum += loss * size
             hits = tf.equal(tf.cast(tf.argmax(probs, axis=1), yb.dtype), yb)
@@ -421,6 +496,10 @@ def fit_model(
     start = time.perf_counter()
     for epoch in range(initial_epoch, epochs):
         optimizer.learning_rate.assign(spec.learning_rate_at(epoch))
+        if pruning is not None:
+            for kernel, mask, value in zip(pruned, masks, pruning.masks(model, epoch)):
+                mask.assign(value)
+                kernel.assign(kernel * value)
         with _no_retracing_warning() if epoch == initial_epoch else contextlib.nullcontext():  # the tracing call
             order = (rng.permutation(n) if stream is None
                      else rng.permutation(stream.indices(dataset.y_train, epoch))).astype(np.int32)

@@ -21,7 +21,7 @@ from ..data import Dataset
 from ..errors import ArgumentError, BudgetError
 from ..families import Spec
 
-__all__ = ["count_nonzero", "kernel_sparsity_for", "prune_magnitude", "prune_any_model", "PruningOutcome"]
+__all__ = ["count_nonzero", "enforce_nonzero", "kernel_sparsity_for", "prune_magnitude", "prune_any_model", "PruningOutcome"]
 
 
 def count_nonzero(model: Any) -> int:
@@ -171,7 +171,7 @@ def prune_magnitude(
     stripped = tfmot.sparsity.keras.strip_pruning(pruned)
     result = to_keras3(stripped, spec)
     if nonzero_budget is not None:
-        _enforce_nonzero(result, nonzero_budget)
+        enforce_nonzero(result, nonzero_budget)
     history = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
     return PruningOutcome(result, sparsity, count_nonzero(result), history)
 
@@ -234,7 +234,7 @@ def own_learning_rate(model: Any, default: float = 1e-3) -> float:
     return float(rate) if isinstance(rate, (int, float)) and rate > 0 else default
 
 
-def _enforce_nonzero(model: Any, budget: int) -> None:
+def enforce_nonzero(model: Any, budget: int) -> None:
     """Zero the smallest non-zero kernel weights until at most ``budget`` weights are non-zero."""
     excess = count_nonzero(model) - budget
     if excess <= 0:
