@@ -36,6 +36,7 @@ PAGES = {
     "cnn_defaults.py": "cnn.md",
     "families.py": "cnn.md",
     "sparse_training.py": "sparse.md",
+    "sparse_files.py": "sparse.md",
 }
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "benchmarks"
 

@@ -269,6 +269,18 @@ def test_sparse_training_script_compares_pruning_schedules_over_folds(mnist_dir,
 
 
 @pytest.mark.slow
+def test_sparse_files_script_exports_and_runs_each_encoding(mnist_dir, tmp_path):
+    out = run("sparse_files.py", mnist_dir, tmp_path, "--epochs", "2", "--budget", "3000",
+              "--model", "wide MLP (91% sparse)", "--json")
+    files = json.loads(out.strip().splitlines()[-1])["models"]["wide MLP (91% sparse)"]["files"]
+    assert files["sparse float32"]["bytes"] < files["float32 (dense)"]["bytes"] / 2  # the zeros are not stored
+    assert 0.1 < files["int8 (dense)"]["built-in kernels only"]["val_accuracy"] <= 1.0
+    same = next(v for k, v in files.items() if k.startswith("int8, dense"))
+    assert same["bytes"] <= files["sparse float32"]["bytes"]  # the dense model of the sparse file's bytes fits
+    assert "| sparse int8 |" in out and "official test set not read" in out
+
+
+@pytest.mark.slow
 def test_families_script_searches_each_family_and_measures_its_int8_io_file(mnist_dir, tmp_path):
     out = run("families.py", mnist_dir, tmp_path, "--budget", "4034", "--max-trials", "2", "--max-epochs", "1",
               "--json")
