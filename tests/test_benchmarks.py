@@ -261,7 +261,8 @@ def test_sparse_training_script_compares_pruning_schedules_over_folds(mnist_dir,
               "--model", "narrow MLP (50% sparse)", "--json")
     data = json.loads(out.strip().splitlines()[-1])
     rows = data["models"]["narrow MLP (50% sparse)"]["variants"]
-    assert set(rows) == {"gradual, 2/3 (reference)", "gradual, 1/3", "gradual, 9/10", "dense, then tfmot 4 epochs"}
+    assert set(rows) == {"gradual, 2/3 (reference)", "gradual, 1/3", "gradual, 9/10", "dense, then tfmot 4 epochs",
+                         "gradual, 2/3, half the epochs"}
     after, reference = rows["dense, then tfmot 4 epochs"], rows["gradual, 2/3 (reference)"]
     assert after["difference"] == pytest.approx(sum(a - b for a, b in zip(after["folds"], reference["folds"])) / 2)
     assert all(0.1 < a <= 1.0 for row in rows.values() for a in row["folds"])

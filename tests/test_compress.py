@@ -172,6 +172,19 @@ def test_spec_from_model_round_trips_through_a_saved_file(spec, tmp_path):
     assert spec_from_model(keras.saving.load_model(path)) == spec
 
 
+def test_a_model_trained_on_a_decaying_schedule_is_saved_with_its_base_rate(mnist_small, tmp_path):
+    import keras
+
+    from mnistopt import train
+
+    spec = MLPSpec(hidden=(16,), pool=True, epochs=3, learning_rate=3e-3, lr_schedule="cosine")
+    model = train(spec, mnist_small.subset(train=300, val=60, test=60), evaluate_test=False).model
+    model.save(tmp_path / "m.keras")
+    # the cosine's last epoch ran at a fraction of it; fine-tuning a saved model restarts from the base rate
+    assert spec.learning_rate_at(2) < spec.learning_rate / 3
+    assert spec_from_model(keras.saving.load_model(tmp_path / "m.keras")).learning_rate == pytest.approx(3e-3)
+
+
 def test_spec_from_model_rejects_foreign_models():
     import keras
 

@@ -51,7 +51,8 @@ def test_an_epoch_depends_on_the_epoch_and_seed_alone():
 
 @pytest.mark.parametrize("given, kind, budget, train, expected", [
     ("auto", "params", 72_842, 54_000, AUTO_EPOCH_IMAGES), ("auto", "params", 4_034, 54_000, SMALL_BUDGET_EPOCH_IMAGES),
-    ("auto", "nonzero", 4_034, 54_000, AUTO_EPOCH_IMAGES),  # no small-budget rule for non-zero budgets
+    ("auto", "nonzero", 4_034, 54_000, SMALL_BUDGET_EPOCH_IMAGES),  # sparse models get the longer schedule too
+    ("auto", "bytes", 4_034, 54_000, AUTO_EPOCH_IMAGES),  # no small-budget rule for byte budgets
     ("auto", "params", 4_034, SMALL_BUDGET_EPOCH_IMAGES, None), ("auto", "params", 72_842, 9_000, None),
     ("auto", "params", 72_842, 1_500, None), (None, "params", 72_842, 54_000, None),
     (500, "params", 4_034, 1_500, 500), (1_500, "params", 4_034, 1_500, None),

@@ -86,3 +86,42 @@ def test_a_hyperband_nonzero_search_meets_its_budget_at_every_rung_without_fine_
     chosen = result.best(3000)
     assert count_nonzero(chosen.model) == chosen.record.nonzero_params <= 3000
     assert evaluate_arrays(chosen.model, data.x_val, data.y_val)[1] == pytest.approx(chosen.record.val_accuracy)
+
+
+def test_a_nonzero_sweep_report_draws_the_dense_curve_beside_the_front(mnist_small, tmp_path):
+    from mnistopt.report.data import pareto_plot_data, report_data
+    from mnistopt.report.render import write_report
+
+    data = mnist_small.subset(train=300, val=100, test=100)
+    space = SearchSpace(depth=Choice(1), batch_size=Choice(128), sparsity=Choice(0.0, 0.75), augment="none")
+    result = search_under_budget([1500, 3000], data, tuner="random", max_trials=4, max_epochs=2, seed=2,
+                                 directory=tmp_path, space=space, budget_kind="nonzero")
+    rows = report_data(result)["records"]
+    plot = pareto_plot_data(rows, "nonzero_params")
+    dense = [r for r in rows if r["stage"] == "dense" and r["status"] == "completed"]
+    assert len({r["budget"] for r in dense}) == 2, [r["stage"] for r in rows]  # both budgets have dense trials
+    assert plot["dense_front"] and all(a["x"] < b["x"] and a["y"] < b["y"]
+                                       for a, b in zip(plot["dense_front"], plot["dense_front"][1:]))
+    best_dense = max(r["val_accuracy"] for r in dense)
+    assert plot["dense_front"][-1]["y"] == best_dense
+    assert write_report(result, tmp_path)["pareto-nonzero_params"].stat().st_size > 0
+
+
+def test_the_compression_stage_prunes_a_model_mnistopt_built_while_it_fine_tunes(mnist_small, tmp_path, monkeypatch):
+    import mnistopt.compress.sparsity as sparsity
+    from mnistopt import compress_model, train
+
+    def no_tfmot(*args, **kwargs):
+        raise AssertionError("a model mnistopt built is pruned in its own trainer")
+
+    monkeypatch.setattr(sparsity, "prune_magnitude", no_tfmot)
+    data = mnist_small.subset(train=400, val=100, test=100)
+    spec = MLPSpec(hidden=(48,), pool=True, epochs=2, batch_size=64)
+    dense = train(spec, data, evaluate_test=False).model
+    before = [w.copy() for w in dense.get_weights()]
+    result = compress_model(dense, data, tmp_path, spec=spec, quantize=[], sparsity=[0.75], prune_epochs=3)
+    stage = next(r for r in result.records if r.stage == "sparse-0.75")
+    assert len(stage.history["loss"]) == 3 and result.info["source"]["prune_epochs"] == 3
+    kernels = sum(a * b for a, b in spec.prunable_kernels().values())
+    assert stage.nonzero_params == pytest.approx(spec.params - 0.75 * kernels, abs=3)
+    assert all(np.array_equal(a, b) for a, b in zip(before, dense.get_weights()))  # the input model is unchanged

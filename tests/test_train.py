@@ -80,9 +80,16 @@ def test_shape_mismatch_is_a_clear_error():
 
 
 def test_cosine_schedule_is_applied_each_epoch(mnist_small):
+    from mnistopt.build import build_model
+    from mnistopt.training import fit_model
+
     spec = MLPSpec(hidden=(8,), epochs=3, learning_rate=0.01, lr_schedule="cosine", batch_size=256)
-    result = train(spec, mnist_small, evaluate_test=False)
-    assert float(result.model.optimizer.learning_rate) == pytest.approx(spec.learning_rate_at(2), rel=1e-6)
+    model = build_model(spec)
+    rates = []
+    fit_model(model, spec, mnist_small, epochs=3, progress=lambda e: rates.append(float(model.optimizer.learning_rate)))
+    assert rates == pytest.approx([spec.learning_rate_at(e) for e in range(3)], rel=1e-6)
+    assert rates[2] < rates[0] / 2
+    assert float(model.optimizer.learning_rate) == pytest.approx(0.01)  # saved with its base rate
 
 
 @pytest.mark.parametrize("optimizer", ["adam", "sgd", "rmsprop"])

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from ._version import __version__
 from .errors import MnistoptError
+from .compress.pipeline import DEFAULT_PRUNE_EPOCHS
 from .options import (DEFAULT_COMPRESSION, DEFAULT_FINE_TUNE_EPOCHS, DEFAULT_QUANTIZE, ClusterOptions, SearchOptions,
                       cli_options)
 from .space import FAMILY_SPACES, Choice, SearchSpace
@@ -181,7 +182,11 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument("--units", type=int, nargs="*", default=[], metavar="BUDGET",
                       help="parameter budgets for structured pruning (whole hidden units removed)")
     comp.add_argument("--fine-tune-epochs", type=int, default=DEFAULT_FINE_TUNE_EPOCHS, metavar="N",
-                      help=f"fine-tuning epochs per pruning stage (default: {DEFAULT_FINE_TUNE_EPOCHS})")
+                      help=f"fine-tuning epochs per pruning stage of a model mnistopt did not build (tfmot), and of "
+                      f"QAT (half as many) (default: {DEFAULT_FINE_TUNE_EPOCHS})")
+    comp.add_argument("--prune-epochs", type=int, default=DEFAULT_PRUNE_EPOCHS, metavar="N",
+                      help=f"epochs per pruning stage of a model mnistopt built, pruned while it fine-tunes "
+                      f"(default: {DEFAULT_PRUNE_EPOCHS})")
     comp.add_argument("--units-epochs", type=int, default=10, metavar="N",
                       help="fine-tuning epochs per structured-pruning stage (default: 10)")
     comp.add_argument("--batch-size", type=int, default=None, metavar="N",
@@ -339,7 +344,8 @@ def _cmd_compress(args: argparse.Namespace) -> int:
                f"input {info.input_shape}, {'logits' if info.logits else 'softmax'} output)")
     result = compress_model(
         model, dataset, args.out, quantize=args.quantize, sparsity=args.sparsity, units=args.units,
-        qat=args.qat, fine_tune_epochs=args.fine_tune_epochs, units_epochs=args.units_epochs, seed=args.seed,
+        qat=args.qat, fine_tune_epochs=args.fine_tune_epochs, prune_epochs=args.prune_epochs,
+        units_epochs=args.units_epochs, seed=args.seed,
         progress=None if args.quiet else (lambda event: _say(args, str(event))), pixel_scale=args.pixel_scale,
         batch_size=args.batch_size,
     )

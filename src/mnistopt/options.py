@@ -162,8 +162,8 @@ class SearchOptions:
         (<Tuner.RANDOM: 'random'>, 3, [0.5, 0.9], 'auto')
         >>> options.epochs_for(4034), options.epochs_for(72842), SearchOptions(max_epochs=20).epochs_for(4034)
         (60, 30, 20)
-        >>> SearchOptions(budget_kind="nonzero").epochs_for(4034)
-        30
+        >>> SearchOptions(budget_kind="nonzero").epochs_for(4034), SearchOptions(budget_kind="bytes").epochs_for(4034)
+        (60, 30)
         >>> SearchOptions(max_epochs=0)
         Traceback (most recent call last):
         ...
@@ -186,7 +186,8 @@ class SearchOptions:
         CliFlag("--max-trials", int, "N"))
     max_epochs: int | str = option(
         "auto", f"epochs of a fully trained trial (Hyperband's top rung), or auto (default): "
-        f"{SMALL_BUDGET_MAX_EPOCHS} at parameter budgets up to {ParamsBudget.small_budget:,} in MLP-only searches, "
+        f"{SMALL_BUDGET_MAX_EPOCHS} at parameter and non-zero budgets up to {ParamsBudget.small_budget:,} in MLP-only "
+        f"searches, "
         f"{DEFAULT_MAX_EPOCHS} otherwise",
         CliFlag("--max-epochs", parse_int_or_auto, "N"))
     seed: int = option(0, "seeds the sampler, the validation split and each trial's training")
@@ -215,7 +216,7 @@ class SearchOptions:
     epoch_images: int | str | None = option(
         "auto", f"images one schedule epoch trains on, drawn in a class-stratified order through a larger train "
         f"split: auto (default: {AUTO_EPOCH_IMAGES:,}, the split the schedules were chosen on, and "
-        f"{SMALL_BUDGET_EPOCH_IMAGES:,} at parameter budgets up to {ParamsBudget.small_budget:,} in MLP-only "
+        f"{SMALL_BUDGET_EPOCH_IMAGES:,} at parameter and non-zero budgets up to {ParamsBudget.small_budget:,} in MLP-only "
         f"searches), a whole "
         f"number, or full (every epoch a full pass)", CliFlag("--epoch-images", parse_epoch_images, "N"))
 

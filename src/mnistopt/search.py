@@ -157,9 +157,9 @@ def search_under_budget(
         max_trials: stop after this many trials per budget (default: the whole
             Hyperband schedule; 20 for random/bayesian; the whole grid).
         max_epochs: epochs of a fully trained trial (Hyperband's top rung).
-            ``"auto"`` (default): 60 at parameter budgets up to 10,000
-            (small models' epochs are cheap and they keep gaining), 30
-            otherwise; see
+            ``"auto"`` (default): 60 at parameter and non-zero budgets up
+            to 10,000 in MLP-only searches (small models' epochs are cheap
+            and they keep gaining; sparse ones recover), 30 otherwise; see
             :meth:`~mnistopt.options.SearchOptions.epochs_for`.
         seed: seeds the sampler and each trial's training.
         directory: where the search state, checkpoints, models and

@@ -527,4 +527,8 @@ def fit_model(
     if best_weights is not None and outcome.diverged is None and outcome.best_epoch < epoch + 1:
         model.set_weights(best_weights)
         outcome.restored_best = True
+    # The schedule set the last epoch's rate (near zero after a cosine decay); a saved model keeps its
+    # spec's base rate instead, which is what build.spec_from_model reads back and fine-tuning uses.
+    # A continued trial sets its own rate each epoch, so nothing else reads this one.
+    optimizer.learning_rate.assign(spec.learning_rate)
     return outcome

@@ -21,7 +21,7 @@ from ..data import Dataset
 from ..errors import ArgumentError, BudgetError
 from ..families import Spec
 
-__all__ = ["count_nonzero", "enforce_nonzero", "kernel_sparsity_for", "prune_magnitude", "prune_any_model", "PruningOutcome"]
+__all__ = ["count_nonzero", "enforce_nonzero", "kernel_sparsity_for", "kernel_targets", "prune_magnitude", "prune_gradually", "prune_any_model", "PruningOutcome"]
 
 
 def count_nonzero(model: Any) -> int:
@@ -80,6 +80,31 @@ def kernel_sparsity_for(spec: Spec, nonzero_budget: int) -> float:
             f"kernels fits nonzero_budget={nonzero_budget:,}. Use a narrower model."
         )
     return max(0.0, 1.0 - room / sum(sizes))
+
+
+def kernel_targets(spec: Spec, sparsity: float) -> dict[str, float]:
+    """Each prunable kernel's sparsity (by layer name) when the kernels together are ``sparsity``
+    sparse, shared out by :func:`layer_densities`.
+
+    Example:
+        >>> from mnistopt import MLPSpec
+        >>> {k: round(v, 3) for k, v in kernel_targets(MLPSpec(hidden=(64,), pool=True), 0.9).items()}
+        {'dense_1': 0.918, 'output': 0.544}
+    """
+    sizes = [a * b for a, b in _kernel_shapes(spec)]
+    densities = layer_densities(spec, round(sum(sizes) * (1.0 - sparsity)))
+    return {name: 1.0 - d for name, d in zip(spec.prunable_kernels(), densities)}
+
+
+def _checked(spec: Spec, sparsity: float | None, nonzero_budget: int | None, epochs: int,
+             ramp: float) -> tuple[float, int, float]:
+    """A pruning call's ``sparsity`` (from ``nonzero_budget`` when given instead), ``epochs`` and ``ramp``, checked."""
+    if (sparsity is None) == (nonzero_budget is None):
+        raise ArgumentError("Pass exactly one of `sparsity` and `nonzero_budget`.")
+    if nonzero_budget is not None:
+        sparsity = kernel_sparsity_for(spec, nonzero_budget)
+    return (check_float("sparsity", sparsity, minimum=0.0, maximum=0.999),
+            check_int("epochs", epochs, minimum=1, maximum=1000), check_float("ramp", ramp, minimum=0.0, maximum=1.0))
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -143,13 +168,7 @@ def prune_magnitude(
         >>> count_nonzero(pruned.model) <= 2000
         True
     """
-    if (sparsity is None) == (nonzero_budget is None):
-        raise ArgumentError("Pass exactly one of `sparsity` and `nonzero_budget`.")
-    if nonzero_budget is not None:
-        sparsity = kernel_sparsity_for(spec, nonzero_budget)
-    sparsity = check_float("sparsity", sparsity, minimum=0.0, maximum=0.999)
-    epochs = check_int("epochs", epochs, minimum=1, maximum=1000)
-    ramp = check_float("ramp", ramp, minimum=0.0, maximum=1.0)
+    sparsity, epochs, ramp = _checked(spec, sparsity, nonzero_budget, epochs, ramp)
     from ._legacy import fit_legacy, load_tfmot, loss_for, to_keras3, to_tf_keras
     from ..build import make_optimizer
 
@@ -158,9 +177,7 @@ def prune_magnitude(
     legacy = to_tf_keras(model, spec)
     steps_per_epoch = math.ceil(len(dataset.y_train) / spec.batch_size)
     end_step = max(1, round(steps_per_epoch * epochs * ramp))
-    sizes = [a * b for a, b in _kernel_shapes(spec)]
-    densities = layer_densities(spec, round(sum(sizes) * (1.0 - sparsity)))
-    targets = {name: 1.0 - d for name, d in zip(spec.prunable_kernels(), densities)}
+    targets = kernel_targets(spec, sparsity)
 
     pruned = _wrapped_for_pruning(tfmot, tf_keras, legacy, targets, end_step)
     rate = learning_rate if learning_rate is not None else spec.learning_rate
@@ -174,6 +191,54 @@ def prune_magnitude(
         enforce_nonzero(result, nonzero_budget)
     history = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
     return PruningOutcome(result, sparsity, count_nonzero(result), history)
+
+
+def prune_gradually(
+    model: Any,
+    spec: Spec,
+    dataset: Dataset,
+    sparsity: float | None = None,
+    *,
+    nonzero_budget: int | None = None,
+    epochs: int = 4,
+    ramp: float = 2 / 3,
+    learning_rate: float | None = None,
+    seed: int = 0,
+) -> PruningOutcome:
+    """Prune a trained model mnistopt built to ``sparsity`` by magnitude while fine-tuning it in
+    mnistopt's own trainer (:class:`~mnistopt.training.GradualPruning`): the method a non-zero
+    search trial uses, from trained weights. Sparsity grows along the cubic schedule over the first
+    ``ramp`` of ``epochs`` epochs, the per-layer densities as :func:`prune_magnitude`'s; the spec's
+    augmentation, label smoothing, batch size and learning-rate schedule (over ``epochs``) apply.
+    Unlike :func:`prune_magnitude` nothing is converted to tf_keras. The input model is not changed.
+
+    Example:
+        >>> from mnistopt import load_dataset, MLPSpec, train
+        >>> ds = load_dataset("mnist-sample").subset(train=300, val=60, test=100)  # real digits, shipped
+        >>> spec = MLPSpec(hidden=(32,), pool=True, epochs=1)
+        >>> dense = train(spec, ds, evaluate_test=False).model
+        >>> pruned = prune_gradually(dense, spec, ds, nonzero_budget=2000, epochs=2)
+        >>> pruned.nonzero_params == count_nonzero(pruned.model) <= 2000 < count_nonzero(dense)
+        True
+    """
+    sparsity, epochs, ramp = _checked(spec, sparsity, nonzero_budget, epochs, ramp)
+    import keras
+
+    from ..build import build_model
+    from ..training import GradualPruning, fit_model
+
+    tuned = dataclasses.replace(spec, epochs=epochs,
+                                learning_rate=learning_rate if learning_rate is not None else spec.learning_rate)
+    keras.utils.set_random_seed(seed)
+    copy = build_model(tuned)
+    copy.set_weights(model.get_weights())
+    end = max(1, round(epochs * ramp))
+    pruning = GradualPruning(kernel_targets(spec, sparsity), begin=0, end=end)
+    outcome = fit_model(copy, tuned, dataset, epochs=epochs, seed=seed, pruning=pruning)
+    pruning.apply(copy, end)
+    if nonzero_budget is not None:
+        enforce_nonzero(copy, nonzero_budget)
+    return PruningOutcome(copy, sparsity, count_nonzero(copy), outcome.history)
 
 
 def prune_any_model(model: Any, info: Any, dataset: Dataset, sparsity: float, *, epochs: int = 4,

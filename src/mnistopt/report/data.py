@@ -477,7 +477,29 @@ def pareto_plot_data(points: Sequence[Mapping[str, Any]], x: str, y: str = "val_
                "high": (s.get("test_interval") or [s["test_accuracy"]] * 2)[1]}
               for s in selected if s.get(x) is not None and s.get("test_accuracy") is not None]
     return {"x": x, "y": y, "front": merged, "dominated": dominated, "short": short,
-            "selected": sorted(chosen, key=lambda p: p["x"]), **curve_marks(x)}
+            "selected": sorted(chosen, key=lambda p: p["x"]), "dense_front": _dense_front(merged, dominated),
+            **curve_marks(x)}
+
+
+def _dense_front(front: Sequence[Mapping[str, Any]], dominated: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The best dense trained model at or below each size (``{"x", "y"}``, smallest first), for a
+    plot whose front holds pruned models too (a non-zero search, whose sparsity-0 trials are dense):
+    the two curves side by side. Empty when there is no such comparison to draw.
+
+    Example:
+        >>> pts = [{"x": 10, "y": 0.9, "family": "trained"}, {"x": 30, "y": 0.95, "family": "pruned"},
+        ...        {"x": 20, "y": 0.85, "family": "trained"}, {"x": 40, "y": 0.93, "family": "trained"}]
+        >>> _dense_front(pts[1:2], [pts[0], pts[2], pts[3]])
+        [{'x': 10, 'y': 0.9}, {'x': 40, 'y': 0.93}]
+    """
+    if all(p["family"] == "trained" for p in front):
+        return []
+    dense = sorted((p for p in (*front, *dominated) if p["family"] == "trained"), key=lambda p: (p["x"], -p["y"]))
+    out: list[dict[str, Any]] = []
+    for p in dense:
+        if not out or p["y"] > out[-1]["y"]:
+            out.append({"x": p["x"], "y": p["y"]})
+    return out if len(out) >= 2 else []
 
 
 def curve_marks(x: str) -> dict[str, Any]:

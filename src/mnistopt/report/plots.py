@@ -166,6 +166,10 @@ def plot_pareto(data: Mapping[str, Any], path: str | os.PathLike, title: str = "
             ax.scatter(p["x"], p["y"], facecolors=face(p), marker=_MARKERS[p["family"]], s=60,
                        edgecolors="black" if face(p) != "none" else colour[p["budget"]],
                        linewidths=0.8 if face(p) != "none" else 1.6, zorder=3)
+    dense = data.get("dense_front") or ()
+    if dense:  # beside the front of all models: the best dense model at or below each size
+        ax.step([p["x"] for p in dense], [p["y"] for p in dense], where="post", color="grey", linestyle="--",
+                linewidth=1.2, zorder=2)
     chosen = data.get("selected", ())
     for p in chosen:
         ax.errorbar(p["x"], p["y"], yerr=[[p["y"] - p["low"]], [p["high"] - p["y"]]], fmt="D", markersize=5,
@@ -196,6 +200,8 @@ def plot_pareto(data: Mapping[str, Any], path: str | os.PathLike, title: str = "
         handles += [plt.Line2D([], [], color="grey", marker="o", linestyle="", label="MLP: filled"),
                     plt.Line2D([], [], color="grey", marker="o", markerfacecolor="none", linestyle="",
                                label="CNN: open")]
+    if dense:
+        handles.append(plt.Line2D([], [], color="grey", linestyle="--", label="dense models only"))
     if chosen:
         handles.append(plt.Line2D([], [], color="black", marker="D", markerfacecolor="white", linestyle="",
                                   label="selected: test accuracy, 95% interval"))
