@@ -184,10 +184,9 @@ class NonzeroBudget(BudgetKind):
         return GradualPruning(targets, begin=min(self.prune_begin, end), end=end)
 
     def finish(self, model, spec, values, budget, dataset, path, *, seed, prune_epochs):
-        """The model pruned to the budget: already, when its trial ran the whole schedule; at once
-        (no fine-tuning) when a short Hyperband rung stopped it part way, as every trial of that
-        rung is, so the rung ranks like against like; then the few weights per-layer rounding
-        leaves over the budget are zeroed."""
+        """The model pruned to the budget: already, when its trial ran its schedule to the end (every
+        trial of a rung does); at once, without fine-tuning, when training stopped early on
+        patience; then the few weights per-layer rounding leaves over the budget are zeroed."""
         from ._io import atomic_write_with
         from .compress.sparsity import count_nonzero, enforce_nonzero, kernel_sparsity_for
         from .training import evaluate_arrays

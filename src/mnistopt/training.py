@@ -296,6 +296,7 @@ class GradualPruning:
     so augmentation, learning-rate schedules and epoch streams are those of the trial.
 
     Example:
+        >>> from mnistopt.training import GradualPruning
         >>> g = GradualPruning({"dense_1": 0.9, "output": 0.5}, begin=1, end=4)
         >>> [round(g.sparsity_at(done)["dense_1"], 3) for done in range(6)]
         [0.0, 0.0, 0.633, 0.867, 0.9, 0.9]
