@@ -139,6 +139,18 @@ def _label_without_overlap(fig: Any, ax: Any, points: Sequence[Mapping[str, Any]
 AXIS_NAMES = {a.field: a.name for a in SIZE_AXES}
 
 
+def _budget_colours(plt: Any, budgets: Sequence[int]) -> dict[int, Any]:
+    """One colour per budget, in order (tab10, or tab20 past ten budgets)."""
+    cmap = plt.get_cmap("tab10" if len(budgets) <= 10 else "tab20")
+    return {b: cmap(i % cmap.N) for i, b in enumerate(budgets)}
+
+
+def _family_handles(plt: Any) -> list[Any]:
+    """Legend entries for the model families' markers: an MLP's filled, a CNN's open."""
+    return [plt.Line2D([], [], color="grey", marker="o", linestyle="", label="MLP: filled"),
+            plt.Line2D([], [], color="grey", marker="o", markerfacecolor="none", linestyle="", label="CNN: open")]
+
+
 def plot_pareto(data: Mapping[str, Any], path: str | os.PathLike, title: str = "") -> Path:
     """Accuracy against size on a log x axis: the front (the best fully trained model at or
     below each size) as a labelled step curve, dominated points faded, Hyperband's short rungs
@@ -148,8 +160,7 @@ def plot_pareto(data: Mapping[str, Any], path: str | os.PathLike, title: str = "
     fig, ax = plt.subplots(figsize=(9, 5.5))
     everything = (*data["front"], *data["dominated"], *data.get("short", ()))
     budgets = sorted({p["budget"] for p in everything})
-    cmap = plt.get_cmap("tab10" if len(budgets) <= 10 else "tab20")
-    colour = {b: cmap(i % cmap.N) for i, b in enumerate(budgets)}
+    colour = _budget_colours(plt, budgets)
     def face(p):  # a CNN's marker is open, an MLP's (or another model's) filled: the model family at a glance
         return "none" if p.get("model_family") == "cnn" else colour[p["budget"]]
 
@@ -197,9 +208,7 @@ def plot_pareto(data: Mapping[str, Any], path: str | os.PathLike, title: str = "
     families = sorted({p["family"] for p in everything})
     handles += [plt.Line2D([], [], color="grey", marker=_MARKERS[f], linestyle="", label=f) for f in families]
     if any(p.get("model_family") == "cnn" for p in everything):
-        handles += [plt.Line2D([], [], color="grey", marker="o", linestyle="", label="MLP: filled"),
-                    plt.Line2D([], [], color="grey", marker="o", markerfacecolor="none", linestyle="",
-                               label="CNN: open")]
+        handles += _family_handles(plt)
     if dense:
         handles.append(plt.Line2D([], [], color="grey", linestyle="--", label="dense models only"))
     if chosen:
@@ -229,8 +238,9 @@ def plot_family_prices(data: Mapping[str, Sequence[Mapping[str, Any]]], path: st
     axes_names = [a for a in data if data[a]]
     fig, axes = plt.subplots(1, len(axes_names), figsize=(4.2 * len(axes_names), 4), sharey=True, squeeze=False)
     budgets = sorted({p["budget"] for points in data.values() for p in points})
-    cmap = plt.get_cmap("tab10" if len(budgets) <= 10 else "tab20")
-    colour = {b: cmap(i % cmap.N) for i, b in enumerate(budgets)}
+    colour = _budget_colours(plt, budgets)
+    from matplotlib.ticker import NullFormatter, NullLocator
+
     for ax, axis in zip(axes[0], axes_names):
         for p in data[axis]:
             open_ = p["family"] == "cnn"
@@ -240,8 +250,6 @@ def plot_family_prices(data: Mapping[str, Sequence[Mapping[str, Any]]], path: st
                 ax.scatter(p["x"], p["y"], s=220, marker="o", facecolors="none", edgecolors="black", linewidths=0.8,
                            zorder=2)
             ax.annotate(p["family"], (p["x"], p["y"]), textcoords="offset points", xytext=(6, 4), fontsize=7)
-        from matplotlib.ticker import NullFormatter, NullLocator
-
         xs = sorted({p["x"] for p in data[axis]})
         ax.set_xscale("log")
         ax.set_xlim(xs[0] / 1.6, xs[-1] * 1.6)  # room for the labels
@@ -253,10 +261,8 @@ def plot_family_prices(data: Mapping[str, Sequence[Mapping[str, Any]]], path: st
         ax.margins(y=0.15)
     axes[0][0].set_ylabel("int8 file validation accuracy")
     handles = [plt.Line2D([], [], color=colour[b], marker="o", linestyle="", label=f"budget {b:,}") for b in budgets]
-    handles += [plt.Line2D([], [], color="grey", marker="o", linestyle="", label="MLP: filled"),
-                plt.Line2D([], [], color="grey", marker="o", markerfacecolor="none", linestyle="", label="CNN: open"),
-                plt.Line2D([], [], color="black", marker="o", markerfacecolor="none", markersize=12, linestyle="",
-                           label="selected")]
+    handles += [*_family_handles(plt), plt.Line2D([], [], color="black", marker="o", markerfacecolor="none",
+                                                  markersize=12, linestyle="", label="selected")]
     axes[0][-1].legend(handles=handles, fontsize=7, loc="lower right")
     fig.suptitle("what each family's best model costs to run, and what it answers", fontsize=10)
     fig.tight_layout()
