@@ -37,6 +37,7 @@ PAGES = {
     "families.py": "cnn.md",
     "sparse_training.py": "sparse.md",
     "sparse_files.py": "sparse.md",
+    "nonzero_search.py": "sparse.md",
 }
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "benchmarks"
 

@@ -83,9 +83,9 @@ def main() -> int:
               f"{s['wall_s'] / 60:.1f} min |")
     mixed = [r for r in rows if r["search"] == "mlp+cnn"]
     for r in mixed:
-        print(f"\nThe search of both families at {r['budget']:,}: each family's best trial (validation) and its int8 "
-              f"file (arena, latency; file validation accuracy):\n\n| family | model | params | MACs | val accuracy | "
-              f"int8 file val accuracy | bytes | arena bytes | latency µs |\n|:---|:---|---:|---:|---:|---:|---:|---:|---:|")
+        print(f"\nThe search of both families at {r['budget']:,}: each family's best trial (validation) and its "
+              f"int8-io file (arena, latency; file validation accuracy):\n\n| family | model | params | MACs | val accuracy | "
+              f"int8-io file val accuracy | bytes | arena bytes | latency µs |\n|:---|:---|---:|---:|---:|---:|---:|---:|---:|")
         for f in r["others"]:
             print(f"| {f['family']}{' (selected)' if f['selected'] else ''} | {f['architecture']} | {f['params']:,} | "
                   f"{f['macs']:,} | {f['val_accuracy']:.4f} | {f['file_val_accuracy']:.4f} | {f['bytes']:,} | "

@@ -270,6 +270,25 @@ def test_sparse_training_script_compares_pruning_schedules_over_folds(mnist_dir,
 
 
 @pytest.mark.slow
+def test_nonzero_search_script_cross_validates_whole_searches(mnist_dir, tmp_path):
+    out = run("nonzero_search.py", mnist_dir, tmp_path, "--folds", "2", "--budget", "3000", "--max-trials", "2",
+              "--max-epochs", "2", "--variant", "no dropout", "--json")
+    data = json.loads(out.strip().splitlines()[-1])
+    rows = data["variants"]
+    assert list(rows) == ["defaults (reference)", "no dropout"]
+    for row in rows.values():
+        assert len(row["folds"]) == 2
+        assert all(f["nonzero"] <= 3000 and 0.05 < f["held_out"] <= 1.0 and f["trials"] == 2 for f in row["folds"])
+    held = [[f["held_out"] for f in rows[v]["folds"]] for v in rows]
+    assert rows["no dropout"]["difference"] == pytest.approx(sum(b - a for a, b in zip(*held)) / 2)
+    assert "official test set unused" in out and "| no dropout |" in out
+    # a rerun with the same settings reads each fold's search back
+    again = run("nonzero_search.py", mnist_dir, tmp_path, "--folds", "2", "--budget", "3000", "--max-trials", "2",
+                "--max-epochs", "2", "--variant", "no dropout", "--json")
+    assert json.loads(again.strip().splitlines()[-1])["variants"] == rows
+
+
+@pytest.mark.slow
 def test_sparse_files_script_exports_and_runs_each_encoding(mnist_dir, tmp_path):
     out = run("sparse_files.py", mnist_dir, tmp_path, "--epochs", "2", "--budget", "3000",
               "--model", "wide MLP (91% sparse)", "--json")

@@ -65,6 +65,13 @@ def test_saved_model_reloads_and_predicts_like_reported(tmp_path):
          "`retrain_factor` must be an integer in [1, 100]"),
         (["search", "--data", "{npz}", "--out", "{tmp}/o", "--budget", "4034", "--retrain-factor", "twice"],
          "--retrain-factor"),
+        (["search", "--data", "{npz}", "--out", "{tmp}/o", "--budget", "4034", "--limit", "ram=4096"],
+         "Unknown limit 'ram'"),
+        (["search", "--data", "{npz}", "--out", "{tmp}/o", "--budget", "4034", "--limit", "macs"], "NAME=VALUE"),
+        (["search", "--data", "{npz}", "--out", "{tmp}/o", "--budget", "4034", "--device", "{tmp}/board.json"],
+         "No device profile"),
+        (["search", "--data", "{npz}", "--out", "{tmp}/o", "--budget", "4034", "--limit", "arena=500"],
+         "within the limits (arena <= 500 bytes)"),
     ],
 )
 def test_errors_exit_2_with_one_line_and_no_traceback(tmp_path, args, match):

@@ -7,7 +7,7 @@ tf_keras load only inside the compression code, so ``tf.keras`` and
 
 The top level holds what a first search needs; the rest lives in namespaces:
 :mod:`mnistopt.errors` (every exception), :mod:`mnistopt.budget` (parameter
-arithmetic), :mod:`mnistopt.kinds` (what a budget counts),
+arithmetic), :mod:`mnistopt.kinds` (what a budget counts), :mod:`mnistopt.limits` (device limits),
 :mod:`mnistopt.compress` (pruning, quantization, ``.tflite`` files),
 :mod:`mnistopt.report` (Pareto fronts, plots, documents) and
 :mod:`mnistopt.reference` (the reference notebook's experiments).
@@ -21,6 +21,7 @@ from .build import build_model, load_model
 from .compress import compress_model
 from .data import Dataset, load_dataset
 from .errors import MnistoptError
+from .limits import Limits
 from .records import SearchResult, SelectedModel, TrialRecord
 from .report.render import write_report
 from .search import search_under_budget
@@ -33,6 +34,7 @@ __all__ = [
     "Choice",
     "Dataset",
     "MLPSpec",
+    "Limits",
     "MnistoptError",
     "Range",
     "SearchResult",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import dataclasses
 import json
 import logging
 import os
@@ -23,10 +24,13 @@ import keras_tuner as kt
 from keras_tuner.engine.trial import TrialStatus as KerasTunerStatus  # KerasTuner's own trial states
 
 from ._io import atomic_write_json, atomic_write_text, atomic_write_with
+from .artifacts import export_tflite, file_costs
 from .build import build_model, load_checkpoint
 from .compress.pipeline import DEFAULT_FINE_TUNE_EPOCHS
 from .data import Dataset
 from .dimensions import DimensionKind
+from .kinds import fit_file_budget
+from .limits import LIMIT_FORMAT, OVER_LIMITS
 from .options import Tuner
 from .records import COMPLETED, FAILED, TrialRecord
 from .space import ResolvedSpace
@@ -35,6 +39,8 @@ from .training import divergence_reason, fit_model
 logger = logging.getLogger(__name__)
 
 RECORD_FILE = "mnistopt_record.json"
+#: A trial's int8-io file, exported when the search has limits measured on the file (bytes, latency).
+LIMIT_FILE = "limits.tflite"
 
 #: KerasTuner's names this module relies on beyond its public API, as ``module:attribute``
 #: (KerasTuner is pinned in pyproject.toml; ``tests/test_kerastuner_surface.py`` fails, naming
@@ -242,6 +248,12 @@ class BudgetTuner(kt.engine.base_tuner.BaseTuner):
         checked = self.load_record(parent) if parent is not None else None
         spec = space.kind.prepare(spec, values, space.budget, self.dataset,
                                   checked.spec if checked is not None else None)
+        if "bytes" in space.limits:  # narrowed until its int8-io file fits (a continuation's parent fitted)
+            if checked is not None:
+                spec = dataclasses.replace(checked.spec, epochs=spec.epochs)
+            else:
+                fitted = fit_file_budget(spec, LIMIT_FORMAT, int(space.limits["bytes"]), self.dataset)
+                spec = fitted if fitted.params < spec.params else spec
         budget = space.budget
         start = time.perf_counter()
         keras.backend.clear_session()  # no graph or model leaks from trial to trial
@@ -277,6 +289,22 @@ class BudgetTuner(kt.engine.base_tuner.BaseTuner):
             final = finished[1]
             val_accuracy, val_loss = final.pop("val_accuracy"), final.pop("val_loss")
             base.update(final)
+        limits = space.limits
+        if limits:
+            stored = {f.name for f in dataclasses.fields(TrialRecord)}  # macs is the spec's own, not stored
+            base.update({k: v for k, v in limits.figures(spec).items() if k in stored and base.get(k) is None})
+        if limits.measured:  # measured on the trained model's int8-io file; over a limit, the trial fails
+            path = os.path.join(self.get_trial_dir(trial.trial_id), LIMIT_FILE)
+            export_tflite(finished[0] if finished is not None else model, path, LIMIT_FORMAT,
+                          representative=self.dataset.x_train)
+            costs = dataclasses.asdict(file_costs(path))
+            over = limits.file_violations(costs)
+            base.update({k: costs[k] for k in ("bytes", "latency_us") if base.get(k) is None})
+            if over:
+                reason = f"{OVER_LIMITS}: {'; '.join(over)} (the {LIMIT_FORMAT} file of {spec.architecture})"
+                self._stash(TrialRecord(status=FAILED, reason=reason, epochs=initial_epoch + len(history["loss"]), epochs_run=len(history["loss"]),
+                                        wall_time_s=time.perf_counter() - start, **base))
+                raise kt.errors.FailedTrialError(reason)
         record = TrialRecord(
             status=COMPLETED, val_accuracy=val_accuracy, val_loss=val_loss,
             epochs=initial_epoch + len(history["loss"]), epochs_run=len(history["loss"]),

@@ -27,6 +27,7 @@ import numpy as np
 from ._checks import check_choice, check_int
 from ._io import atomic_write_text, atomic_write_with, silence_fd
 from .errors import ArgumentError, ModelNotFoundError, SpecError
+from .footprint import peak_live_bytes
 
 __all__ = ["QUANTIZATIONS", "BYTES_PER_WEIGHT", "StageKind", "Stage", "export_tflite", "tflite_interpreter",
            "tflite_predict", "evaluate_tflite", "write_c_array", "gzip_size", "FileCosts", "file_costs", "arena_bytes",
@@ -286,26 +287,11 @@ def arena_bytes(path: str | os.PathLike) -> int:
     with silence_fd(2):
         interpreter.allocate_tensors()
     ops = interpreter._get_ops_details()  # the file's ops in execution order (no delegate: none fused)
-    tensors = {t["index"]: t for t in interpreter.get_tensor_details()}
-    last = len(ops) - 1
-    live: dict[int, list[int]] = {}  # tensor -> [first op it is alive at, last op]
-    for d in interpreter.get_input_details():
-        live[d["index"]] = [0, 0]
-    for i, op in enumerate(ops):
-        for t in op["outputs"]:
-            live.setdefault(int(t), [i, i])
-        for t in op["inputs"]:
-            if int(t) in live:
-                live[int(t)][1] = max(live[int(t)][1], i)
-    for d in interpreter.get_output_details():
-        live.setdefault(d["index"], [last, last])[1] = last
-
-    def size(index: int) -> int:
-        t = tensors[index]
-        return int(np.prod(t["shape"], dtype=np.int64)) * np.dtype(t["dtype"]).itemsize
-
-    return max((sum(size(t) for t, (a, b) in live.items() if a <= i <= b) for i in range(max(1, len(ops)))),
-               default=0)
+    sizes = {t["index"]: int(np.prod(t["shape"], dtype=np.int64)) * np.dtype(t["dtype"]).itemsize
+             for t in interpreter.get_tensor_details()}
+    return peak_live_bytes([([int(t) for t in op["inputs"]], [int(t) for t in op["outputs"]]) for op in ops], sizes,
+                           [d["index"] for d in interpreter.get_input_details()],
+                           [d["index"] for d in interpreter.get_output_details()])
 
 
 def latency_us(path: str | os.PathLike, repeats: int = LATENCY_REPEATS) -> float:

@@ -22,7 +22,7 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from ._checks import check_int
 from .errors import BudgetError, SpecError
@@ -196,17 +196,19 @@ def widths_for_budget(
     num_classes: int,
     ratios: Sequence[float],
     batch_norm: bool = False,
+    fits: Callable[[tuple[int, ...]], bool] | None = None,
 ) -> tuple[int, ...]:
     """The widest hidden widths with the given relative sizes that fit ``budget``.
 
     The widest layer gets width ``w`` and layer ``i`` gets
     ``max(1, floor(w * ratios[i] / max(ratios)))``; ``w`` is the largest integer
-    for which :func:`mlp_params` stays within ``budget``. An empty ``ratios``
-    means no hidden layer.
+    for which :func:`mlp_params` stays within ``budget`` (and ``fits(widths)`` holds,
+    when given: a further limit that grows with the widths, such as multiply-accumulates).
+    An empty ``ratios`` means no hidden layer.
 
     Raises:
-        BudgetError: if even one unit per hidden layer exceeds ``budget``; the
-            message states that minimum.
+        BudgetError: if even one unit per hidden layer exceeds ``budget`` (the
+            message states that minimum) or fails ``fits``.
 
     Example:
         >>> widths_for_budget(109386, 784, 10, (2, 1))
@@ -230,12 +232,16 @@ def widths_for_budget(
             f"{min_params(in_features, num_classes):,}). Raise the budget, use fewer "
             f"hidden layers, or shrink the input (crop border pixels, 2x2 pooling)."
         )
+    if fits is not None and not fits(_widths(1, ratios)):
+        raise BudgetError(f"No {depth}-hidden-layer MLP for {in_features} inputs fits the limits, even at one unit "
+                          f"per layer.")
     if depth == 0:
         return ()
     low, high = 1, budget  # count(w) >= w, so w never exceeds the budget
     while low < high:
         mid = (low + high + 1) // 2
-        if mlp_params(in_features, _widths(mid, ratios), num_classes, batch_norm) <= budget:
+        widths = _widths(mid, ratios)
+        if mlp_params(in_features, widths, num_classes, batch_norm) <= budget and (fits is None or fits(widths)):
             low = mid
         else:
             high = mid - 1

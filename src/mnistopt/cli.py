@@ -61,7 +61,7 @@ def _add_search_options(p: argparse.ArgumentParser) -> None:
             continue
         p.add_argument(cli.flag, dest=field.name, type=_argparse_type(cli.parse), default=default,
                        metavar=cli.metavar, choices=list(cli.choices) if cli.choices else None,
-                       help=field.metadata["help"])
+                       action="append" if cli.repeat else "store", help=field.metadata["help"])
 
 
 def _add_data_args(p: argparse.ArgumentParser) -> None:
@@ -129,6 +129,10 @@ def build_parser() -> argparse.ArgumentParser:
     srch.add_argument("--family", nargs="+", choices=list(FAMILY_SPACES), default=None, metavar="FAMILY",
                       help="model families to search: mlp (default), cnn, or both (mlp cnn). A CNN trial costs tens "
                       "of times an MLP's computation; its selected models are often the most accurate at a budget")
+    srch.add_argument("--device", metavar="FILE", default=None,
+                      help="a device profile: a JSON object with any of flash_bytes (the int8-io file's bytes), "
+                      "ram_bytes (its tensor arena), macs and latency_us, which become --limit's; a --limit of the "
+                      "same name overrides the profile's")
     srch.add_argument(
         "--preset", choices=["reference-grid"], default=None,
         help="reference-grid: the reference notebook's learning-rate x batch-size grid on the baseline MLP",
@@ -267,6 +271,10 @@ def _cmd_search(args: argparse.Namespace) -> int:
     if args.preset is None and not args.budget:
         raise _UsageError("search needs --budget N [N ...] or --sweep MIN MAX (or --preset reference-grid)")
     options = {f.name: getattr(args, f.name) for f in dataclasses.fields(SearchOptions) if hasattr(args, f.name)}
+    if args.device is not None:
+        from .limits import Limits
+
+        options["limits"] = {**Limits.from_device(args.device), **Limits.parse(args.limits or [])}
     if args.family is not None:
         if args.preset is not None:
             raise _UsageError("--family applies to budget searches, not to --preset reference-grid")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 from ._checks import check_int
@@ -285,12 +285,14 @@ def cnn_of_width(width: int, kernels: Sequence[int], ratios: Sequence[float], *,
 
 def widest_cnn(budget: int, kernels: Sequence[int], ratios: Sequence[float], *,
                separable: Sequence[bool] | None = None, downsample: Sequence[Downsample | str] | None = None,
-               **fields: Any) -> CNNSpec:
+               fits: Callable[[CNNSpec], bool] | None = None, **fields: Any) -> CNNSpec:
     """The widest :class:`CNNSpec` of this shape with at most ``budget`` parameters.
 
     Block ``i`` has ``max(1, round(w * ratios[i]))`` filters; the largest base width ``w`` whose
     spec fits is found by bisection (parameters grow with ``w``), so a model built from the result
-    is never over its budget. ``fields`` are the other :class:`CNNSpec` fields.
+    is never over its budget. ``fits``, when given, must hold too: a further limit that grows
+    with the width (multiply-accumulates, tensor arena). ``fields`` are the other
+    :class:`CNNSpec` fields.
 
     Raises:
         BudgetError: even one filter per block does not fit.
@@ -308,13 +310,19 @@ def widest_cnn(budget: int, kernels: Sequence[int], ratios: Sequence[float], *,
     def spec_for(width: int) -> CNNSpec:
         return cnn_of_width(width, kernels, ratios, separable=separable, downsample=downsample, **fields)
 
+    def within(spec: CNNSpec) -> bool:
+        return spec.params <= budget and (fits is None or fits(spec))
+
     if spec_for(1).params > budget:
         raise BudgetError(f"budget={budget:,} is below the smallest CNN of this shape ({spec_for(1).params:,} "
                           f"parameters at one filter per block). Raise the budget or use fewer blocks.")
+    if not within(spec_for(1)):
+        raise BudgetError(f"No CNN of this shape fits the limits, even at one filter per block "
+                          f"({spec_for(1).architecture}).")
     low, high = 1, 2
-    while spec_for(high).params <= budget:
+    while within(spec_for(high)):
         low, high = high, high * 2
     while high - low > 1:
         middle = (low + high) // 2
-        low, high = (middle, high) if spec_for(middle).params <= budget else (low, middle)
+        low, high = (middle, high) if within(spec_for(middle)) else (low, middle)
     return spec_for(low)

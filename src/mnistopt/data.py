@@ -150,7 +150,8 @@ class Dataset:
             source=f"{self.source} (test = {len(dev):,} images of its train split, official test set unused)",
         )
 
-    def folds(self, k: int = 5, seed: int | None = None) -> list[Dataset]:
+    def folds(self, k: int = 5, seed: int | None = None, *,
+              validation_fraction: float | None = None) -> list[Dataset]:
         """``k`` datasets for k-fold cross-validation over the training files (train + validation).
 
         Fold ``i`` trains on the other ``k - 1`` stratified parts and holds out part ``i`` as its
@@ -158,22 +159,35 @@ class Dataset:
         official test set is never read. Decisions are then made on paired differences across
         folds (a default that a single 900-image split cannot separate from noise).
 
+        To cross-validate something that selects on validation itself (a whole search), pass
+        ``validation_fraction``: each fold's validation split is then that share of its training
+        part (stratified, seeded), and the held-out part is its test split only.
+
         Example:
             >>> from mnistopt.data import synthetic_dataset
             >>> folds = synthetic_dataset(n_train=500).folds(5)
             >>> [f.sizes for f in folds[:2]], folds[0].name
             ([{'train': 400, 'val': 100, 'test': 100}, {'train': 400, 'val': 100, 'test': 100}], 'synthetic-fold1of5')
+            >>> synthetic_dataset(n_train=500).folds(5, validation_fraction=0.1)[0].sizes
+            {'train': 360, 'val': 40, 'test': 100}
         """
         from sklearn.model_selection import StratifiedKFold
 
         k = check_int("k", k, minimum=2)
+        if validation_fraction is not None:
+            validation_fraction = check_float("validation_fraction", validation_fraction, minimum=0.0, maximum=1.0,
+                                              min_inclusive=False, max_inclusive=False)
         x = np.concatenate([self.x_train, self.x_val])
         y = np.concatenate([self.y_train, self.y_val])
         splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=self.seed if seed is None else seed)
         out = []
         for i, (keep, held) in enumerate(splitter.split(np.zeros(len(y)), y), start=1):
+            train, val = keep, held
+            if validation_fraction is not None:  # the search's own validation split, carved from the fold's training part
+                fit, chosen = stratified_split(y[keep], validation_fraction, (self.seed if seed is None else seed) + i)
+                train, val = keep[fit], keep[chosen]
             out.append(dataclasses.replace(
-                self, x_train=x[keep], y_train=y[keep], x_val=x[held], y_val=y[held], x_test=x[held], y_test=y[held],
+                self, x_train=x[train], y_train=y[train], x_val=x[val], y_val=y[val], x_test=x[held], y_test=y[held],
                 name=f"{self.name}-fold{i}of{k}",
                 source=f"{self.source} (fold {i} of {k} of its training files held out; official test set unused)"))
         return out

@@ -25,6 +25,7 @@ from .data import EpochStream
 from .errors import ArgumentError, BudgetError, InvalidTypeError
 from .compress.pipeline import DEFAULT_FINE_TUNE_EPOCHS, DEFAULT_QUANTIZE
 from .kinds import BUDGET_KINDS, BudgetKind, ParamsBudget, get_kind
+from .limits import LIMIT_FORMAT, LIMITS, Limits
 from .dimensions import as_choice
 from .space import FAMILY_SPACES, SearchSpace
 
@@ -128,6 +129,7 @@ class CliFlag:
     parse: Callable[[str], Any] | None
     metavar: str | None = None
     choices: tuple[str, ...] | None = None
+    repeat: bool = False  # the flag may be given several times; the option gets the list
 
 
 def option(default: Any, help: str, cli: CliFlag | None = None) -> Any:
@@ -209,6 +211,11 @@ class SearchOptions:
         "schedule stretched with it) and ship that model, whose validation accuracy is recorded beside the "
         "trial's; 1: ship the trial's own model; auto (default): the family's factor, chosen by k-fold "
         "cross-validation (CNN 2, MLP 1)", CliFlag("--retrain-factor", parse_int_or_auto, "N"))
+    limits: Limits | Mapping[str, float] | Sequence[str] | None = option(
+        None, f"device limits every model must meet besides the budget, as NAME=VALUE (repeatable): "
+        f"{', '.join(LIMITS)}. macs and arena (the {LIMIT_FORMAT} file's tensor arena, in bytes) are met by "
+        f"construction; bytes and latency_us are measured on each trained trial's {LIMIT_FORMAT} file, and a trial "
+        f"over them fails (default: none)", CliFlag("--limit", str, "NAME=VALUE", repeat=True))
     overwrite: bool = option(False, "start afresh instead of resuming", CliFlag("--overwrite", None))
     time_limit: float | None = option(
         None, "per budget: start no new trial after this many seconds and select among the trials run "
@@ -257,6 +264,12 @@ class SearchOptions:
             if not isinstance(getattr(self, name), bool):
                 raise InvalidTypeError(f"`{name}` must be True or False. Received: {name}={getattr(self, name)!r}.")
         set_(self, "compress", _check_compress(self.compress, kind))
+        limits = self.limits
+        if isinstance(limits, str):
+            limits = [limits]
+        if isinstance(limits, (list, tuple)):
+            limits = Limits.parse(limits)
+        set_(self, "limits", Limits(limits))
         if self.epoch_images is not None and self.epoch_images != "auto":
             if isinstance(self.epoch_images, str):
                 raise ArgumentError(f"`epoch_images` must be 'auto', None or a positive integer. "
@@ -330,7 +343,7 @@ class SearchOptions:
                 value = value.name
             elif isinstance(value, enum.Enum):
                 value = value.value
-            elif isinstance(value, SearchSpace):
+            elif isinstance(value, (SearchSpace, Limits)):
                 value = value.to_dict()
             out[f.name] = value
         return out

@@ -28,6 +28,7 @@ from ._io import atomic_write_with, ensure_dir
 from .data import Dataset, load_dataset
 from .errors import ArgumentError, SearchFailedError
 from .kinds import BudgetKind, get_kind
+from .limits import Limits
 from .records import (FAILED, CompressionResult, ProgressEvent, SearchResult, SelectedModel, TrialRecord,
                       chain_history, select_best)
 from .options import (DEFAULT_COMPRESSION, DEFAULT_FINE_TUNE_EPOCHS, DEFAULT_HYPERBAND_FACTOR, DEFAULT_QUANTIZE,
@@ -135,6 +136,7 @@ def search_under_budget(
     retrain_factor: int | str = "auto",
     time_limit: float | None = None,
     epoch_images: int | str | None = "auto",
+    limits: Limits | Mapping[str, float] | Sequence[str] | None = None,
 ) -> SearchResult:
     """Find the most accurate MLP with at most ``budget`` parameters.
 
@@ -253,6 +255,18 @@ def search_under_budget(
             against 25 with full passes (``benchmarks/fullsize.py``).
             ``None``: every epoch is a full pass.
             A split no larger than an epoch is always trained in full passes.
+        limits: device limits every model must meet besides its budget
+            (:class:`~mnistopt.limits.Limits`, or a mapping such as
+            ``{"macs": 100_000, "arena": 4096}``, or ``["macs=100000"]``):
+            ``macs`` (per image) and ``arena`` (bytes of the model's
+            ``int8-io`` file's tensor arena) are met by construction (each
+            sampled model is as wide as the budget and these limits allow,
+            by arithmetic on the spec); ``bytes`` (its ``int8-io`` file) and
+            ``latency_us`` are measured on each trained trial's file, and a
+            trial over one is recorded as failed with the reason. Every
+            trial's record has its ``macs`` and ``arena_bytes``; the
+            limits are in ``result.json``'s settings and the report. A
+            resumed search must be given the same limits.
 
     Returns:
         A :class:`~mnistopt.records.SearchResult`; ``result.best(budget)``
@@ -280,8 +294,10 @@ def search_under_budget(
         root = ensure_dir(directory, "directory")
     data = dataset if isinstance(dataset, Dataset) else load_dataset(dataset, path=data_path, seed=options.seed)
     # Resolve every budget before any training, so a bad budget fails fast.
-    resolved = {b: options.space.resolve(b, data.image_shape, data.num_classes, kind=options.budget_kind)
-                for b in budgets}
+    resolved = {b: options.space.resolve(b, data.image_shape, data.num_classes, kind=options.budget_kind,
+                                         limits=options.limits) for b in budgets}
+    if not options.overwrite:
+        _check_resumed_limits(root, options.limits)
     if options.overwrite:
         for sub in ("tuner", "models", "compress"):
             shutil.rmtree(root / sub, ignore_errors=True)
@@ -298,6 +314,21 @@ def search_under_budget(
         if cluster is None and options.compress is not None:  # a worker leaves this to the chief
             run.compress(b, progress)
     return run.result()
+
+
+def _check_resumed_limits(root: Path, limits: Limits) -> None:
+    """A search resumed in ``root`` must run under the limits its trials were built under."""
+    saved = root / "result.json"
+    if not saved.is_file():
+        return
+    try:
+        before = json.loads(saved.read_text()).get("settings", {}).get("limits") or {}
+    except (OSError, ValueError):
+        return  # unreadable: the run rewrites it
+    if Limits(before) != limits:
+        raise ArgumentError(f"{root} holds a search run under the limits {Limits(before).describe()}; resuming it "
+                            f"under {limits.describe()} would mix trials built for other limits. Pass the same "
+                            f"limits, or overwrite=True (--overwrite) to start afresh.")
 
 
 def check_search_arguments(
@@ -429,7 +460,7 @@ class _Run:
         self.time_limit_reached: dict[int, float] = {}  # budget -> seconds its search ran before it stopped
         self.distributed: dict[str, dict[str, Any]] = {}  # chief: budget -> exit lag, lost trials, gone workers
         self._tensors = None  # the train split as tensors, shared by every budget's trials
-        self.families: dict[int, list[dict[str, Any]]] = {}  # budget -> each family's best and its int8 file
+        self.families: dict[int, list[dict[str, Any]]] = {}  # budget -> each family's best and its int8-io file
 
     def result(self) -> SearchResult:
         from ._env import environment
@@ -651,10 +682,11 @@ class _Run:
         self.flush()
 
     def _family_files(self, budget: int, mine: list[TrialRecord], tuner, models: Path) -> list[dict[str, Any]]:
-        """Each family's best trial at ``budget`` (on validation) and the price of shipping it: its int8
-        ``.tflite`` file's bytes, tensor arena and latency, and that file's validation accuracy (the
-        test set is not read)."""
+        """Each family's best trial at ``budget`` (on validation) and the price of shipping it: its
+        ``int8-io`` ``.tflite`` file's bytes, tensor arena and latency (the file a microcontroller runs, and
+        the one device limits are on), and that file's validation accuracy (the test set is not read)."""
         from .artifacts import export_tflite, file_costs, tflite_predict
+        from .limits import LIMIT_FORMAT
         from .training import loss_and_accuracy
 
         kind = tuner.hypermodel.space.kind
@@ -665,15 +697,15 @@ class _Run:
                 continue
             candidate = tuner.candidate_path(best.trial_id)
             model = kind.load_candidate(best.spec, tuner.checkpoint_path(best.trial_id), candidate)
-            path = models / f"budget-{budget}-{family}-int8.tflite"
-            atomic_write_with(path, lambda tmp: export_tflite(model, tmp, "int8", representative=self.data.x_train),
-                              ".tflite")
+            path = models / f"budget-{budget}-{family}-{LIMIT_FORMAT}.tflite"
+            atomic_write_with(path, lambda tmp: export_tflite(model, tmp, LIMIT_FORMAT,
+                                                              representative=self.data.x_train), ".tflite")
             _, file_val = loss_and_accuracy(tflite_predict(path, self.data.x_val), self.data.y_val)
             rows.append({"family": family, "trial_id": best.trial_id, "architecture": best.spec.architecture,
                          "params": best.params, "nonzero_params": best.nonzero_params, "macs": best.macs,
                          "val_accuracy": best.val_accuracy, "selected": best.key in {
                              s.record.key for s in self.selected.values()},
-                         "file": "int8", "file_val_accuracy": file_val, "path": str(path),
+                         "file": LIMIT_FORMAT, "file_val_accuracy": file_val, "path": str(path),
                          **dataclasses.asdict(file_costs(path))})
         return rows
 

@@ -24,6 +24,7 @@ from ._checks import check_int
 from .dimensions import Choice, Dimension, DimensionKind, Range, Value, as_choice, dimension
 from .errors import ArgumentError, BudgetError
 from .kinds import BudgetKind, ParamsBudget, get_kind
+from .limits import Limits
 from .cnn import CNNSpec, Downsample, Head, Padding, cnn_of_width, widest_cnn
 from .errors import SpecError
 from .families import FAMILY_SPECS, Spec
@@ -218,38 +219,42 @@ class SearchSpace:
 
     def resolve(
         self, budget: int, input_shape: Sequence[int] = (28, 28), num_classes: int = 10,
-        kind: str | BudgetKind = "params",
+        kind: str | BudgetKind = "params", limits: Limits | Mapping[str, float] | None = None,
     ) -> ResolvedSpace:
         """The space for one budget: infeasible input reductions, depths and heads removed.
 
         ``kind`` says what the budget counts: ``"params"`` (every parameter),
         ``"nonzero"`` (non-zero weights after pruning) or ``"bytes"`` (size of
-        the exported ``.tflite`` file). A family none of whose models fits is
-        dropped when another family does.
+        the exported ``.tflite`` file). ``limits`` (:class:`~mnistopt.limits.Limits`)
+        are device limits every model must meet too: those known by arithmetic
+        (multiply-accumulates, tensor arena) narrow each sampled model before it
+        trains, and choices whose smallest model is over them are removed. A family
+        none of whose models fits is dropped when another family does.
 
         Raises:
-            BudgetError: no model in this space fits ``budget``; the message
-                gives the smallest budget that would.
+            BudgetError: no model in this space fits ``budget`` and the limits; the
+                message gives the smallest budget that would, or the limit.
         """
         budget = check_int("budget", budget, minimum=1, error=BudgetError)
         kind = get_kind(kind)
+        limits = Limits(limits)
         extra = kind.extra_dimensions(self)
         points = [{d.name: v} for d in extra for v in d.values] or [{}]
         smallest = min(kind.param_budget(budget, p) for p in points)
         if (smallest, extra) != (budget, []):  # feasibility is judged on the least generous dense allowance
-            resolved = self.resolve(smallest, input_shape, num_classes)
+            resolved = self.resolve(smallest, input_shape, num_classes, limits=limits)
             return dataclasses.replace(resolved, budget=budget, kind=kind)
         self.check(kind)
         input_shape = tuple(input_shape)
         families, errors = {}, []
         for name in as_choice(self.family, "family"):
             try:
-                families[name] = FAMILY_SPACES[name].resolve(self, budget, input_shape, num_classes)
+                families[name] = FAMILY_SPACES[name].resolve(self, budget, input_shape, num_classes, limits)
             except BudgetError as e:
                 errors.append(e)
         if not families:
             raise errors[0] if len(errors) == 1 else BudgetError(" ".join(str(e) for e in errors))
-        return ResolvedSpace(self, budget, input_shape, num_classes, families)
+        return ResolvedSpace(self, budget, input_shape, num_classes, families, limits=limits)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -266,7 +271,9 @@ class MLPChoices:
     retrain_factor: ClassVar[int] = 1
 
     @classmethod
-    def resolve(cls, space: SearchSpace, budget: int, input_shape: tuple[int, ...], num_classes: int) -> MLPChoices:
+    def resolve(cls, space: SearchSpace, budget: int, input_shape: tuple[int, ...], num_classes: int,
+                limits: Limits | None = None) -> MLPChoices:
+        limits = Limits(limits)
         inputs = as_choice(space.inputs, "inputs")
         depths = (len(space.hidden),) if space.hidden is not None else tuple(
             check_int("depth", d, minimum=1, maximum=8) for d in as_choice(space.depth, "depth")
@@ -280,14 +287,21 @@ class MLPChoices:
             except ArgumentError:
                 return None
 
+        activations = as_choice(space.activation, "activation")
+
         def worst_minimum(name, depth_set):
-            """The smallest model of the costliest (depth, batch-norm) combination."""
+            """The smallest model of the costliest (depth, batch-norm) combination (None: none, or one over
+            the limits)."""
             n = features(name)
             if n is None:
                 return None
-            if space.hidden is not None:
-                return max(_budget.mlp_params(n, space.hidden, num_classes, bn) for bn in batch_norms)
-            return max(_budget.min_params(n, num_classes, d, bn) for d in depth_set for bn in batch_norms)
+            crop, pool = _INPUTS[name]
+            shapes = [tuple(space.hidden)] if space.hidden is not None else [(1,) * d for d in depth_set]
+            if limits and any(not limits.fits(MLPSpec(hidden=h, crop=crop, pool=pool, activation=a, batch_norm=bn,
+                                                      input_shape=input_shape, num_classes=num_classes))
+                              for h in shapes for a in activations for bn in batch_norms):
+                return None
+            return max(_budget.mlp_params(n, h, num_classes, bn) for h in shapes for bn in batch_norms)
 
         # Every combination of the sampled values must fit, so keep the largest
         # set of depths (shallowest first) for which some input reduction fits.
@@ -299,6 +313,9 @@ class MLPChoices:
                 break
         if not feasible:
             sizes = [m for v in inputs if (m := worst_minimum(v, ordered[:1])) is not None]
+            if not sizes and limits:
+                raise BudgetError(f"No MLP of this search space is within the limits ({limits.describe()}), even at "
+                                  f"one unit per layer, for inputs {list(inputs)}.")
             raise BudgetError(
                 f"budget={budget:,} is below the minimum of this search space: {min(sizes):,} "
                 f"parameters (one hidden unit per layer, with every allowed batch-norm choice, for "
@@ -320,7 +337,8 @@ class MLPChoices:
             dims.extend(dimension(f"taper_{i}", space.taper) for i in range(2, max(self.depths) + 1))
         return dims + [dimension("inputs", Choice(*self.inputs))]
 
-    def to_spec(self, space: SearchSpace, values: Mapping[str, Any], budget: int, fields: dict[str, Any]) -> MLPSpec:
+    def to_spec(self, space: SearchSpace, values: Mapping[str, Any], budget: int, fields: dict[str, Any],
+                limits: Limits | None = None) -> MLPSpec:
         crop, pool = _INPUTS[values["inputs"]]
         base = MLPSpec(hidden=(), crop=crop, pool=pool, **fields)
         if space.hidden is not None:
@@ -329,7 +347,8 @@ class MLPChoices:
         ratios = [1.0]
         for i in range(2, depth + 1):
             ratios.append(ratios[-1] * float(values[f"taper_{i}"]))
-        widths = _budget.widths_for_budget(budget, base.in_features, base.num_classes, ratios, base.batch_norm)
+        fits = (lambda widths: limits.fits(dataclasses.replace(base, hidden=widths))) if limits else None
+        widths = _budget.widths_for_budget(budget, base.in_features, base.num_classes, ratios, base.batch_norm, fits)
         return dataclasses.replace(base, hidden=widths)
 
 
@@ -370,7 +389,10 @@ class CNNChoices:
                     separable=(False,) + (bool(separable),) * (depth - 1), downsample=(downsample,) * depth)
 
     @classmethod
-    def resolve(cls, space: SearchSpace, budget: int, input_shape: tuple[int, ...], num_classes: int) -> CNNChoices:
+    def resolve(cls, space: SearchSpace, budget: int, input_shape: tuple[int, ...], num_classes: int,
+                limits: Limits | None = None) -> CNNChoices:
+        limits = Limits(limits)
+        activations = as_choice(space.activation, "activation")
         growth = space.conv_growth.high if isinstance(space.conv_growth, Range) else max(
             as_choice(space.conv_growth, "conv_growth"))
         others = list(itertools.product(
@@ -379,13 +401,17 @@ class CNNChoices:
             as_choice(space.batch_norm, "batch_norm")))
 
         def worst(depth: int, head: str) -> int | None:
-            """Parameters of the costliest combination at one filter in the first block (None: no map)."""
+            """Parameters of the costliest combination at one filter in the first block (None: no map, or
+            over the limits)."""
             try:
-                return max(cnn_of_width(1, **cls._shape(space, depth, growth, k, sep, down), head=head, padding=pad,
-                                        batch_norm=bn, input_shape=input_shape, num_classes=num_classes).params
-                           for k, sep, down, pad, bn in others)
+                smallest = [cnn_of_width(1, **cls._shape(space, depth, growth, k, sep, down), head=head, padding=pad,
+                                         batch_norm=bn, activation=a, input_shape=input_shape, num_classes=num_classes)
+                            for k, sep, down, pad, bn in others for a in activations]
             except SpecError:
                 return None
+            if limits and not all(limits.fits(s) for s in smallest):
+                return None
+            return max(s.params for s in smallest)
 
         depths = sorted(as_choice(space.conv_depth, "conv_depth"))
         heads = as_choice(space.conv_head, "conv_head")
@@ -395,6 +421,8 @@ class CNNChoices:
         if not kept_heads or not kept_depths:
             known = [m for d in depths for h in heads if (m := worst(d, h)) is not None]
             least = f"{min(known):,} parameters" if known else "no feature map left for this image size"
+            if not known and limits:
+                least = f"none within the limits: {limits.describe()}"
             raise BudgetError(
                 f"budget={budget:,} is below the smallest CNN of this search space ({least}: one filter in the "
                 f"first block, every allowed choice). Raise the budget, or fix conv_head='gap' and fewer blocks."
@@ -407,10 +435,12 @@ class CNNChoices:
                 dimension("conv_downsample", space.conv_downsample), dimension("conv_padding", space.conv_padding),
                 dimension("conv_head", Choice(*self.heads))]
 
-    def to_spec(self, space: SearchSpace, values: Mapping[str, Any], budget: int, fields: dict[str, Any]) -> CNNSpec:
+    def to_spec(self, space: SearchSpace, values: Mapping[str, Any], budget: int, fields: dict[str, Any],
+                limits: Limits | None = None) -> CNNSpec:
         shape = self._shape(space, int(values["conv_depth"]), float(values["conv_growth"]),
                             int(values["conv_kernel"]), bool(values["conv_separable"]), values["conv_downsample"])
-        return widest_cnn(budget, **shape, head=values["conv_head"], padding=values["conv_padding"], **fields)
+        return widest_cnn(budget, **shape, head=values["conv_head"], padding=values["conv_padding"],
+                          fits=limits.fits if limits else None, **fields)
 
 
 #: Each model family's part of a search space, by family name.
@@ -427,6 +457,7 @@ class ResolvedSpace:
     num_classes: int
     families: Mapping[str, Any]  # family name -> its MLPChoices / CNNChoices
     kind: BudgetKind = ParamsBudget()
+    limits: Limits = dataclasses.field(default_factory=Limits)
 
     @property
     def inputs(self) -> tuple[str, ...]:
@@ -489,4 +520,7 @@ class ResolvedSpace:
             num_classes=self.num_classes,
         )
         family = values.get("family", next(iter(self.families)))
-        return self.families[family].to_spec(self.space, values, self.param_budget(values), fields)
+        budget = self.param_budget(values)
+        cap = self.limits.params_cap()
+        return self.families[family].to_spec(self.space, values, budget if cap is None else min(budget, cap), fields,
+                                             self.limits)

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..artifacts import Stage, StageKind
+from ..limits import LIMIT_FORMAT, LIMITS, OVER_LIMITS, Limits
 from ..records import COMPLETED, CompressionResult, SearchResult, TrialRecord, chain_history, select_best
 from ..spec import MLPSpec
 from .pareto import SIZE_AXES, SIZE_FIELDS, front_candidates, hypervolume, pareto_front
@@ -29,6 +30,7 @@ __all__ = [
     "REFERENCE", "FRONT_AXES", "report_data", "reference_comparison", "accuracy_gaps", "front_histories",
     "comparison_rows", "grid_summary", "curves_data", "comparison_data", "pareto_plot_data", "pareto_y_floor",
     "fully_trained", "curve_marks", "BASELINE_PARAMS", "family_rows", "family_price_data", "PRICE_AXES",
+    "limits_data",
 ]
 
 #: The reference notebook's figures: parameters, accuracy and loss, measured on its
@@ -253,13 +255,42 @@ def report_data(result: SearchResult) -> dict[str, Any]:
         "reference": reference_comparison(selected),
         "gaps": accuracy_gaps(selected, sizes.get("test")),
         "families": family_rows(result),
+        "limits": limits_data(result, selected),
     }
+
+
+def limits_data(result: SearchResult, selected: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
+    """The device limits a search ran under (``None``: none): ``limits`` (name -> value), ``lines``
+    (record field -> value: where the fronts mark them), ``failed`` (trials failed over a measured
+    limit) and ``best`` (per budget, the selected model's figure and its limit, for every limit).
+
+    Example:
+        >>> from mnistopt import MLPSpec, SearchResult, TrialRecord
+        >>> from mnistopt.report.data import limits_data
+        >>> s = MLPSpec(hidden=(8,), crop=4, pool=True)
+        >>> r = TrialRecord(budget=900, trial_id="0", status="completed", spec=s, params=s.params, arena_bytes=1584)
+        >>> d = limits_data(SearchResult(records=(r,), selected={}, info={"settings": {"limits": {"arena": 4096}}}),
+        ...                 [dict(r.to_dict(), family="mlp")])
+        >>> d["lines"], d["best"][0]["figures"]
+        ({'arena_bytes': 4096}, {'arena': [1584, 4096]})
+    """
+    limits = Limits((result.info.get("settings") or {}).get("limits") or {})
+    if not limits:
+        return None
+    failed = sum(r.status != COMPLETED and OVER_LIMITS in (r.reason or "") for r in result.records)
+    best = [{"budget": s["budget"], "family": s.get("family"), "architecture": s["architecture"],
+             "params": s["params"], "val_accuracy": s.get("val_accuracy"), "test_accuracy": s.get("test_accuracy"),
+             "figures": {name: [s.get(LIMITS[name].field), value] for name, value in limits.items()}}
+            for s in sorted(selected, key=lambda s: s["budget"])]
+    return {"limits": limits.to_dict(), "described": limits.describe(), "format": LIMIT_FORMAT,
+            "by_construction": [n for n in limits if LIMITS[n].by_construction], "measured": list(limits.measured),
+            "lines": {LIMITS[n].field: v for n, v in limits.items()}, "failed": failed, "best": best}
 
 
 def family_rows(result: SearchResult) -> list[dict[str, Any]]:
     """Per budget, each model family's best trial on validation, with the price of shipping it: MACs
     and, when the search measured them (a search over several families exports each family's best as
-    an int8 file), that file's bytes, tensor arena and latency. Empty for a one-family result.
+    an int8-io file), that file's bytes, tensor arena and latency. Empty for a one-family result.
 
     Example:
         >>> from mnistopt.cnn import CNNSpec
@@ -298,7 +329,7 @@ PRICE_AXES = ("macs", "arena_bytes", "latency_us")
 
 def family_price_data(rows: Sequence[Mapping[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     """The points of the families' price figure, from :func:`family_rows`: per axis of
-    :data:`PRICE_AXES`, each family's best model per budget whose int8 file was measured, at its
+    :data:`PRICE_AXES`, each family's best model per budget whose int8-io file was measured, at its
     cost (``x``) and that file's validation accuracy (``y``). Empty when no file was measured.
 
     Example:

@@ -188,6 +188,10 @@ def plot_pareto(data: Mapping[str, Any], path: str | os.PathLike, title: str = "
                     capsize=3, zorder=4)
     for r in data.get("reference", ()):
         ax.scatter(r["x"], r["y"], marker="*", s=110, color="crimson", edgecolors="black", linewidths=0.5, zorder=4)
+    if data.get("limit"):  # the search's device limit on this axis
+        ax.axvline(data["limit"], color="crimson", linestyle=":", linewidth=1.2)
+        ax.text(data["limit"], 0.98, " limit", transform=ax.get_xaxis_transform(), fontsize=7, color="crimson",
+                va="top")
     if data.get("baseline"):
         ax.axvline(data["baseline"]["x"], color="grey", linestyle="--", linewidth=1)
         ax.text(data["baseline"]["x"], 0.45, " " + data["baseline"]["label"], transform=ax.get_xaxis_transform(),
@@ -229,11 +233,14 @@ def plot_pareto(data: Mapping[str, Any], path: str | os.PathLike, title: str = "
     return _save(fig, path)
 
 
-def plot_family_prices(data: Mapping[str, Sequence[Mapping[str, Any]]], path: str | os.PathLike) -> Path:
+def plot_family_prices(data: Mapping[str, Sequence[Mapping[str, Any]]], path: str | os.PathLike,
+                       limits: Mapping[str, float] | None = None) -> Path:
     """Each family's best model per budget at what it costs to run, one panel per cost
     (:func:`~mnistopt.report.data.family_price_data`: MACs, tensor arena, latency, log scale)
-    against its int8 file's validation accuracy. Colour is the budget; a CNN's marker is open,
-    an MLP's filled; the selected model is ringed."""
+    against its int8-io file's validation accuracy. Colour is the budget; a CNN's marker is open,
+    an MLP's filled; the selected model is ringed; a search's limit on a panel's cost
+    (``limits``: cost -> value) is a dotted line."""
+    limits = limits or {}
     plt = _pyplot()
     axes_names = [a for a in data if data[a]]
     fig, axes = plt.subplots(1, len(axes_names), figsize=(4.2 * len(axes_names), 4), sharey=True, squeeze=False)
@@ -252,14 +259,19 @@ def plot_family_prices(data: Mapping[str, Sequence[Mapping[str, Any]]], path: st
             ax.annotate(p["family"], (p["x"], p["y"]), textcoords="offset points", xytext=(6, 4), fontsize=7)
         xs = sorted({p["x"] for p in data[axis]})
         ax.set_xscale("log")
-        ax.set_xlim(xs[0] / 1.6, xs[-1] * 1.6)  # room for the labels
+        ends = [xs[0], xs[-1]] + ([limits[axis]] if axis in limits else [])
+        ax.set_xlim(min(ends) / 1.6, max(ends) * 1.6)  # room for the labels
+        if axis in limits:
+            ax.axvline(limits[axis], color="crimson", linestyle=":", linewidth=1.2)
+            ax.text(limits[axis], 0.98, " limit", transform=ax.get_xaxis_transform(), fontsize=7, color="crimson",
+                    va="top")
         ax.xaxis.set_minor_locator(NullLocator())
         ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xticks(xs, [f"{x:,.1f}" if x < 100 else f"{x:,.0f}" for x in xs], rotation=30, fontsize=7)
         ax.set_xlabel(AXIS_NAMES.get(axis, axis) + " (log scale)")
         ax.grid(alpha=0.3)
         ax.margins(y=0.15)
-    axes[0][0].set_ylabel("int8 file validation accuracy")
+    axes[0][0].set_ylabel("int8-io file validation accuracy")
     handles = [plt.Line2D([], [], color=colour[b], marker="o", linestyle="", label=f"budget {b:,}") for b in budgets]
     handles += [*_family_handles(plt), plt.Line2D([], [], color="black", marker="o", markerfacecolor="none",
                                                   markersize=12, linestyle="", label="selected")]

@@ -86,18 +86,22 @@ def write_report(
     data = report_data(result)
     files: dict[str, Path] = {}
     figures: list[tuple[str, str, str]] = []  # (role, file name, caption)
+    lines = (data.get("limits") or {}).get("lines") or {}
     for x in FRONT_AXES:
         plot = pareto_plot_data(data["records"], x, selected=data["selected"])
         if not plot["front"]:
             continue
+        if x in lines:
+            plot["limit"] = lines[x]
         name = f"pareto-{x}.png"
         files[f"pareto-{x}"] = plot_pareto(plot, out / name)
         figures.append((f"pareto-{x}", name, _curve_caption(x, plot)))
     prices = family_price_data(data["families"])
     if prices:
-        files["families"] = plot_family_prices(prices, out / "families.png")
-        figures.append(("families", "families.png", "Each family's best model per budget: its int8 file's "
-                        "validation accuracy against MACs, tensor arena and latency (CNN open, MLP filled)"))
+        files["families"] = plot_family_prices(prices, out / "families.png", limits=lines)
+        figures.append(("families", "families.png", "Each family's best model per budget: its int8-io file's "
+                        "validation accuracy against MACs, tensor arena and latency (CNN open, MLP filled)"
+                        + ("; the search's limits dashed" if any(a in lines for a in prices) else "")))
     curves = front_histories(result, data)
     if curves:
         files["front-curves"] = plot_curve_comparison(
@@ -284,15 +288,38 @@ def _summary_blocks(data: Mapping[str, Any]) -> list[Block]:
                        if s.get("retrain_val_accuracy") is not None else " on train + validation")
                     for s in again) + "."))
 
+    limits = data.get("limits")
+    if limits:
+        blocks.append(Heading(2, "Device limits"))
+        how = []
+        if limits["by_construction"]:
+            how.append(f"{', '.join(limits['by_construction'])}: met by construction (each sampled model was made as "
+                       f"wide as its budget and these limits allow, by arithmetic on the spec, before it trained)")
+        if limits["measured"]:
+            how.append(f"{', '.join(limits['measured'])}: measured on each trained trial's {limits['format']} file; "
+                       f"{limits['failed']} trial(s) over them failed and were not ranked")
+        blocks.append(Paragraph(f"Every model was held within {limits['described']} (the tensor arena and file "
+                                f"are the {limits['format']} file's). " + "; ".join(how) + ". Each budget's "
+                                "selected model is its best under all of them:"))
+        names = list(limits["limits"])
+        blocks.append(_table(
+            ["budget", "family", "model", "params"] + [f"{n} (limit)" for n in names]
+            + ["val accuracy", "test accuracy"],
+            [[_fmt(b["budget"]), b.get("family") or "", b["architecture"], _fmt(b["params"])]
+             + [f"{_fmt(b['figures'][n][0]) if n != 'latency_us' else _latency(b['figures'][n][0])} "
+                f"({b['figures'][n][1]:,})" for n in names]
+             + [_fmt(b["val_accuracy"], "acc"), _fmt(b["test_accuracy"], "acc")] for b in limits["best"]],
+            [True, False, False] + [True] * (len(names) + 3)))
+
     if data.get("families"):
         blocks.append(Heading(2, "Model families"))
         blocks.append(Paragraph(
             "Each family's best trial per budget (on validation accuracy) and the price of shipping it: "
-            "multiply-accumulates per image and, where measured, its int8 .tflite file's bytes, tensor arena "
+            "multiply-accumulates per image and, where measured, its int8-io .tflite file's (int8 input and output) bytes, tensor arena "
             "and single-image latency (on this machine), with the file's own validation accuracy. Test accuracy "
             "is the selected model's only."))
         blocks.append(_table(
-            ["budget", "family", "model", "params", "MACs", "val accuracy", "int8 file val accuracy", "bytes",
+            ["budget", "family", "model", "params", "MACs", "val accuracy", "int8-io file val accuracy", "bytes",
              "arena bytes", "latency µs", "test accuracy"],
             [[_fmt(f["budget"]), f["family"] + (" (selected)" if f["selected"] else ""), f["architecture"],
               _fmt(f["params"]), _fmt(f["macs"]), _fmt(f["val_accuracy"], "acc"),
