@@ -38,6 +38,7 @@ PAGES = {
     "sparse_training.py": "sparse.md",
     "sparse_files.py": "sparse.md",
     "nonzero_search.py": "sparse.md",
+    "limits.py": "limits.md",
 }
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "benchmarks"
 

@@ -35,6 +35,7 @@ def variants():
         "sparsity up to 0.95": dict(space=SearchSpace(sparsity=Choice(0.0, 0.5, 0.75, 0.9, 0.95))),
         "Adam, cosine only": dict(space=SearchSpace(optimizer="adam", lr_schedule="cosine")),
         "Hyperband factor 3": dict(hyperband_factor=3),
+        "selected model trained again, 2x epochs": dict(retrain_factor=2),
     }
 
 
@@ -45,8 +46,11 @@ def main() -> int:
     p.add_argument("--variant", nargs="+", default=None, metavar="NAME", help="variants to run (default: all)")
     p.add_argument("--max-trials", type=int, default=None, metavar="N", help="trials per search (default: the schedule's)")
     p.add_argument("--max-epochs", default="auto", metavar="N", help="top rung's epochs (default: auto)")
+    p.add_argument("--search-seeds", type=int, nargs="+", default=None, metavar="S",
+                   help="each fold's search runs once per seed (default: --seed): more pairs, a narrower interval")
     p.add_argument("--json", action="store_true", help="print one JSON line last")
     args, clock, data = _common.start(p)
+    seeds = args.search_seeds or [args.seed]
     from mnistopt import search_under_budget
 
     table = variants()
@@ -61,18 +65,20 @@ def main() -> int:
     _common.say(f"{args.folds} folds: train {folds[0].sizes['train']:,} / val {folds[0].sizes['val']:,} / held out "
                 f"{folds[0].sizes['test']:,}")
 
-    def run(name, i, fold):
-        """The search of fold ``i`` under variant ``name``: what it selected and how it scored held out."""
+    def run(name, i, fold, seed):
+        """The search of fold ``i`` under variant ``name`` and ``seed``: what it selected and how it scored held
+        out."""
         slug = re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_")
-        kept = Path(args.out) / str(args.budget) / slug / f"fold{i + 1}.json"
+        tag = f"fold{i + 1}" + ("" if seed == args.seed else f"-seed{seed}")
+        kept = Path(args.out) / str(args.budget) / slug / f"{tag}.json"
         kwargs = {**shorter, **table[name]}
         key = {"variant": {k: (v.to_dict() if hasattr(v, "to_dict") else v) for k, v in kwargs.items()},
-               "folds": args.folds, "seed": args.seed, "budget": args.budget, "data": data.describe()["checksum"]}
+               "folds": args.folds, "seed": seed, "budget": args.budget, "data": data.describe()["checksum"]}
         if kept.exists() and json.loads(kept.read_text())["key"] == key:
             return json.loads(kept.read_text())["row"]
         start = time.perf_counter()
-        result = search_under_budget(args.budget, fold, budget_kind="nonzero", directory=kept.parent / f"fold{i + 1}",
-                                     overwrite=True, seed=args.seed, **kwargs)
+        result = search_under_budget(args.budget, fold, budget_kind="nonzero", directory=kept.parent / tag,
+                                     overwrite=True, seed=seed, **kwargs)
         wall = time.perf_counter() - start
         best = result.best(args.budget).record
         ranked = [r for r in result.records if r.budget == args.budget and r.val_accuracy is not None]
@@ -84,20 +90,23 @@ def main() -> int:
         return row
 
     rows = {name: [] for name in names}
-    for i, fold in enumerate(folds):  # fold by fold, so a partial run already pairs every variant
-        for name in names:
-            rows[name].append(run(name, i, fold))
-            r = rows[name][-1]
-            _common.say(f"fold {i + 1} {name}: {r['architecture']} {r['stage']} val {r['val']:.4f} held out "
-                        f"{r['held_out']:.4f} ({r['trials']} trials, {r['wall_s']:.0f} s)")
+    for seed in seeds:
+        for i, fold in enumerate(folds):  # fold by fold, so a partial run already pairs every variant
+            for name in names:
+                rows[name].append(run(name, i, fold, seed))
+                r = rows[name][-1]
+                _common.say(f"fold {i + 1} seed {seed} {name}: {r['architecture']} {r['stage']} val {r['val']:.4f} "
+                            f"held out {r['held_out']:.4f} ({r['trials']} trials, {r['wall_s']:.0f} s)")
 
     reference = [r["held_out"] for r in rows[names[0]]]
     print(f"{args.folds}-fold cross-validation of whole searches over {data.name}'s "
           f"{data.sizes['train'] + data.sizes['val']:,} training images (official test set unused): each fold's "
           f"search trains on {folds[0].sizes['train']:,} images, selects on {folds[0].sizes['val']:,} and its selected "
-          f"model is scored on the {folds[0].sizes['test']:,} held out; budget {args.budget:,} non-zero weights.\n")
+          f"model is scored on the {folds[0].sizes['test']:,} held out; budget {args.budget:,} non-zero weights"
+          + (f"; each fold searched with seeds {', '.join(map(str, seeds))} ({len(seeds) * args.folds} pairs)"
+             if len(seeds) > 1 else "") + ".\n")
     print("| variant | mean held-out accuracy | paired difference | 95% interval | verdict | selected (sparsity) per "
-          "fold | trials | s per search |")
+          "search | trials | s per search |")
     print("|:---|---:|---:|:---|:---|:---|---:|---:|")
     out = {"data": data.describe(), "folds": args.folds, "budget": args.budget, "variants": {}}
     for name in names:

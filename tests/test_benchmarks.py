@@ -289,6 +289,16 @@ def test_nonzero_search_script_cross_validates_whole_searches(mnist_dir, tmp_pat
 
 
 @pytest.mark.slow
+def test_limits_script_checks_every_trial_against_the_limits(mnist_dir, tmp_path):
+    out = run("limits.py", mnist_dir, tmp_path, "--max-trials", "3", "--max-epochs", "1", "--json")
+    row = json.loads(out.strip().splitlines()[-1])["searches"]["mlp+cnn, limits"]
+    assert row["within"] == row["completed"] == row["trials"] == 3
+    assert row["params"] <= 4034 and row["macs"] <= 100_000 and row["arena_arithmetic"] <= 4096
+    assert row["arena_arithmetic"] == row["arena_bytes"]  # the arithmetic against the built int8-io file
+    assert "under macs <= 100,000; arena <= 4,096 bytes" in out
+
+
+@pytest.mark.slow
 def test_sparse_files_script_exports_and_runs_each_encoding(mnist_dir, tmp_path):
     out = run("sparse_files.py", mnist_dir, tmp_path, "--epochs", "2", "--budget", "3000",
               "--model", "wide MLP (91% sparse)", "--json")

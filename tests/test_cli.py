@@ -70,6 +70,8 @@ def test_saved_model_reloads_and_predicts_like_reported(tmp_path):
         (["search", "--data", "{npz}", "--out", "{tmp}/o", "--budget", "4034", "--limit", "macs"], "NAME=VALUE"),
         (["search", "--data", "{npz}", "--out", "{tmp}/o", "--budget", "4034", "--device", "{tmp}/board.json"],
          "No device profile"),
+        (["search", "--data", "{npz}", "--out", "{tmp}/o", "--preset", "reference-grid", "--limit", "macs=1000"],
+         "--limit and --device apply to budget searches"),
         (["search", "--data", "{npz}", "--out", "{tmp}/o", "--budget", "4034", "--limit", "arena=500"],
          "within the limits (arena <= 500 bytes)"),
     ],

@@ -271,6 +271,8 @@ def _cmd_search(args: argparse.Namespace) -> int:
     if args.preset is None and not args.budget:
         raise _UsageError("search needs --budget N [N ...] or --sweep MIN MAX (or --preset reference-grid)")
     options = {f.name: getattr(args, f.name) for f in dataclasses.fields(SearchOptions) if hasattr(args, f.name)}
+    if args.preset is not None and (args.device is not None or args.limits):
+        raise _UsageError("--limit and --device apply to budget searches, not to --preset reference-grid")
     if args.device is not None:
         from .limits import Limits
 
