@@ -233,3 +233,18 @@ def test_folds_hold_out_every_training_image_once_and_never_read_the_test_set(mn
         assert np.array_equal(f.x_test, f.x_val) and "official test set unused" in f.source
         counts = np.bincount(f.y_val, minlength=10) / len(f.y_val)
         assert np.abs(counts - np.bincount(mnist_small.y_train, minlength=10) / 1500).max() < 0.02  # stratified
+
+
+def test_folds_with_a_validation_fraction_carve_validation_from_the_training_part(mnist_small):
+    import numpy as np
+
+    plain = mnist_small.folds(4, seed=1)
+    folds = mnist_small.folds(4, seed=1, validation_fraction=0.1)
+    key = lambda a: sorted(map(bytes, a.reshape(len(a), -1)))  # noqa: E731
+    for f, p in zip(folds, plain):
+        assert f.sizes == {"train": 1215, "val": 135, "test": 450}
+        assert key(f.x_test) == key(p.x_val)  # the same held-out part, now the test split only
+        assert key(np.concatenate([f.x_train, f.x_val])) == key(p.x_train)  # train + val: the fold's training part
+        assert not set(map(bytes, f.x_val.reshape(135, -1))) & set(map(bytes, f.x_test.reshape(450, -1)))
+    with pytest.raises(ArgumentError, match="validation_fraction"):
+        mnist_small.folds(4, validation_fraction=1.5)

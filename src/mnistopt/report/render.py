@@ -377,8 +377,10 @@ def _interval_note(data: Mapping[str, Any]) -> str:
         return "The number of images behind each accuracy is not recorded, so no interval is shown."
     return ("± is half the 95% Wilson interval of each accuracy, from the images it was measured on ("
             + ", ".join(f"{k} {v:,}" for k, v in sizes.items()) + "). MACs: multiply-accumulates per image; "
-            "arena bytes and latency (median of single-image invocations, one thread, this machine) are the "
-            "float32 `.tflite` file's, when one was exported.")
+            "bytes, arena bytes and latency (median of single-image invocations, one thread, this machine) are "
+            "those of the model's `.tflite` file where one was made: the trial's own file for a bytes budget, "
+            "else its float32 file after compression; under device limits the arena is its int8-io file's (by "
+            "arithmetic, equal to the file's), and so are bytes and latency when a limit measured them.")
 
 
 def summary_markdown(data: Mapping[str, Any]) -> str:
