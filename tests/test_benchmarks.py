@@ -275,7 +275,7 @@ def test_nonzero_search_script_cross_validates_whole_searches(mnist_dir, tmp_pat
               "--max-epochs", "2", "--variant", "no dropout", "--json")
     data = json.loads(out.strip().splitlines()[-1])
     rows = data["variants"]
-    assert list(rows) == ["defaults (reference)", "no dropout"]
+    assert list(rows) == ["defaults, trial's model ships (reference)", "no dropout"]
     for row in rows.values():
         assert len(row["folds"]) == 2
         assert all(f["nonzero"] <= 3000 and 0.05 < f["held_out"] <= 1.0 and f["trials"] == 2 for f in row["folds"])

@@ -209,8 +209,8 @@ class SearchOptions:
     retrain_factor: int | str = option(
         "auto", "train each selected spec again from scratch for N times its trial's epochs (its learning-rate "
         "schedule stretched with it) and ship that model, whose validation accuracy is recorded beside the "
-        "trial's; 1: ship the trial's own model; auto (default): the family's factor, chosen by k-fold "
-        "cross-validation (CNN 2, MLP 1)", CliFlag("--retrain-factor", parse_int_or_auto, "N"))
+        "trial's; 1: ship the trial's own model; auto (default): chosen by k-fold cross-validation, 2 for a CNN "
+        "and for a non-zero budget, else 1", CliFlag("--retrain-factor", parse_int_or_auto, "N"))
     limits: Limits | Mapping[str, float] | Sequence[str] | None = option(
         None, f"device limits every model must meet besides the budget, as NAME=VALUE (repeatable): "
         f"{', '.join(LIMITS)}. macs and arena (the {LIMIT_FORMAT} file's tensor arena, in bytes) are met by "
@@ -302,18 +302,21 @@ class SearchOptions:
 
     def retrain_factor_for(self, family: str) -> int:
         """How many times its trial's epochs the selected spec of ``family`` trains again:
-        ``retrain_factor``, or for ``"auto"`` the family's own
-        (:attr:`~mnistopt.space.CNNChoices.retrain_factor`); 1 ships the trial's model.
+        ``retrain_factor``, or for ``"auto"`` the larger of the family's own
+        (:attr:`~mnistopt.space.CNNChoices.retrain_factor`) and the budget kind's
+        (:attr:`~mnistopt.kinds.NonzeroBudget.retrain_factor`); 1 ships the trial's model.
 
         Example:
             >>> SearchOptions().retrain_factor_for("cnn"), SearchOptions().retrain_factor_for("mlp")
             (2, 1)
+            >>> SearchOptions(budget_kind="nonzero").retrain_factor_for("mlp")
+            2
             >>> SearchOptions(retrain_factor=3).retrain_factor_for("mlp")
             3
         """
         if self.retrain_factor != "auto":
             return self.retrain_factor
-        return FAMILY_SPACES[family].retrain_factor
+        return max(FAMILY_SPACES[family].retrain_factor, self.budget_kind.retrain_factor)
 
     def _small_budget(self) -> int | None:
         """The budget kind's ``small_budget``, unless a family of the space trains too slowly for the

@@ -232,10 +232,11 @@ def search_under_budget(
             and ship that model: saved, tested, compressed and reported. Its
             record keeps the trial's ``val_accuracy``, which chose it, and adds
             ``retrain_epochs`` and the new model's ``retrain_val_accuracy``.
-            ``1``: ship the trial's own model. ``"auto"`` (default): the
-            selected family's factor, 2 for a CNN and 1 for an MLP (chosen by
-            5-fold cross-validation over the training files:
-            :attr:`~mnistopt.space.CNNChoices.retrain_factor`).
+            ``1``: ship the trial's own model. ``"auto"`` (default): 2 for a
+            CNN and for a non-zero budget, 1 for an MLP at a parameter or byte
+            budget (each chosen by 5-fold cross-validation over the training
+            files: :attr:`~mnistopt.space.CNNChoices.retrain_factor`,
+            :attr:`~mnistopt.kinds.NonzeroBudget.retrain_factor`).
         time_limit: seconds per budget: once a budget's search has run this
             long it starts no new trial (the one in progress finishes) and
             selects among the trials it has; ``result.info["time_limit_reached"]``
