@@ -152,14 +152,15 @@ def test_every_sampled_model_is_within_its_budget_and_limits(budget, macs, arena
             values[d.name] = d.values[int(rng.integers(len(d.values)))]
     spec = resolved.to_spec(values)
     assert spec.params <= budget and spec.macs <= macs and int8_arena(spec) <= arena
-    # as wide as the limits allow: one more unit (filter) in every layer breaks the budget or a limit
-    if family == "cnn":
+    # as wide as the limits allow: the next width of the same shape breaks the budget or a limit
+    if family == "cnn":  # one more filter in the first block, the others grown by the sampled growth
+        growth = float(values["conv_growth"])
         wider = cnn_of_width(spec.blocks[0].filters + 1, [b.kernel for b in spec.blocks],
-                             [b.filters / spec.blocks[0].filters for b in spec.blocks],
+                             [growth ** i for i in range(len(spec.blocks))],
                              separable=[b.separable for b in spec.blocks],
                              downsample=[b.downsample for b in spec.blocks], head=spec.head, padding=spec.padding,
                              batch_norm=spec.batch_norm, activation=spec.activation)
-    else:
+    else:  # one more unit in every layer: at least the next width of the sampled shape
         wider = MLPSpec(hidden=tuple(w + 1 for w in spec.hidden), crop=spec.crop, pool=spec.pool,
                         batch_norm=spec.batch_norm, activation=spec.activation)
     assert wider.params > budget or not limits.fits(wider)
