@@ -10,8 +10,8 @@ Imported only when a search starts (KerasTuner imports TensorFlow).
 from __future__ import annotations
 
 import contextlib
-import io
 import dataclasses
+import io
 import json
 import logging
 import os
@@ -293,6 +293,7 @@ class BudgetTuner(kt.engine.base_tuner.BaseTuner):
         if limits:
             stored = {f.name for f in dataclasses.fields(TrialRecord)}  # macs is the spec's own, not stored
             base.update({k: v for k, v in limits.figures(spec).items() if k in stored and base.get(k) is None})
+        over: list[str] = []
         if limits.measured:  # measured on the trained model's int8-io file; over a limit, the trial fails
             path = os.path.join(self.get_trial_dir(trial.trial_id), LIMIT_FILE)
             export_tflite(finished[0] if finished is not None else model, path, LIMIT_FORMAT,
@@ -300,16 +301,13 @@ class BudgetTuner(kt.engine.base_tuner.BaseTuner):
             costs = dataclasses.asdict(file_costs(path))
             over = limits.file_violations(costs)
             base.update({k: costs[k] for k in ("bytes", "latency_us") if base.get(k) is None})
-            if over:
-                reason = f"{OVER_LIMITS}: {'; '.join(over)} (the {LIMIT_FORMAT} file of {spec.architecture})"
-                self._stash(TrialRecord(status=FAILED, reason=reason, epochs=initial_epoch + len(history["loss"]), epochs_run=len(history["loss"]),
-                                        wall_time_s=time.perf_counter() - start, **base))
-                raise kt.errors.FailedTrialError(reason)
-        record = TrialRecord(
-            status=COMPLETED, val_accuracy=val_accuracy, val_loss=val_loss,
-            epochs=initial_epoch + len(history["loss"]), epochs_run=len(history["loss"]),
-            wall_time_s=time.perf_counter() - start, **base,
-        )
+        base.update(epochs=initial_epoch + len(history["loss"]), epochs_run=len(history["loss"]),
+                    wall_time_s=time.perf_counter() - start)
+        if over:
+            reason = f"{OVER_LIMITS}: {'; '.join(over)} (the {LIMIT_FORMAT} file of {spec.architecture})"
+            self._stash(TrialRecord(status=FAILED, reason=reason, **base))
+            raise kt.errors.FailedTrialError(reason)
+        record = TrialRecord(status=COMPLETED, val_accuracy=val_accuracy, val_loss=val_loss, **base)
         self._stash(record)
         metrics = {"val_accuracy": val_accuracy}
         if val_loss is not None:

@@ -299,7 +299,7 @@ def search_under_budget(
                                          limits=options.limits) for b in budgets}
     if not options.overwrite:
         _check_resumed_limits(root, options.limits)
-    if options.overwrite:
+    else:
         for sub in ("tuner", "models", "compress"):
             shutil.rmtree(root / sub, ignore_errors=True)
         (root / "result.json").unlink(missing_ok=True)
