@@ -39,6 +39,7 @@ PAGES = {
     "sparse_files.py": "sparse.md",
     "nonzero_search.py": "sparse.md",
     "limits.py": "limits.md",
+    "tflm_arena.py": "limits.md",
 }
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "benchmarks"
 

@@ -58,6 +58,8 @@ def main() -> int:
                    "params": r.params, "macs": r.macs, "val_accuracy": r.val_accuracy, "test_accuracy": r.test_accuracy,
                    "int8_io_test_accuracy": f.test_accuracy,
                    "retrain_epochs": r.retrain_epochs, "retrain_val_accuracy": r.retrain_val_accuracy, "bytes": f.bytes, "arena_bytes": f.arena_bytes,
+                   "tflm_arena_bytes": f.tflm_arena_bytes, "tflm_reason": f.tflm_reason,
+                   "tflm_test_accuracy": f.tflm_test_accuracy,
                    "latency_us": f.latency_us, "trials": trials[b],
                    "others": [fam for fam in result.info.get("families", {}).get(str(b), [])]}
             rows.append(row)
@@ -70,13 +72,16 @@ def main() -> int:
           "file is the selected model exported with int8 weights, activations, input and output, measured on "
           "itself; latency is one image on this machine's CPU (LiteRT).\n")
     print("| budget | search | selected | params | MACs | val accuracy | retrained: epochs, val | test accuracy | "
-          "int8-io test accuracy | int8-io bytes | arena bytes | latency µs |")
+          "int8-io test accuracy: LiteRT / TFLM | int8-io bytes | arena bytes: activations / TFLM | latency µs |")
     print("|---:|:---|:---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in sorted(rows, key=lambda r: (r["budget"], r["search"])):
         again = (f"{r['retrain_epochs']}, {r['retrain_val_accuracy']:.4f}" if r["retrain_epochs"] else "no")
+        on_tflm = "-" if r["tflm_test_accuracy"] is None else f"{r['tflm_test_accuracy']:.4f}"
+        tflm_arena = f"{r['tflm_arena_bytes']:,}" if r["tflm_arena_bytes"] is not None else \
+            f"does not run on TFLM ({r['tflm_reason']})"
         print(f"| {r['budget']:,} | {r['search']} | {r['architecture']} | {r['params']:,} | {r['macs']:,} | "
-              f"{r['val_accuracy']:.4f} | {again} | {r['test_accuracy']:.4f} | {r['int8_io_test_accuracy']:.4f} | "
-              f"{r['bytes']:,} | {r['arena_bytes']:,} | {r['latency_us']:,.1f} |")
+              f"{r['val_accuracy']:.4f} | {again} | {r['test_accuracy']:.4f} | {r['int8_io_test_accuracy']:.4f} / "
+              f"{on_tflm} | {r['bytes']:,} | {r['arena_bytes']:,} / {tflm_arena} | {r['latency_us']:,.1f} |")
     print("\n| search | budgets | trials | wall time |\n|:---|:---|---:|---:|")
     for name, s in out["searches"].items():
         print(f"| {name} | {', '.join(f'{b:,}' for b in s['trials'])} | {sum(s['trials'].values())} | "

@@ -290,12 +290,15 @@ def test_nonzero_search_script_cross_validates_whole_searches(mnist_dir, tmp_pat
 
 @pytest.mark.slow
 def test_limits_script_checks_every_trial_against_the_limits(mnist_dir, tmp_path):
-    out = run("limits.py", mnist_dir, tmp_path, "--max-trials", "3", "--max-epochs", "1", "--json")
-    row = json.loads(out.strip().splitlines()[-1])["searches"]["mlp+cnn, limits"]
-    assert row["within"] == row["completed"] == row["trials"] >= 1  # Hyperband at 1 epoch schedules few trials
-    assert row["params"] <= 4034 and row["macs"] <= 100_000 and row["arena_arithmetic"] <= 4096
-    assert row["arena_arithmetic"] == row["arena_bytes"]  # the arithmetic against the built int8-io file
-    assert "under macs <= 100,000; arena <= 4,096 bytes" in out
+    out = run("limits.py", mnist_dir, tmp_path, "--max-trials", "3", "--max-epochs", "1", "--device-files", "--json")
+    found = json.loads(out.strip().splitlines()[-1])
+    row = found["searches"]["mlp+cnn, limits"]
+    assert row["within"] == row["completed"] == row["trials"] == row["on_tflm"] >= 1  # every trial's file ran on TFLM
+    assert row["params"] <= 4034 and row["macs"] <= 100_000 and row["max_trial_arena"] <= 4096
+    assert row["tflm_arena_bytes"] <= row["arena_arithmetic"] <= 4096  # the arithmetic bounds TFLM's own figure
+    assert 0.1 <= row["tflm_test_accuracy"] <= 1 and "gelu" not in row["activations"]
+    assert found["device_files"] and all(f["runs"] for f in found["device_files"])  # no GELU under int8-io
+    assert "the limits: macs <= 100,000; arena <= 4,096 bytes" in out
 
 
 @pytest.mark.slow

@@ -34,6 +34,7 @@ def test_html_builds_without_warnings_and_documents_every_public_name(tmp_path):
     import mnistopt.limits
     import mnistopt.reference
     import mnistopt.report
+    import mnistopt.tflm
 
     documented = {m: m.__all__ for m in (mnistopt.errors, mnistopt.budget, mnistopt.report)}
     documented[mnistopt] = [n for n in mnistopt.__all__ if n != "__version__"]
@@ -43,6 +44,7 @@ def test_html_builds_without_warnings_and_documents_every_public_name(tmp_path):
     documented[mnistopt.artifacts] = mnistopt.artifacts.__all__[1:]  # QUANTIZATIONS is a tuple, named in text
     documented[mnistopt.limits] = [n for n in mnistopt.limits.__all__ if n != "Limits"]  # that one: mnistopt.Limits
     documented[mnistopt.footprint] = [n for n in mnistopt.footprint.__all__ if n != "INT8_FORMATS"]
+    documented[mnistopt.tflm] = mnistopt.tflm.__all__
     missing = [f"{m.__name__}.{n}" for m, names in documented.items() for n in names
                if f'id="{m.__name__}.{n}"' not in api]
     assert missing == []  # each public name has its entry

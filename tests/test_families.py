@@ -154,7 +154,7 @@ def test_a_mixed_search_records_both_families_and_reports_their_fronts(mnist_sma
     html = files["html"].read_text()
     assert "Model families" in html and "cnn:" in html
     assert files["families"].stat().st_size > 0 and 'src="families.png"' in html  # the price of each family
-    arena = family_price_data(report["families"])["arena_bytes"]
+    arena = family_price_data(report["families"])["tflm_arena_bytes"]
     assert {p["family"] for p in arena} == {"mlp", "cnn"} and all(p["x"] > 0 for p in arena)
     assert "| family |" in search_table(result)
     chosen = result.best(4034).record  # a CNN is trained again for twice its epochs, an MLP ships as it is

@@ -11,7 +11,8 @@ from mnistopt import Choice, MLPSpec, SearchSpace, search_under_budget
 from mnistopt.cli import main
 from mnistopt.cnn import cnn_of_width
 from mnistopt.errors import ArgumentError, BudgetError, InvalidTypeError, SearchFailedError
-from mnistopt.footprint import ACTIVATION_OPS, int8_arena, peak_live_bytes
+from mnistopt.footprint import (ACTIVATION_OPS, TFLM_ACTIVATIONS, TFLM_ARENA_MARGIN, int8_arena, peak_live_bytes,
+                                tflm_arena)
 from mnistopt.limits import LIMITS, OVER_LIMITS, Limits
 from mnistopt.options import SearchOptions
 from mnistopt.report.data import report_data
@@ -46,10 +47,15 @@ def test_limits_violations_name_each_limit():
     wide = MLPSpec(hidden=(128, 64))
     limits = Limits({"macs": 50_000, "arena": 1000, "bytes": 50_000})
     over = limits.violations(wide)
-    assert over[0].startswith("macs 109,184 > 50,000") and over[1].startswith("arena 1,576 > 1,000")  # 784 + 784 + 8 bytes of shape
+    assert over[0].startswith("macs 109,184 > 50,000") and over[1] == f"arena {tflm_arena(wide):,} > 1,000"
     assert "params" in over[2] and not limits.fits(wide)
-    assert limits.figures(wide) == {"macs": wide.macs, "arena_bytes": int8_arena(wide)}
-    assert limits.file_violations({"bytes": 60_000, "latency_us": 1.0}) == ["bytes 60,000 > 50,000"]
+    assert limits.figures(wide) == {"macs": wide.macs, "tflm_arena_bytes": tflm_arena(wide)}
+    assert limits.measured == ("arena", "bytes")  # the arena is met by construction and checked on TFLM
+    assert limits.file_violations({"bytes": 60_000, "latency_us": 1.0, "tflm_arena_bytes": 900}) == [
+        "bytes 60,000 > 50,000"]
+    assert limits.file_violations({"bytes": 6, "tflm_arena_bytes": 1200}) == ["arena 1,200 > 1,000"]
+    assert limits.file_violations({"bytes": 6, "tflm_arena_bytes": None, "tflm_reason": "TFLM has no kernel for GELU"}) \
+        == ["does not run on TFLM (TFLM has no kernel for GELU)"]
 
 
 def test_device_profile(tmp_path):
@@ -87,8 +93,8 @@ def test_peak_live_bytes_counts_what_is_alive_together():
 
 def test_int8_arena_by_hand():
     mlp = MLPSpec(hidden=(32,), crop=2, pool=True)
-    # int8-io: the int8 image reshaped to 28x28x1 (both alive) plus the 4-int32 shape: 784 + 784 + 16
-    assert int8_arena(mlp) == 1584
+    # int8-io (a fixed batch of one, the image taken as 28x28x1): the int8 image and its cropped copy
+    assert int8_arena(mlp) == 28 * 28 + 24 * 24
     # float input: the float image and its quantized copy at the QUANTIZE op
     assert int8_arena(mlp, "int8") == 28 * 28 * 4 + 28 * 28
     cnn = cnn_of_width(6, (5, 5), (1, 2), head="flatten")
@@ -135,7 +141,7 @@ def test_arithmetic_arena_and_macs_equal_the_built_file_and_layers(tmp_path_fact
 # -- construction under the limits ---------------------------------------------------------------------------
 
 @settings(max_examples=40, deadline=None)
-@given(budget=st.integers(2_000, 60_000), macs=st.integers(20_000, 400_000), arena=st.integers(1_700, 12_000),
+@given(budget=st.integers(2_000, 60_000), macs=st.integers(20_000, 400_000), arena=st.integers(3_500, 16_000),
        family=st.sampled_from(["mlp", "cnn"]), seed=st.integers(0, 10_000))
 def test_every_sampled_model_is_within_its_budget_and_limits(budget, macs, arena, family, seed):
     limits = Limits({"macs": macs, "arena": arena})
@@ -151,7 +157,7 @@ def test_every_sampled_model_is_within_its_budget_and_limits(budget, macs, arena
         else:
             values[d.name] = d.values[int(rng.integers(len(d.values)))]
     spec = resolved.to_spec(values)
-    assert spec.params <= budget and spec.macs <= macs and int8_arena(spec) <= arena
+    assert spec.params <= budget and spec.macs <= macs and tflm_arena(spec) <= arena
     # as wide as the limits allow: the next width of the same shape breaks the budget or a limit
     if family == "cnn":  # one more filter in the first block, the others grown by the sampled growth
         growth = float(values["conv_growth"])
@@ -179,18 +185,21 @@ def test_limits_no_model_meets_are_refused_before_training():
 # -- a search under limits --------------------------------------------------------------------------------
 
 def test_search_holds_every_trial_within_its_limits(mnist_small, tmp_path):
-    limits = {"macs": 60_000, "arena": 3_000}
+    limits = {"macs": 60_000, "arena": 4_600}
     result = search_under_budget(3000, mnist_small, tuner="random", max_trials=4, max_epochs=1, seed=2,
                                  directory=tmp_path, space=BOTH, limits=limits)
-    done = [r for r in result.records if r.status == "completed"]
+    done = [r for r in result.records if r.status == "completed" and not r.is_compression_stage]
     assert len(done) == 4 and {r.family for r in done} == {"mlp", "cnn"}
-    for r in done:
-        assert r.params <= 3000 and r.macs <= 60_000 and r.arena_bytes <= 3_000
-        assert r.arena_bytes == int8_arena(r.spec)
+    for r in done:  # every trial's int8-io file ran on TFLM, within the arena the arithmetic promised
+        assert r.params <= 3000 and r.macs <= 60_000 and r.tflm_arena_bytes <= 4_600
+        assert r.tflm_arena_bytes <= tflm_arena(r.spec) <= r.tflm_arena_bytes + TFLM_ARENA_MARGIN
+        assert r.spec.activation in TFLM_ACTIVATIONS
+    device = next(r for r in result.records if r.stage == "int8-io")  # the selected model's device file
+    assert device.tflm_arena_bytes <= 4_600 and 0 <= device.tflm_test_accuracy <= 1
     saved = json.loads((tmp_path / "result.json").read_text())
     assert saved["settings"]["limits"] == limits
     data = report_data(result)
-    assert data["limits"]["lines"] == {"macs": 60_000, "arena_bytes": 3_000}
+    assert data["limits"]["lines"] == {"macs": 60_000, "tflm_arena_bytes": 4_600}
     best = data["limits"]["best"][0]
     assert best["figures"]["macs"] == [result.best(3000).record.macs, 60_000]
     # resuming under other limits would mix trials built for other limits
@@ -215,8 +224,13 @@ def test_bytes_limit_narrows_each_model_until_its_file_fits(mnist_small, tmp_pat
     result = search_under_budget(20_000, mnist_small, tuner="random", max_trials=2, max_epochs=1, seed=3,
                                  directory=tmp_path, space=SearchSpace(depth=1, batch_size=256, optimizer="adam"),
                                  limits={"bytes": 12_000})
-    for r in result.records:
+    trials = [r for r in result.records if not r.is_compression_stage]
+    assert len(trials) == 2
+    for r in trials:
         assert r.status == "completed" and r.bytes <= 12_000 and r.params < 12_000
+    # the selected model's device file, written and measured by the search: within the limit too
+    (device,) = [r for r in result.records if r.stage == "int8-io"]
+    assert device.bytes <= 12_000 and device.tflm_arena_bytes is not None
 
 
 def test_cli_device_profile_with_a_limit_overriding_it(mnist_dir, tmp_path):
@@ -227,6 +241,26 @@ def test_cli_device_profile_with_a_limit_overriding_it(mnist_dir, tmp_path):
                  "--limit", "arena=4096", "--tuner", "random", "--max-trials", "1", "--max-epochs", "1", "-q"]) == 0
     saved = json.loads((out / "result.json").read_text())
     assert saved["settings"]["limits"] == {"macs": 90_000, "arena": 4096}
-    (record,) = saved["records"]
-    assert record["macs"] <= 90_000 and record["arena_bytes"] <= 4096
+    (record,) = [r for r in saved["records"] if r["stage"] == "dense"]
+    assert record["macs"] <= 90_000 and record["tflm_arena_bytes"] <= 4096
     assert "## Device limits" in (out / "report.md").read_text()
+
+
+def test_a_device_target_samples_only_activations_tflm_runs():
+    from mnistopt.options import SearchOptions
+
+    def activations(resolved):
+        return next(d.values for d in resolved.dimensions() if d.name == "activation")
+
+    assert activations(SearchSpace().resolve(4034)) == ("relu", "gelu")  # no device: the search as it was
+    assert activations(SearchSpace().resolve(4034, device=True)) == ("relu",)
+    assert activations(SearchSpace(activation=Choice("gelu", "tanh", "selu", "swish")).resolve(
+        4034, limits={"macs": 100_000})) == ("tanh", "swish")
+    with pytest.raises(ArgumentError, match="no kernel for the activation.*GELU.*Choose among"):
+        SearchSpace(activation="gelu").resolve(4034, device=True)
+    # what makes a search a device target: limits, or int8-io files; limits also ship the int8-io file
+    assert not SearchOptions().device_target and not SearchOptions(compress=True).device_target
+    assert SearchOptions(compress={"quantize": ["int8-io"]}).device_target
+    with_limits = SearchOptions(limits={"arena": 8192})
+    assert with_limits.device_target and with_limits.compress["quantize"] == ["int8-io"]
+    assert with_limits.compress["sparsity"] == []

@@ -39,7 +39,7 @@ from .training import divergence_reason, fit_model
 logger = logging.getLogger(__name__)
 
 RECORD_FILE = "mnistopt_record.json"
-#: A trial's int8-io file, exported when the search has limits measured on the file (bytes, latency).
+#: A trial's int8-io file, exported when the search has device limits (run on TFLM; bytes, latency measured).
 LIMIT_FILE = "limits.tflite"
 
 #: KerasTuner's names this module relies on beyond its public API, as ``module:attribute``
@@ -290,17 +290,15 @@ class BudgetTuner(kt.engine.base_tuner.BaseTuner):
             val_accuracy, val_loss = final.pop("val_accuracy"), final.pop("val_loss")
             base.update(final)
         limits = space.limits
-        if limits:
-            stored = {f.name for f in dataclasses.fields(TrialRecord)}  # macs is the spec's own, not stored
-            base.update({k: v for k, v in limits.figures(spec).items() if k in stored and base.get(k) is None})
         over: list[str] = []
-        if limits.measured:  # measured on the trained model's int8-io file; over a limit, the trial fails
+        if limits:  # a device target: the trained model's int8-io file, run on TFLM; over a limit, the trial fails
             path = os.path.join(self.get_trial_dir(trial.trial_id), LIMIT_FILE)
             export_tflite(finished[0] if finished is not None else model, path, LIMIT_FORMAT,
                           representative=self.dataset.x_train)
             costs = dataclasses.asdict(file_costs(path))
             over = limits.file_violations(costs)
-            base.update({k: costs[k] for k in ("bytes", "latency_us") if base.get(k) is None})
+            base.update({k: costs[k] for k in ("bytes", "latency_us", "arena_bytes", "tflm_arena_bytes", "tflm_reason")
+                         if base.get(k) is None})
         base.update(epochs=initial_epoch + len(history["loss"]), epochs_run=len(history["loss"]),
                     wall_time_s=time.perf_counter() - start)
         if over:

@@ -32,7 +32,7 @@ from .footprint import peak_live_bytes
 __all__ = ["QUANTIZATIONS", "BYTES_PER_WEIGHT", "StageKind", "Stage", "export_tflite", "tflite_interpreter",
            "tflite_predict", "evaluate_tflite", "write_c_array", "gzip_size", "FileCosts", "file_costs", "arena_bytes",
            "latency_us",
-           "LATENCY_REPEATS"]
+           "LATENCY_REPEATS", "DEVICE_FORMATS", "DEVICE_BATCH"]
 
 #: Post-training modes: none (float32), dynamic-range int8 weights, float16
 #: weights, full-integer int8 (weights and activations, calibrated; float input
@@ -43,6 +43,10 @@ __all__ = ["QUANTIZATIONS", "BYTES_PER_WEIGHT", "StageKind", "Stage", "export_tf
 BYTES_PER_WEIGHT = {"float32": 4.0, "dynamic": 1.0, "float16": 2.0, "int8": 1.0, "int8-io": 1.0}
 QUANTIZATIONS = tuple(BYTES_PER_WEIGHT)
 _FULL_INTEGER = ("int8", "int8-io")
+#: The formats meant for a microcontroller (TensorFlow Lite Micro): exported with a fixed batch.
+DEVICE_FORMATS = ("int8-io",)
+#: The batch of a device file's input: one image per invocation, as a microcontroller runs it.
+DEVICE_BATCH = 1
 
 
 class StageKind(str, enum.Enum):
@@ -180,7 +184,14 @@ def export_tflite(
         The path written. Inputs and outputs stay float32 in every mode but
         ``"int8-io"``, whose int8 input and output :func:`tflite_predict`
         quantizes and dequantizes with the file's own scale and zero point,
-        so every artifact is evaluated the same way.
+        so every artifact is evaluated the same way. An ``"int8-io"`` file is
+        the device file (what TensorFlow Lite Micro runs): it takes a fixed
+        batch of one image (:data:`DEVICE_BATCH`), so the converter emits no
+        ops that read the batch size at run time (``SHAPE``, ``STRIDED_SLICE``,
+        ``PACK`` before every reshape), and a model that starts by reshaping
+        its image takes the image in that shape (``28x28x1`` for a CNN, 784
+        values for an MLP without cropping: the same bytes); the other formats
+        keep a dynamic batch and the model's own input.
 
     Example:
         >>> import os, tempfile
@@ -201,6 +212,8 @@ def export_tflite(
 
     quantize = check_choice("quantize", quantize, QUANTIZATIONS)
     calibration_samples = check_int("calibration_samples", calibration_samples, minimum=1)
+    if quantize in DEVICE_FORMATS:
+        model = _fixed_batch(model)
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     if quantize != "float32":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -214,9 +227,11 @@ def export_tflite(
             )
         sample = np.asarray(representative[:calibration_samples], dtype=np.float32)
 
+        shape = (1, *model.inputs[0].shape[1:])  # a device file's input may be the image flattened
+
         def calibration() -> Iterator[list[np.ndarray]]:
             for image in sample:
-                yield [image[None]]
+                yield [image.reshape(shape)]
 
         converter.representative_dataset = calibration
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
@@ -226,6 +241,27 @@ def export_tflite(
     with quiet_converter():
         flatbuffer = converter.convert()
     return atomic_write_with(path, lambda tmp: Path(tmp).write_bytes(flatbuffer), ".tflite")
+
+
+def _fixed_batch(model: Any) -> Any:
+    """``model`` called on an input of a fixed batch of :data:`DEVICE_BATCH` (the same weights), in
+    the Keras it was built with (Keras 3, or tf_keras for tfmot's models). A chain of layers that
+    starts with a ``Reshape`` or ``Flatten`` takes its input in the shape that layer outputs: the
+    same bytes in the same order, so the file holds no copy of the image (``RESHAPE`` keeps both
+    alive in the arena) and a device passes the image as it is."""
+    if type(model).__module__.startswith("tf_keras"):
+        import tf_keras as keras
+    else:
+        import keras
+    layers = list(model.layers) if isinstance(model, keras.Sequential) else []
+    if layers and isinstance(layers[0], (keras.layers.Reshape, keras.layers.Flatten)):
+        inputs = keras.Input(batch_shape=(DEVICE_BATCH, *layers[0].output.shape[1:]), dtype=model.inputs[0].dtype)
+        x = inputs
+        for layer in layers[1:]:
+            x = layer(x)
+        return keras.Model(inputs, x, name=model.name)
+    inputs = keras.Input(batch_shape=(DEVICE_BATCH, *model.inputs[0].shape[1:]), dtype=model.inputs[0].dtype)
+    return keras.Model(inputs, model(inputs), name=model.name)
 
 
 def tflite_interpreter(path: str | os.PathLike, *, num_threads: int | None = None, delegates: bool = True) -> Any:
@@ -261,12 +297,19 @@ class FileCosts:
         latency_us: the median wall time of one single-image invocation, in microseconds, on
             this machine's CPU with one thread (LiteRT's default delegate included), over
             :data:`LATENCY_REPEATS` invocations after a warm-up.
+        tflm_arena_bytes: the tensor arena TensorFlow Lite Micro allocates for the file (its
+            activations and its own structures; :func:`mnistopt.tflm.tflm_check`): what a
+            microcontroller must give it. ``None`` when TFLM does not run the file.
+        tflm_reason: why TFLM does not run the file (an op it has no kernel for), or that it was
+            not measured (``tflite-micro`` not installed); ``None`` when it runs.
     """
 
     bytes: int
     gzip_bytes: int
     arena_bytes: int
     latency_us: float
+    tflm_arena_bytes: int | None = None
+    tflm_reason: str | None = None
 
 
 #: Single-image invocations behind :attr:`FileCosts.latency_us` (after ten of warm-up).
@@ -316,10 +359,13 @@ def latency_us(path: str | os.PathLike, repeats: int = LATENCY_REPEATS) -> float
 
 
 def file_costs(path: str | os.PathLike) -> FileCosts:
-    """Size, gzip size, tensor arena and single-image latency of the ``.tflite`` file at ``path``
-    (see :class:`FileCosts`; about 10 ms for the files a search makes)."""
+    """Size, gzip size, tensor arena (LiteRT's graph and TFLM's allocator) and single-image latency
+    of the ``.tflite`` file at ``path`` (see :class:`FileCosts`; about 15 ms for the files a search makes)."""
+    from .tflm import tflm_check
+
+    run = tflm_check(path)
     return FileCosts(bytes=os.path.getsize(path), gzip_bytes=gzip_size(path), arena_bytes=arena_bytes(path),
-                     latency_us=latency_us(path))
+                     latency_us=latency_us(path), tflm_arena_bytes=run.arena_bytes, tflm_reason=run.reason)
 
 
 def tflite_predict(path: str | os.PathLike, x: np.ndarray, batch_size: int = 1000) -> np.ndarray:
@@ -329,6 +375,9 @@ def tflite_predict(path: str | os.PathLike, x: np.ndarray, batch_size: int = 100
     inp = interpreter.get_input_details()[0]
     out = interpreter.get_output_details()[0]
     x = _quantized(np.asarray(x, dtype=np.float32), inp)
+    if list(inp["shape_signature"][:1]) == [DEVICE_BATCH]:  # a device file: its batch is fixed, its image
+        batch_size = DEVICE_BATCH                         # in the shape its first layer reads
+        x = x.reshape(len(x), *inp["shape"][1:])
     parts = []
     allocated = None
     for start in range(0, len(x), batch_size):

@@ -309,7 +309,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
     _say(args, "writing the report")
     files = write_report(result, args.out)
     print(search_table(result))
-    if args.compress:
+    if any(r.is_compression_stage for r in result.records):  # --compress, or a device file under --limit
         print(stages_table(result, stages_only=True))
     print(f"wrote: {Path(args.out) / 'result.json'}, {Path(args.out) / 'result.csv'}, "
           + ", ".join(s.model_path for s in result.selected.values() if s.model_path))
@@ -331,9 +331,19 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 def _cmd_export(args: argparse.Namespace) -> int:
     from .artifacts import write_c_array
+    from .tflm import NOT_INSTALLED, tflm_check
 
     source, header = write_c_array(args.model, args.c_array, args.name)
     print(f"wrote: {source}, {header}")
+    run = tflm_check(args.model)
+    if run.runs:
+        print(f"TensorFlow Lite Micro runs it in a tensor arena of {run.arena_bytes:,} bytes (measured by TFLM's "
+              f"interpreter on this machine's 64-bit build; a 32-bit microcontroller needs at most that)")
+    elif run.reason == NOT_INSTALLED:
+        print(f"TensorFlow Lite Micro {run.reason}", file=sys.stderr)
+    else:
+        print(f"warning: this file does not run on TensorFlow Lite Micro: {run.reason}. Export a model without it "
+              f"(a search with --limit or --quantize int8-io samples only activations TFLM runs).", file=sys.stderr)
     return 0
 
 

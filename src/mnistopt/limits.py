@@ -6,9 +6,10 @@ not "a parameter budget". Each :class:`Limit` says what it measures, in what uni
 
 * **by arithmetic on the spec** (``macs``, ``arena``): a sampled model is made as wide as the
   budget *and* these limits allow before it trains (:meth:`Limits.fits` in the search space),
-  so no trial is spent on a model over them; the arena is that of the model's int8 file with
-  int8 input and output (:func:`mnistopt.footprint.int8_arena`, equal to what
-  :func:`mnistopt.artifacts.arena_bytes` measures on the file);
+  so no trial is spent on a model over them; the arena is the one TensorFlow Lite Micro
+  allocates for the model's int8 file with int8 input and output
+  (:func:`mnistopt.footprint.tflm_arena`, an upper bound of TFLM's own figure), and each trained
+  trial's file is then allocated on TFLM, its arena measured there and held to the limit;
 * **on the file** (``bytes``, ``latency_us``): each trained trial's int8 file (int8 input and
   output) is exported and measured; a trial over a limit is recorded as failed, with the
   reason, and is never selected. ``bytes`` also narrows the model before training, by the int8
@@ -31,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ArgumentError, InvalidTypeError
-from .footprint import int8_arena
+from .footprint import tflm_arena
 
 __all__ = ["Limit", "LIMITS", "Limits", "LIMIT_FORMAT", "DEVICE_KEYS", "OVER_LIMITS"]
 
@@ -56,6 +57,8 @@ class Limit:
             ``None`` (measured on the trained trial's file).
         params_cap: for a measured limit, the most parameters a model within it can have (it
             narrows models before training), or ``None``.
+        on_file: also checked on each trained trial's file, though met by construction (the
+            arena: the arithmetic is checked against TFLM's own allocator).
     """
 
     name: str
@@ -64,20 +67,26 @@ class Limit:
     description: str
     of_spec: Callable[[Any], int] | None = None
     params_cap: Callable[[float], int] | None = None
+    on_file: bool = False
 
     @property
     def by_construction(self) -> bool:
         """Whether the search meets it before training (arithmetic on the spec)."""
         return self.of_spec is not None
 
+    @property
+    def measured(self) -> bool:
+        """Whether each trained trial's file is measured against it."""
+        return self.on_file or self.of_spec is None
+
 
 #: Every limit a search takes, by name.
 LIMITS: dict[str, Limit] = {limit.name: limit for limit in (
     Limit("macs", "multiply-accumulates per image", "macs",
           "multiply-accumulates for one image (arithmetic on the model)", of_spec=lambda spec: spec.macs),
-    Limit("arena", "bytes", "arena_bytes",
-          f"tensor arena of the model's {LIMIT_FORMAT} file (arithmetic on the model, equal to the file's)",
-          of_spec=lambda spec: int8_arena(spec, LIMIT_FORMAT)),
+    Limit("arena", "bytes", "tflm_arena_bytes",
+          f"tensor arena TensorFlow Lite Micro allocates for the model's {LIMIT_FORMAT} file (arithmetic on the "
+          f"model, an upper bound; then measured on TFLM)", of_spec=tflm_arena, on_file=True),
     Limit("bytes", "bytes", "bytes", f"size of the trained model's {LIMIT_FORMAT} .tflite file (measured)",
           params_cap=lambda value: max(1, int(value - _FILE_ALLOWANCE))),
     Limit("latency_us", "microseconds", "latency_us",
@@ -101,7 +110,7 @@ class Limits(Mapping[str, float]):
         >>> limits.fits(MLPSpec(hidden=(128, 64))), limits.fits(MLPSpec(hidden=(16,), crop=4, pool=True))
         (False, True)
         >>> limits.violations(MLPSpec(hidden=(128, 64)))
-        ['macs 109,184 > 100,000']
+        ['macs 109,184 > 100,000', 'arena 4,208 > 4,096']
         >>> Limits.parse(["ram=4096"])
         Traceback (most recent call last):
         ...
@@ -201,7 +210,7 @@ class Limits(Mapping[str, float]):
     @property
     def measured(self) -> tuple[str, ...]:
         """The limits checked on each trained trial's file."""
-        return tuple(name for name in self if not LIMITS[name].by_construction)
+        return tuple(name for name in self if LIMITS[name].measured)
 
     def params_cap(self) -> int | None:
         """The most parameters the measured limits allow a model (narrowing it before training)."""
@@ -229,12 +238,17 @@ class Limits(Mapping[str, float]):
         """Whether ``spec`` is within every limit known before training."""
         return not self.violations(spec)
 
-    def file_violations(self, costs: Mapping[str, float]) -> list[str]:
-        """What a measured file exceeds: ``costs`` holds the :class:`~mnistopt.artifacts.FileCosts` fields."""
+    def file_violations(self, costs: Mapping[str, Any]) -> list[str]:
+        """What a measured file exceeds: ``costs`` holds the :class:`~mnistopt.artifacts.FileCosts` fields.
+        A file TFLM does not run breaks every limit (a device cannot run it); one TFLM did not measure
+        (not installed) is held to the arena by the arithmetic alone."""
+        reason = costs.get("tflm_reason")
+        if self and reason is not None and costs.get("tflm_arena_bytes") is None and not reason.startswith("not measured"):
+            return [f"does not run on TFLM ({reason})"]
         out = []
         for name in self.measured:
-            figure = costs[LIMITS[name].field]
-            if figure > self[name]:
+            figure = costs.get(LIMITS[name].field)
+            if figure is not None and figure > self[name]:
                 out.append(f"{name} {figure:,.1f} > {self[name]:,}" if isinstance(figure, float)
                            else f"{name} {figure:,} > {self[name]:,}")
         return out

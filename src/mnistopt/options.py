@@ -213,9 +213,11 @@ class SearchOptions:
         "and for a non-zero budget, else 1", CliFlag("--retrain-factor", parse_int_or_auto, "N"))
     limits: Limits | Mapping[str, float] | Sequence[str] | None = option(
         None, f"device limits every model must meet besides the budget, as NAME=VALUE (repeatable): "
-        f"{', '.join(LIMITS)}. macs and arena (the {LIMIT_FORMAT} file's tensor arena, in bytes) are met by "
-        f"construction; bytes and latency_us are measured on each trained trial's {LIMIT_FORMAT} file, and a trial "
-        f"over them fails (default: none)", CliFlag("--limit", str, "NAME=VALUE", repeat=True))
+        f"{', '.join(LIMITS)}. macs and arena (the tensor arena TensorFlow Lite Micro allocates for the "
+        f"{LIMIT_FORMAT} file, in bytes) are met by construction; every trained trial's {LIMIT_FORMAT} file is run "
+        f"on TFLM (arena), bytes and latency_us are measured on it, and a trial over a limit fails; the selected "
+        f"model's {LIMIT_FORMAT} file is written and measured (default: none)",
+        CliFlag("--limit", str, "NAME=VALUE", repeat=True))
     overwrite: bool = option(False, "start afresh instead of resuming", CliFlag("--overwrite", None))
     time_limit: float | None = option(
         None, "per budget: start no new trial after this many seconds and select among the trials run "
@@ -270,11 +272,22 @@ class SearchOptions:
         if isinstance(limits, (list, tuple)):
             limits = Limits.parse(limits)
         set_(self, "limits", Limits(limits))
+        if self.limits:  # a search for a device ships each selected model's device file, run on TFLM
+            stages = self.compress or {**DEFAULT_COMPRESSION, "quantize": [], "sparsity": []}
+            if LIMIT_FORMAT not in stages["quantize"]:
+                set_(self, "compress", {**stages, "quantize": [*stages["quantize"], LIMIT_FORMAT]})
         if self.epoch_images is not None and self.epoch_images != "auto":
             if isinstance(self.epoch_images, str):
                 raise ArgumentError(f"`epoch_images` must be 'auto', None or a positive integer. "
                                     f"Received: epoch_images={self.epoch_images!r}.")
             set_(self, "epoch_images", check_int("epoch_images", self.epoch_images, minimum=1))
+
+    @property
+    def device_target(self) -> bool:
+        """Whether the search's models are meant for a microcontroller: it has device limits, or it
+        exports int8-io files. Its space then holds only activations TensorFlow Lite Micro runs
+        (:data:`~mnistopt.footprint.TFLM_ACTIVATIONS`)."""
+        return bool(self.limits) or (self.compress is not None and LIMIT_FORMAT in self.compress["quantize"])
 
     def epoch_images_for(self, budget: int) -> int | None:
         """Images per schedule epoch at ``budget``: ``epoch_images``, or for ``"auto"``

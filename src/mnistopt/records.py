@@ -75,6 +75,12 @@ class TrialRecord:
             tensor arena (activation memory, from the graph) and the median
             single-image latency on this machine's CPU, one thread (see
             :class:`~mnistopt.artifacts.FileCosts`).
+        tflm_arena_bytes, tflm_reason: the arena TensorFlow Lite Micro
+            allocates for that file, measured by TFLM's own interpreter, or
+            why TFLM does not run it (an op it lacks; or not measured).
+        tflm_val_accuracy, tflm_test_accuracy: the accuracy of an int8
+            file's every image run by TFLM (the device's kernels), beside
+            ``val_accuracy``/``test_accuracy`` run by LiteRT.
         artifact: the path of that file; the stage's accuracies are the
             file's own, measured with the TFLite interpreter.
         macs (in :meth:`to_dict`, from ``spec``): exact multiply-accumulates
@@ -130,6 +136,10 @@ class TrialRecord:
     gzip_bytes: int | None = None
     arena_bytes: int | None = None
     latency_us: float | None = None
+    tflm_arena_bytes: int | None = None
+    tflm_reason: str | None = None
+    tflm_val_accuracy: float | None = None
+    tflm_test_accuracy: float | None = None
     artifact: str | None = None
     source_stage: str | None = None
     refit: bool = False

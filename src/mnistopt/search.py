@@ -259,15 +259,19 @@ def search_under_budget(
         limits: device limits every model must meet besides its budget
             (:class:`~mnistopt.limits.Limits`, or a mapping such as
             ``{"macs": 100_000, "arena": 4096}``, or ``["macs=100000"]``):
-            ``macs`` (per image) and ``arena`` (bytes of the model's
-            ``int8-io`` file's tensor arena) are met by construction (each
-            sampled model is as wide as the budget and these limits allow,
-            by arithmetic on the spec); ``bytes`` (its ``int8-io`` file) and
-            ``latency_us`` are measured on each trained trial's file, and a
-            trial over one is recorded as failed with the reason. Every
-            trial's record has its ``macs`` and ``arena_bytes``; the
-            limits are in ``result.json``'s settings and the report. A
-            resumed search must be given the same limits.
+            ``macs`` (per image) and ``arena`` (the tensor arena TensorFlow
+            Lite Micro allocates for the model's ``int8-io`` file) are met
+            by construction (each sampled model is as wide as the budget and
+            these limits allow, by arithmetic on the spec); every trained
+            trial's ``int8-io`` file is then run on TFLM, its arena measured
+            there, and ``bytes`` and ``latency_us`` measured on it too; a
+            trial over a limit, or whose file TFLM cannot run, is recorded
+            as failed with the reason. Under limits the space holds only
+            activations TFLM runs, and each selected model's ``int8-io``
+            file is written and measured (an ``int8-io`` compression stage:
+            accuracy on LiteRT and on TFLM). The limits are in
+            ``result.json``'s settings and the report. A resumed search must
+            be given the same limits.
 
     Returns:
         A :class:`~mnistopt.records.SearchResult`; ``result.best(budget)``
@@ -296,7 +300,7 @@ def search_under_budget(
     data = dataset if isinstance(dataset, Dataset) else load_dataset(dataset, path=data_path, seed=options.seed)
     # Resolve every budget before any training, so a bad budget fails fast.
     resolved = {b: options.space.resolve(b, data.image_shape, data.num_classes, kind=options.budget_kind,
-                                         limits=options.limits) for b in budgets}
+                                         limits=options.limits, device=options.device_target) for b in budgets}
     if not options.overwrite:
         _check_resumed_limits(root, options.limits)
     else:
@@ -684,10 +688,12 @@ class _Run:
 
     def _family_files(self, budget: int, mine: list[TrialRecord], tuner, models: Path) -> list[dict[str, Any]]:
         """Each family's best trial at ``budget`` (on validation) and the price of shipping it: its
-        ``int8-io`` ``.tflite`` file's bytes, tensor arena and latency (the file a microcontroller runs, and
-        the one device limits are on), and that file's validation accuracy (the test set is not read)."""
+        ``int8-io`` ``.tflite`` file's bytes, tensor arena (LiteRT's and TFLM's) and latency (the file a
+        microcontroller runs, and the one device limits are on), and that file's validation accuracy on
+        LiteRT and on TFLM (the test set is not read)."""
         from .artifacts import export_tflite, file_costs, tflite_predict
         from .limits import LIMIT_FORMAT
+        from .tflm import evaluate_tflm
         from .training import loss_and_accuracy
 
         kind = tuner.hypermodel.space.kind
@@ -702,12 +708,14 @@ class _Run:
             atomic_write_with(path, lambda tmp: export_tflite(model, tmp, LIMIT_FORMAT,
                                                               representative=self.data.x_train), ".tflite")
             _, file_val = loss_and_accuracy(tflite_predict(path, self.data.x_val), self.data.y_val)
+            costs = file_costs(path)
+            on_device = None if costs.tflm_arena_bytes is None else evaluate_tflm(path, self.data.x_val, self.data.y_val)
             rows.append({"family": family, "trial_id": best.trial_id, "architecture": best.spec.architecture,
                          "params": best.params, "nonzero_params": best.nonzero_params, "macs": best.macs,
                          "val_accuracy": best.val_accuracy, "selected": best.key in {
                              s.record.key for s in self.selected.values()},
-                         "file": LIMIT_FORMAT, "file_val_accuracy": file_val, "path": str(path),
-                         **dataclasses.asdict(file_costs(path))})
+                         "file": LIMIT_FORMAT, "file_val_accuracy": file_val, "tflm_val_accuracy": on_device,
+                         "path": str(path), **dataclasses.asdict(costs)})
         return rows
 
 

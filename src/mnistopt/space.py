@@ -24,6 +24,7 @@ from ._checks import check_int
 from .dimensions import Choice, Dimension, DimensionKind, Range, Value, as_choice, dimension
 from .errors import ArgumentError, BudgetError
 from .kinds import BudgetKind, ParamsBudget, get_kind
+from .footprint import ACTIVATION_OPS, TFLM_ACTIVATIONS, tflm_missing_ops
 from .limits import Limits
 from .cnn import CNNSpec, Downsample, Head, Padding, cnn_of_width, widest_cnn
 from .errors import SpecError
@@ -220,6 +221,7 @@ class SearchSpace:
     def resolve(
         self, budget: int, input_shape: Sequence[int] = (28, 28), num_classes: int = 10,
         kind: str | BudgetKind = "params", limits: Limits | Mapping[str, float] | None = None,
+        device: bool = False,
     ) -> ResolvedSpace:
         """The space for one budget: infeasible input reductions, depths and heads removed.
 
@@ -229,7 +231,10 @@ class SearchSpace:
         are device limits every model must meet too: those known by arithmetic
         (multiply-accumulates, tensor arena) narrow each sampled model before it
         trains, and choices whose smallest model is over them are removed. A family
-        none of whose models fits is dropped when another family does.
+        none of whose models fits is dropped when another family does. With limits,
+        or ``device=True`` (models meant for a microcontroller), activations whose
+        int8 file TensorFlow Lite Micro cannot run (GELU, SELU) are dropped from
+        the choices; the search then chooses among the others on validation.
 
         Raises:
             BudgetError: no model in this space fits ``budget`` and the limits; the
@@ -238,6 +243,8 @@ class SearchSpace:
         budget = check_int("budget", budget, minimum=1, error=BudgetError)
         kind = get_kind(kind)
         limits = Limits(limits)
+        if (limits or device) and (for_device := self._for_device()) is not self:
+            return for_device.resolve(budget, input_shape, num_classes, kind, limits)
         extra = kind.extra_dimensions(self)
         points = [{d.name: v} for d in extra for v in d.values] or [{}]
         smallest = min(kind.param_budget(budget, p) for p in points)
@@ -255,6 +262,19 @@ class SearchSpace:
         if not families:
             raise errors[0] if len(errors) == 1 else BudgetError(" ".join(str(e) for e in errors))
         return ResolvedSpace(self, budget, input_shape, num_classes, families, limits=limits)
+
+    def _for_device(self) -> SearchSpace:
+        """This space with only the activations TensorFlow Lite Micro runs (already so: unchanged)."""
+        chosen = as_choice(self.activation, "activation")
+        kept = tuple(a for a in chosen if a in TFLM_ACTIVATIONS)
+        if not kept:
+            raise ArgumentError(f"TensorFlow Lite Micro has no kernel for the activation(s) {list(chosen)} "
+                                f"({', '.join(op for a in chosen if a in ACTIVATION_OPS for op in tflm_missing_ops(a))}"
+                                f"), so their int8-io files do not run on a microcontroller. Choose among "
+                                f"{list(TFLM_ACTIVATIONS)}, e.g. SearchSpace(activation='relu').")
+        if kept == chosen:
+            return self
+        return dataclasses.replace(self, activation=Choice(*kept) if len(kept) > 1 else kept[0])
 
 
 @dataclasses.dataclass(frozen=True)

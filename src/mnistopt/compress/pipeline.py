@@ -34,6 +34,7 @@ from ..records import COMPLETED, CompressionResult, ProgressEvent, TrialRecord, 
 from ..errors import SpecError
 from ..models import ModelInfo, describe_model
 from ..spec import MLPSpec
+from ..tflm import evaluate_tflm
 
 #: Fine-tuning epochs of each magnitude-pruning stage of a model mnistopt did not build (tfmot)
 #: and of quantization-aware training (half as many), wherever one runs (``compress_model``,
@@ -46,6 +47,9 @@ DEFAULT_FINE_TUNE_EPOCHS = 4
 #: (+0.0038 [+0.0009, +0.0067]) in a third of its time per fold; 4 epochs of it lost to tfmot's
 #: (-0.0095 [-0.0143, -0.0047]).
 DEFAULT_PRUNE_EPOCHS = 12
+#: The formats whose files a microcontroller runs: each stage's file in one of them is also run image
+#: by image on TensorFlow Lite Micro, and its accuracy there recorded (``tflm_val_accuracy``, ...).
+TFLM_EVALUATED = ("int8", "int8-io")
 #: The post-training quantization formats a compression exports unless told otherwise.
 DEFAULT_QUANTIZE = ("dynamic", "float16", "int8")
 
@@ -252,6 +256,11 @@ def compress_model(
 
     def _record(stage: Stage, path, params, nonzero, stage_spec, source: Stage | None, history, began, stage_budget,
                 described: ModelInfo | None = None):
+        costs = file_costs(path)
+        on_device = {}
+        if costs.tflm_arena_bytes is not None and stage.quantize in TFLM_EVALUATED:  # the device's own kernels
+            on_device = {"tflm_val_accuracy": evaluate_tflm(path, data.x_val, data.y_val),
+                         "tflm_test_accuracy": evaluate_tflm(path, data.x_test, data.y_test)}
         add(TrialRecord(
             budget=stage_budget, trial_id=trial_id, status=COMPLETED, spec=stage_spec, params=int(params),
             stage=stage.label, nonzero_params=int(nonzero),
@@ -259,7 +268,7 @@ def compress_model(
             test_accuracy=evaluate_tflite(path, data.x_test, data.y_test),
             model_architecture=None if stage_spec is not None else (described or info).architecture,
             model_macs=None if stage_spec is not None else (described or info).macs,
-            **dataclasses.asdict(file_costs(path)), artifact=str(path),
+            **dataclasses.asdict(costs), **on_device, artifact=str(path),
             source_stage=None if source is None else source.label,
             history=history or {}, wall_time_s=time.perf_counter() - began,
         ))

@@ -129,6 +129,7 @@ def _selected_rows(result: SearchResult | CompressionResult, rows: list[dict[str
             "macs": r.macs,
             **{k: getattr(r, k) if getattr(r, k) is not None else (float32[k] if float32 else None)
                for k in ("arena_bytes", "latency_us")},
+            "tflm_arena_bytes": r.tflm_arena_bytes,
             "train_accuracy": r.train_accuracy, "val_accuracy": r.val_accuracy,
             "test_accuracy": r.test_accuracy, "test_loss": r.test_loss,
             "retrain_epochs": r.retrain_epochs, "retrain_val_accuracy": r.retrain_val_accuracy,
@@ -268,11 +269,12 @@ def limits_data(result: SearchResult, selected: Sequence[Mapping[str, Any]]) -> 
         >>> from mnistopt import MLPSpec, SearchResult, TrialRecord
         >>> from mnistopt.report.data import limits_data
         >>> s = MLPSpec(hidden=(8,), crop=4, pool=True)
-        >>> r = TrialRecord(budget=900, trial_id="0", status="completed", spec=s, params=s.params, arena_bytes=1584)
+        >>> r = TrialRecord(budget=900, trial_id="0", status="completed", spec=s, params=s.params,
+        ...                 tflm_arena_bytes=3712)
         >>> d = limits_data(SearchResult(records=(r,), selected={}, info={"settings": {"limits": {"arena": 4096}}}),
         ...                 [dict(r.to_dict(), family="mlp")])
         >>> d["lines"], d["best"][0]["figures"]
-        ({'arena_bytes': 4096}, {'arena': [1584, 4096]})
+        ({'tflm_arena_bytes': 4096}, {'arena': [3712, 4096]})
     """
     limits = Limits((result.info.get("settings") or {}).get("limits") or {})
     if not limits:
@@ -317,14 +319,14 @@ def family_rows(result: SearchResult) -> list[dict[str, Any]]:
                    "selected": bool(best.selected)}
             file = files.get(family)
             if file is not None and file.get("trial_id") == best.trial_id:
-                row.update({k: file.get(k) for k in ("file", "bytes", "arena_bytes", "latency_us",
-                                                     "file_val_accuracy")})
+                row.update({k: file.get(k) for k in ("file", "bytes", "arena_bytes", "latency_us", "file_val_accuracy",
+                                                     "tflm_arena_bytes", "tflm_reason", "tflm_val_accuracy")})
             out.append(row)
     return out
 
 
 #: What a family's model costs to run, one panel each in the families' price figure.
-PRICE_AXES = ("macs", "arena_bytes", "latency_us")
+PRICE_AXES = ("macs", "tflm_arena_bytes", "latency_us")
 
 
 def family_price_data(rows: Sequence[Mapping[str, Any]]) -> dict[str, list[dict[str, Any]]]:
@@ -333,12 +335,12 @@ def family_price_data(rows: Sequence[Mapping[str, Any]]) -> dict[str, list[dict[
     cost (``x``) and that file's validation accuracy (``y``). Empty when no file was measured.
 
     Example:
-        >>> rows = [{"budget": 4034, "family": "mlp", "architecture": "a", "macs": 4000, "arena_bytes": 1584,
+        >>> rows = [{"budget": 4034, "family": "mlp", "architecture": "a", "macs": 4000, "tflm_arena_bytes": 3712,
         ...          "latency_us": 3.4, "file_val_accuracy": 0.95, "selected": False},
         ...         {"budget": 4034, "family": "cnn", "architecture": "b", "macs": 260000, "val_accuracy": 0.98}]
         >>> data = family_price_data(rows)
-        >>> sorted(data), [(p["family"], p["x"], p["y"]) for p in data["arena_bytes"]]
-        (['arena_bytes', 'latency_us', 'macs'], [('mlp', 1584, 0.95)])
+        >>> sorted(data), [(p["family"], p["x"], p["y"]) for p in data["tflm_arena_bytes"]]
+        (['latency_us', 'macs', 'tflm_arena_bytes'], [('mlp', 3712, 0.95)])
     """
     measured = [r for r in rows if r.get("file_val_accuracy") is not None]
     if not measured:

@@ -136,7 +136,7 @@ def _label_without_overlap(fig: Any, ax: Any, points: Sequence[Mapping[str, Any]
 
 
 #: How each axis of an accuracy-versus-size plot is named.
-AXIS_NAMES = {a.field: a.name for a in SIZE_AXES}
+AXIS_NAMES = {**{a.field: a.name for a in SIZE_AXES}, "tflm_arena_bytes": "tensor arena on TensorFlow Lite Micro (bytes)"}
 
 
 def _budget_colours(plt: Any, budgets: Sequence[int]) -> dict[int, Any]:

@@ -246,8 +246,20 @@ def _record_row(r: Mapping[str, Any]) -> list[str]:
     return [_fmt(r["budget"]), r["stage"], r.get("family") or "", f"{r.get('architecture') or ''} {training}".strip(),
             _fmt(r["params"]),
             _fmt(r.get("nonzero_params")), _fmt(r.get("bytes")), _fmt(r.get("gzip_bytes")), _fmt(r.get("macs")),
-            _fmt(r.get("arena_bytes")), _latency(r.get("latency_us")),
-            _acc(r.get("val_accuracy"), r.get("val_interval")), _acc(r.get("test_accuracy"), r.get("test_interval"))]
+            _fmt(r.get("arena_bytes")), _tflm_arena(r), _latency(r.get("latency_us")),
+            _acc(r.get("val_accuracy"), r.get("val_interval")), _acc(r.get("test_accuracy"), r.get("test_interval")),
+            _fmt(r.get("tflm_test_accuracy"), "acc")]
+
+
+def _tflm_arena(r: Mapping[str, Any]) -> str:
+    """A file's TFLM arena, or why TFLM does not run it (``does not run on TFLM (no GELU kernel)``);
+    empty where no file was measured."""
+    reason = r.get("tflm_reason")
+    if r.get("tflm_arena_bytes") is not None or not reason:
+        return _fmt(r.get("tflm_arena_bytes"))
+    if reason.startswith("not measured"):
+        return "not measured"
+    return f"does not run on TFLM ({reason.removeprefix('TFLM ')})"
 
 
 def _latency(us: float | None) -> str:
@@ -256,7 +268,7 @@ def _latency(us: float | None) -> str:
 
 _FILE_ONLY = {a.field for a in SIZE_AXES if a.file_only}
 _RECORD_HEADERS = ["budget", "stage", "family", "model", "params", "nonzero", "bytes", "gzip bytes", "MACs", "arena bytes",
-                   "latency µs", "val accuracy", "test accuracy"]
+                   "TFLM arena bytes", "latency µs", "val accuracy", "test accuracy", "TFLM test accuracy"]
 
 
 def _summary_blocks(data: Mapping[str, Any]) -> list[Block]:
@@ -298,9 +310,11 @@ def _summary_blocks(data: Mapping[str, Any]) -> list[Block]:
         if limits["measured"]:
             how.append(f"{', '.join(limits['measured'])}: measured on each trained trial's {limits['format']} file; "
                        f"{limits['failed']} trial(s) over them failed and were not ranked")
-        blocks.append(Paragraph(f"Every model was held within {limits['described']} (the tensor arena and file "
-                                f"are the {limits['format']} file's). " + "; ".join(how) + ". Each budget's "
-                                "selected model is its best under all of them:"))
+        blocks.append(Paragraph(f"Every model was held within {limits['described']} (the file is the "
+                                f"{limits['format']} file; the tensor arena is the one TensorFlow Lite Micro "
+                                f"allocates for it, measured by TFLM's own interpreter on each trained trial's "
+                                f"file). " + "; ".join(how) + ". Each budget's selected model is its best under all "
+                                "of them:"))
         names = list(limits["limits"])
         blocks.append(_table(
             ["budget", "family", "model", "params"] + [f"{n} (limit)" for n in names]
@@ -316,16 +330,17 @@ def _summary_blocks(data: Mapping[str, Any]) -> list[Block]:
         blocks.append(Paragraph(
             "Each family's best trial per budget (on validation accuracy) and the price of shipping it: "
             "multiply-accumulates per image and, where measured, its int8-io .tflite file's (int8 input and output) bytes, tensor arena "
-            "and single-image latency (on this machine), with the file's own validation accuracy. Test accuracy "
-            "is the selected model's only."))
+            "(activations, and all TensorFlow Lite Micro allocates) and single-image latency (on this machine), with "
+            "the file's own validation accuracy on LiteRT and on TFLM. Test accuracy is the selected model's only."))
         blocks.append(_table(
-            ["budget", "family", "model", "params", "MACs", "val accuracy", "int8-io file val accuracy", "bytes",
-             "arena bytes", "latency µs", "test accuracy"],
+            ["budget", "family", "model", "params", "MACs", "val accuracy", "int8-io file val accuracy",
+             "on TFLM", "bytes", "arena bytes", "TFLM arena bytes", "latency µs", "test accuracy"],
             [[_fmt(f["budget"]), f["family"] + (" (selected)" if f["selected"] else ""), f["architecture"],
               _fmt(f["params"]), _fmt(f["macs"]), _fmt(f["val_accuracy"], "acc"),
-              _fmt(f.get("file_val_accuracy"), "acc"), _fmt(f.get("bytes")), _fmt(f.get("arena_bytes")),
-              _latency(f.get("latency_us")), _fmt(f.get("test_accuracy"), "acc")] for f in data["families"]],
-            [True, False, False] + [True] * 8))
+              _fmt(f.get("file_val_accuracy"), "acc"), _fmt(f.get("tflm_val_accuracy"), "acc"), _fmt(f.get("bytes")),
+              _fmt(f.get("arena_bytes")), _tflm_arena(f), _latency(f.get("latency_us")),
+              _fmt(f.get("test_accuracy"), "acc")] for f in data["families"]],
+            [True, False, False] + [True] * 10))
         figure = next((f for f in data.get("figures", ()) if f["role"] == "families"), None)
         if figure is not None:
             blocks.append(Image(figure["file"], figure["caption"]))
@@ -509,17 +524,17 @@ def stages_table(result: SearchResult | CompressionResult, stages_only: bool = F
     """A Markdown table of compression stages, one row per record (figures measured on each file);
     ``stages_only`` leaves out a search's trials. The CLI prints it after ``mnistopt compress``."""
     lines = [
-        "| budget | stage | params | nonzero | bytes | gzip bytes | MACs | arena bytes | latency µs | val accuracy "
-        "| test accuracy |",
-        "|---:|:---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| budget | stage | params | nonzero | bytes | gzip bytes | MACs | arena bytes | TFLM arena bytes | latency µs "
+        "| val accuracy | test accuracy | TFLM test accuracy |",
+        "|---:|:---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in result.records:
         if stages_only and not r.is_compression_stage:
             continue
         lines.append(
             f"| {r.budget:,} | {r.stage} | {r.params:,} | {r.nonzero_params:,} | {r.bytes:,} | {r.gzip_bytes:,} | "
-            f"{_fmt(r.macs)} | {_fmt(r.arena_bytes)} | {_latency(r.latency_us)} | {r.val_accuracy:.4f} | "
-            f"{r.test_accuracy:.4f} |"
+            f"{_fmt(r.macs)} | {_fmt(r.arena_bytes)} | {_tflm_arena(r.to_dict())} | {_latency(r.latency_us)} | "
+            f"{r.val_accuracy:.4f} | {r.test_accuracy:.4f} | {_fmt(r.tflm_test_accuracy, 'acc')} |"
         )
     return "\n".join(lines)
 
