@@ -120,3 +120,32 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "slow" in item.keywords and "sample" not in item.nodeid:
             item.add_marker(skip)
+
+
+def random_spec(data, activations):
+    """A random MLPSpec or CNNSpec drawn with hypothesis' ``data`` (``st.data()``), its activation among
+    ``activations``: for property tests that build the model."""
+    from hypothesis import strategies as st
+
+    from mnistopt import MLPSpec
+    from mnistopt.cnn import cnn_of_width
+
+    def draw_int(a, b):
+        return data.draw(st.integers(a, b))
+
+    def draw_choice(xs):
+        return data.draw(st.sampled_from(xs))
+
+    def draw_bool():
+        return data.draw(st.booleans())
+
+    activation = draw_choice(tuple(activations))
+    if draw_bool():
+        return MLPSpec(hidden=tuple(draw_int(1, 48) for _ in range(draw_int(0, 3))), crop=draw_choice((0, 2, 4)),
+                       pool=draw_bool(), activation=activation, batch_norm=draw_bool(), dropout=draw_choice((0.0, 0.2)))
+    n = draw_int(1, 3)
+    return cnn_of_width(draw_int(1, 8), tuple(draw_choice((3, 5)) for _ in range(n)), tuple(1 + i for i in range(n)),
+                        separable=tuple(draw_bool() for _ in range(n)),
+                        downsample=tuple(draw_choice(("pool", "stride")) for _ in range(n)),
+                        head=draw_choice(("gap", "flatten")), padding=draw_choice(("same", "valid")) if n < 3 else "same",
+                        activation=activation, batch_norm=draw_bool())

@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+from conftest import random_spec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -104,19 +105,6 @@ def test_int8_arena_by_hand():
         int8_arena(mlp, "float32")
 
 
-def _random_spec(draw_int, draw_choice, draw_bool):
-    activation = draw_choice(ACTIVATIONS)
-    if draw_bool():
-        return MLPSpec(hidden=tuple(draw_int(1, 48) for _ in range(draw_int(0, 3))), crop=draw_choice((0, 2, 4)),
-                       pool=draw_bool(), activation=activation, batch_norm=draw_bool(), dropout=draw_choice((0.0, 0.2)))
-    n = draw_int(1, 3)
-    return cnn_of_width(draw_int(1, 8), tuple(draw_choice((3, 5)) for _ in range(n)), tuple(1 + i for i in range(n)),
-                        separable=tuple(draw_bool() for _ in range(n)),
-                        downsample=tuple(draw_choice(("pool", "stride")) for _ in range(n)),
-                        head=draw_choice(("gap", "flatten")), padding=draw_choice(("same", "valid")) if n < 3 else "same",
-                        activation=activation, batch_norm=draw_bool())
-
-
 @pytest.mark.slow
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
@@ -127,8 +115,7 @@ def test_arithmetic_arena_and_macs_equal_the_built_file_and_layers(tmp_path_fact
     from mnistopt.artifacts import arena_bytes, export_tflite
     from mnistopt.models import describe_model
 
-    spec = _random_spec(lambda a, b: data.draw(st.integers(a, b)), lambda xs: data.draw(st.sampled_from(xs)),
-                        lambda: data.draw(st.booleans()))
+    spec = random_spec(data, ACTIVATIONS)
     model = build_model(spec, compile=False)
     assert describe_model(model).macs == spec.macs
     representative = np.random.default_rng(0).random((16, 28, 28), dtype=np.float32)

@@ -9,6 +9,7 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import random_spec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -16,6 +17,7 @@ from mnistopt import MLPSpec, build_model
 from mnistopt.artifacts import export_tflite, tflite_interpreter, tflite_predict, write_c_array
 from mnistopt.cli import main
 from mnistopt.cnn import cnn_of_width
+from mnistopt.errors import ArgumentError
 from mnistopt.footprint import ACTIVATION_OPS, TFLM_ACTIVATIONS, TFLM_ARENA_MARGIN, tflm_arena, tflm_missing_ops
 from mnistopt.tflm import available, tflm_check, tflm_predict
 
@@ -66,11 +68,8 @@ def test_a_file_with_an_op_tflm_lacks_is_reported_not_raised(tmp_path):
     assert not run.runs and run.arena_bytes is None and run.reason == "TFLM has no kernel for GELU"
     with pytest.raises(RuntimeError, match="no kernel for GELU"):
         tflm_predict(path, IMAGES[:2])
-    with pytest.raises(ArgumentError_, match="GELU"):
+    with pytest.raises(ArgumentError, match="GELU"):
         tflm_arena(MLPSpec(hidden=(16,), activation="gelu"))
-
-
-from mnistopt.errors import ArgumentError as ArgumentError_  # noqa: E402
 
 
 def test_device_files_have_a_fixed_batch_and_no_dynamic_shape_ops(tmp_path):
@@ -126,27 +125,13 @@ def test_every_activation_runs_on_tflm_exactly_when_declared(tmp_path):
             assert tflm_missing_ops(activation) and run.reason.startswith("TFLM has no kernel for")
 
 
-def _random_device_spec(draw_int, draw_choice, draw_bool):
-    activation = draw_choice(TFLM_ACTIVATIONS)
-    if draw_bool():
-        return MLPSpec(hidden=tuple(draw_int(1, 120) for _ in range(draw_int(1, 3))), crop=draw_choice((0, 2, 4)),
-                       pool=draw_bool(), activation=activation, batch_norm=draw_bool())
-    n = draw_int(1, 3)
-    return cnn_of_width(draw_int(1, 12), tuple(draw_choice((3, 5)) for _ in range(n)), tuple(1 + i for i in range(n)),
-                        separable=tuple(i > 0 and draw_bool() for i in range(n)),
-                        downsample=tuple(draw_choice(("pool", "stride")) for _ in range(n)),
-                        head=draw_choice(("gap", "flatten")), padding=draw_choice(("same", "valid")) if n < 3 else "same",
-                        activation=activation, batch_norm=draw_bool())
-
-
 @pytest.mark.slow
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_arithmetic_arena_bounds_tflm_within_the_margin(tmp_path_factory, data):
     """For random specs of both families and every activation TFLM runs: tflm_arena(spec) is never below the
     arena TFLM allocates for the built int8-io file, and at most TFLM_ARENA_MARGIN bytes above it."""
-    spec = _random_device_spec(lambda a, b: data.draw(st.integers(a, b)), lambda xs: data.draw(st.sampled_from(xs)),
-                               lambda: data.draw(st.booleans()))
+    spec = random_spec(data, TFLM_ACTIVATIONS)
     measured = tflm_check(device_file(spec, tmp_path_factory.mktemp("tflm") / "m.tflite")).arena_bytes
     assert measured <= tflm_arena(spec) <= measured + TFLM_ARENA_MARGIN, (spec.architecture, spec.activation)
 
