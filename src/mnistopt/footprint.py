@@ -219,6 +219,7 @@ def tflm_missing_ops(activation: str) -> tuple[str, ...]:
     """The ops of ``activation``'s int8 lowering that TensorFlow Lite Micro has no kernel for.
 
     Example:
+        >>> from mnistopt.footprint import tflm_missing_ops
         >>> tflm_missing_ops("gelu"), tflm_missing_ops("swish")
         (('GELU',), ())
     """
