@@ -251,3 +251,5 @@ def test_a_device_target_samples_only_activations_tflm_runs():
     with_limits = SearchOptions(limits={"arena": 8192})
     assert with_limits.device_target and with_limits.compress["quantize"] == ["int8-io"]
     assert with_limits.compress["sparsity"] == []
+    # a bytes search selects a file, not a model to export: its trials' files were run on TFLM already
+    assert SearchOptions(budget_kind="bytes", limits={"arena": 8192}).compress is None

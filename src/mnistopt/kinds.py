@@ -124,6 +124,10 @@ class BudgetKind:
         """Compression options after a search of this kind (``sparsity`` dropped where already pruned)."""
         return options
 
+    #: Whether a search of this kind selects a Keras model that compression stages can export (a
+    #: ``bytes`` search selects a file: under device limits its trials' files were run on TFLM already).
+    selects_model: ClassVar[bool] = True
+
 
 class ParamsBudget(BudgetKind):
     """Every parameter of a dense model (``count_params()``)."""
@@ -268,6 +272,8 @@ class BytesBudget(BudgetKind):
 
     def file_candidate(self, candidate):
         return Path(candidate)
+
+    selects_model: ClassVar[bool] = False
 
     def check_compression(self, options):
         raise ArgumentError(

@@ -272,8 +272,8 @@ class SearchOptions:
         if isinstance(limits, (list, tuple)):
             limits = Limits.parse(limits)
         set_(self, "limits", Limits(limits))
-        if self.limits:  # a search for a device ships each selected model's device file, run on TFLM
-            stages = self.compress or {**DEFAULT_COMPRESSION, "quantize": [], "sparsity": []}
+        if self.limits and kind.selects_model:  # a search for a device ships each selected model's device
+            stages = self.compress or {**DEFAULT_COMPRESSION, "quantize": [], "sparsity": []}  # file, run on TFLM
             if LIMIT_FORMAT not in stages["quantize"]:
                 set_(self, "compress", {**stages, "quantize": [*stages["quantize"], LIMIT_FORMAT]})
         if self.epoch_images is not None and self.epoch_images != "auto":
