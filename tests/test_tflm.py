@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 from conftest import random_spec
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from mnistopt import MLPSpec, build_model
@@ -129,9 +129,11 @@ def test_every_activation_runs_on_tflm_exactly_when_declared(tmp_path):
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_arithmetic_arena_bounds_tflm_within_the_margin(tmp_path_factory, data):
-    """For random specs of both families and every activation TFLM runs: tflm_arena(spec) is never below the
-    arena TFLM allocates for the built int8-io file, and at most TFLM_ARENA_MARGIN bytes above it."""
+    """For random specs of both families and every activation TFLM runs, shaped as the search samples them (a
+    CNN's first block is a plain convolution): tflm_arena(spec) is never below the arena TFLM allocates for the
+    built int8-io file, and at most TFLM_ARENA_MARGIN bytes above it."""
     spec = random_spec(data, TFLM_ACTIVATIONS)
+    assume(not (hasattr(spec, "blocks") and spec.blocks[0].separable))  # outside the search space
     measured = tflm_check(device_file(spec, tmp_path_factory.mktemp("tflm") / "m.tflite")).arena_bytes
     assert measured <= tflm_arena(spec) <= measured + TFLM_ARENA_MARGIN, (spec.architecture, spec.activation)
 

@@ -78,7 +78,7 @@ class TrialRecord:
         tflm_arena_bytes, tflm_reason: the arena TensorFlow Lite Micro
             allocates for that file, measured by TFLM's own interpreter, or
             why TFLM does not run it (an op it lacks; or not measured).
-        tflm_val_accuracy, tflm_test_accuracy: the accuracy of an int8
+        tflm_val_accuracy, tflm_test_accuracy: the accuracy of an int8-io
             file's every image run by TFLM (the device's kernels), beside
             ``val_accuracy``/``test_accuracy`` run by LiteRT.
         artifact: the path of that file; the stage's accuracies are the

@@ -29,7 +29,7 @@ from .._checks import check_float, check_int
 from .._io import atomic_write_with, ensure_dir
 from ..data import Dataset
 from ..errors import ArgumentError, InvalidTypeError
-from ..artifacts import QUANTIZATIONS, Stage, StageKind, evaluate_tflite, export_tflite, file_costs
+from ..artifacts import DEVICE_FORMATS, QUANTIZATIONS, Stage, StageKind, evaluate_tflite, export_tflite, file_costs
 from ..records import COMPLETED, CompressionResult, ProgressEvent, TrialRecord, load_result
 from ..errors import SpecError
 from ..models import ModelInfo, describe_model
@@ -47,9 +47,10 @@ DEFAULT_FINE_TUNE_EPOCHS = 4
 #: (+0.0038 [+0.0009, +0.0067]) in a third of its time per fold; 4 epochs of it lost to tfmot's
 #: (-0.0095 [-0.0143, -0.0047]).
 DEFAULT_PRUNE_EPOCHS = 12
-#: The formats whose files a microcontroller runs: each stage's file in one of them is also run image
-#: by image on TensorFlow Lite Micro, and its accuracy there recorded (``tflm_val_accuracy``, ...).
-TFLM_EVALUATED = ("int8", "int8-io")
+#: The format of the files a microcontroller runs: each stage's file in it is also run image by image
+#: on TensorFlow Lite Micro, and its accuracy there recorded (``tflm_val_accuracy``, ...). Every
+#: file's TFLM arena (or why TFLM does not run it) is recorded whatever its format.
+TFLM_EVALUATED = DEVICE_FORMATS
 #: The post-training quantization formats a compression exports unless told otherwise.
 DEFAULT_QUANTIZE = ("dynamic", "float16", "int8")
 
