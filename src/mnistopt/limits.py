@@ -33,6 +33,7 @@ from typing import Any
 
 from .errors import ArgumentError, InvalidTypeError
 from .footprint import tflm_arena
+from .tflm import NOT_INSTALLED
 
 __all__ = ["Limit", "LIMITS", "Limits", "LIMIT_FORMAT", "DEVICE_KEYS", "OVER_LIMITS"]
 
@@ -243,7 +244,7 @@ class Limits(Mapping[str, float]):
         A file TFLM does not run breaks every limit (a device cannot run it); one TFLM did not measure
         (not installed) is held to the arena by the arithmetic alone."""
         reason = costs.get("tflm_reason")
-        if self and reason is not None and costs.get("tflm_arena_bytes") is None and not reason.startswith("not measured"):
+        if self and reason is not None and costs.get("tflm_arena_bytes") is None and reason != NOT_INSTALLED:
             return [f"does not run on TFLM ({reason})"]
         out = []
         for name in self.measured:

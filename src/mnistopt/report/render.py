@@ -22,6 +22,7 @@ import numpy as np
 
 from .._io import atomic_write_json, atomic_write_text, ensure_dir
 from ..records import CompressionResult, SearchResult, load_result
+from ..tflm import NOT_INSTALLED
 from .data import FRONT_AXES, comparison_rows, family_price_data, front_histories, grid_summary, pareto_plot_data, \
     report_data
 from .pareto import SIZE_AXES
@@ -257,7 +258,7 @@ def _tflm_arena(r: Mapping[str, Any]) -> str:
     reason = r.get("tflm_reason")
     if r.get("tflm_arena_bytes") is not None or not reason:
         return _fmt(r.get("tflm_arena_bytes"))
-    if reason.startswith("not measured"):
+    if reason == NOT_INSTALLED:
         return "not measured"
     return f"does not run on TFLM ({reason.removeprefix('TFLM ')})"
 
