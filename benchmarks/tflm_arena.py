@@ -64,7 +64,7 @@ def main() -> int:
     from mnistopt import MLPSpec, build_model
     from mnistopt.artifacts import export_tflite
     from mnistopt.cnn import CNNSpec, ConvBlock
-    from mnistopt.footprint import TFLM_ACTIVATIONS, TFLM_ARENA_MARGIN, int8_ops, peak_live_bytes, tflm_arena
+    from mnistopt.footprint import TFLM_ACTIVATIONS, TFLM_ARENA_MARGIN, greedy_plan_bytes, int8_ops, tflm_arena
     from mnistopt.tflm import available, tflm_check
 
     if not available():
@@ -83,8 +83,8 @@ def main() -> int:
                              representative=images)
         run = tflm_check(path)
         chain, first, last = int8_ops(spec, "int8-io")
-        head = peak_live_bytes([(a, b) for _, a, b in chain.ops], {t: -(-n // 16) * 16 for t, n in chain.sizes.items()},
-                               [first], [last])
+        head = greedy_plan_bytes([(a, b) for _, a, b in chain.ops],
+                                 {t: -(-n // 16) * 16 for t, n in chain.sizes.items()}, [first], [last])
         rows.append({"spec": spec, "tflm": run.arena_bytes, "tflm_head": run.activation_bytes, "head": head,
                      "ops": collections.Counter(op for op, _, _ in chain.ops),
                      "channels": sum(2 * -(-4 * c // 16) * 16 for c in chain.channels if c), "reason": run.reason})
@@ -94,7 +94,7 @@ def main() -> int:
     print(f"{len(rows)} random int8-io files (MLP and CNN, activations {', '.join(TFLM_ACTIVATIONS)}); "
           f"{len(ran)} ran on TFLM ({len(rows) - len(ran)} did not: {sorted({r['reason'] for r in rows if r['reason']})})")
     same_head = sum(r["tflm_head"] == r["head"] for r in ran)
-    print(f"activations placed by TFLM's planner equal to the op chain's peak (16-byte aligned): {same_head} of {len(ran)}")
+    print(f"activations placed by TFLM's planner equal to greedy_plan_bytes of the op chain (16-byte aligned): {same_head} of {len(ran)}")
     if args.fit:
         ops = sorted({o for r in fit for o in r["ops"]})
         a = np.array([[1.0] + [r["ops"].get(o, 0) for o in ops] for r in fit])

@@ -4,13 +4,13 @@ line; exit status 2 on the command line): never another exception, a hang or a h
 
 The number of cases is bounded (``max_examples`` below) so CI stays fast;
 ``pytest tests/test_fuzz.py --hypothesis-show-statistics`` prints how many each test tried.
-The cases are derandomized (the same ones every run, so CI is reproducible); to explore new
-ones, run with ``MNISTOPT_FUZZ_RANDOM=1`` (and ``--hypothesis-seed=N`` to repeat a run).
+The cases are derandomized, as every property test's (tests/conftest.py: the same ones every run, so
+CI is reproducible); to explore new ones, run with ``MNISTOPT_FUZZ_RANDOM=1`` (and
+``--hypothesis-seed=N`` to repeat a run).
 """
 
 import gzip
 import io
-import os
 import re
 import shutil
 import struct
@@ -27,8 +27,7 @@ from mnistopt.data import read_idx
 from mnistopt.errors import MnistoptError
 
 IDX_CASES, NPZ_CASES, CLI_CASES = 1000, 500, 400
-FUZZ = dict(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-            derandomize=not os.environ.get("MNISTOPT_FUZZ_RANDOM"))
+FUZZ = dict(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 #: Far more than any case here needs: the files are at most a few kilobytes, so a reader that
 #: believed a header's dimensions (up to 2^32 each) instead of the bytes present would blow it.
 MAX_PEAK_BYTES = 64 * 2**20

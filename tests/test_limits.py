@@ -12,8 +12,8 @@ from mnistopt import Choice, MLPSpec, SearchSpace, search_under_budget
 from mnistopt.cli import main
 from mnistopt.cnn import cnn_of_width
 from mnistopt.errors import ArgumentError, BudgetError, InvalidTypeError, SearchFailedError
-from mnistopt.footprint import (ACTIVATION_OPS, TFLM_ACTIVATIONS, TFLM_ARENA_MARGIN, int8_arena, peak_live_bytes,
-                                tflm_arena)
+from mnistopt.footprint import (ACTIVATION_OPS, TFLM_ACTIVATIONS, TFLM_ARENA_MARGIN, greedy_plan_bytes, int8_arena,
+                                peak_live_bytes, tflm_arena)
 from mnistopt.limits import LIMITS, OVER_LIMITS, Limits
 from mnistopt.options import SearchOptions
 from mnistopt.report.data import report_data
@@ -91,6 +91,30 @@ def test_peak_live_bytes_counts_what_is_alive_together():
     assert peak_live_bytes([([0, 9], [1])], {0: 3, 1: 4}, [0], [1]) == 7  # 9: a constant, not counted
     assert peak_live_bytes([], {}, [], []) == 0
 
+
+
+def test_greedy_plan_bytes_lays_tensors_out_as_tflm_does():
+    # a chain: nothing fragments, so the plan is the peak of live tensors
+    chain = [([0], [1]), ([1], [2]), ([2], [3])]
+    assert greedy_plan_bytes(chain, {0: 64, 1: 32, 2: 48, 3: 16}, [0], [3]) == 96
+    # ELU's float detour (image 784 B -> conv 208 -> float 784 -> ELU 784 -> quantize 208): among equal sizes TFLM
+    # places the highest tensor index first, so the conv output finds no gap below 1,568 (TFLM allocates 1,776)
+    elu = [([0], [1]), ([1], [2]), ([2], [3]), ([3], [4])]
+    sizes = {0: 784, 1: 208, 2: 784, 3: 784, 4: 208}
+    assert peak_live_bytes(elu, sizes, [0], [4]) == 1568 and greedy_plan_bytes(elu, sizes, [0], [4]) == 1776
+    # the same graph with the first float tensor numbered highest: it goes first, and the conv output fits above it
+    renumbered = [([2], [1]), ([1], [4]), ([4], [3]), ([3], [0])]
+    assert greedy_plan_bytes(renumbered, {2: 784, 1: 208, 4: 784, 3: 784, 0: 208}, [2], [0]) == 1568
+    assert greedy_plan_bytes([], {}, [], []) == 0
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.lists(st.integers(0, 7), max_size=3), st.integers(1, 300)), min_size=1, max_size=8))
+def test_greedy_plan_bytes_is_never_below_the_live_peak(graph):
+    """Random op graphs (each op reads up to 3 earlier tensors and makes one): the plan holds every live tensor."""
+    ops = [([t for t in ins if t <= i], [i + 1]) for i, (ins, _) in enumerate(graph)]
+    sizes = {0: 16, **{i + 1: size for i, (_, size) in enumerate(graph)}}
+    assert greedy_plan_bytes(ops, sizes, [0], [len(graph)]) >= peak_live_bytes(ops, sizes, [0], [len(graph)])
 
 def test_int8_arena_by_hand():
     mlp = MLPSpec(hidden=(32,), crop=2, pool=True)

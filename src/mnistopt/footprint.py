@@ -23,6 +23,7 @@ Pure Python: no TensorFlow import.
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -31,7 +32,7 @@ from .cnn import CNNSpec, Downsample, Head
 from .errors import ArgumentError, InvalidTypeError
 from .spec import MLPSpec
 
-__all__ = ["peak_live_bytes", "int8_ops", "int8_arena", "tflm_arena", "ACTIVATION_OPS", "INT8_FORMATS",
+__all__ = ["peak_live_bytes", "greedy_plan_bytes", "int8_ops", "int8_arena", "tflm_arena", "ACTIVATION_OPS", "INT8_FORMATS",
            "TFLM_OP_BYTES", "TFLM_BASE_BYTES", "TFLM_ARENA_MARGIN", "TFLM_ACTIVATIONS", "tflm_missing_ops"]
 
 #: The int8 file formats whose arena :func:`int8_arena` computes: float input and output
@@ -93,6 +94,14 @@ def peak_live_bytes(op_tensors: Sequence[tuple[Iterable[int], Iterable[int]]], s
         >>> peak_live_bytes([([0], [1]), ([1], [2])], {0: 10, 1: 5, 2: 1}, inputs=[0], outputs=[2])
         15
     """
+    live = _lifetimes(op_tensors, sizes, inputs, outputs)
+    return max((sum(sizes[t] for t, (a, b) in live.items() if a <= i <= b) for i in range(max(1, len(op_tensors)))),
+               default=0)
+
+
+def _lifetimes(op_tensors: Sequence[tuple[Iterable[int], Iterable[int]]], sizes: Mapping[int, int],
+               inputs: Iterable[int], outputs: Iterable[int]) -> dict[int, list[int]]:
+    """Each counted tensor's first and last op, as :func:`peak_live_bytes` documents."""
     last = len(op_tensors) - 1
     live: dict[int, list[int]] = {t: [0, 0] for t in inputs if t in sizes}
     for i, (ins, outs) in enumerate(op_tensors):
@@ -105,8 +114,39 @@ def peak_live_bytes(op_tensors: Sequence[tuple[Iterable[int], Iterable[int]]], s
     for t in outputs:
         if t in sizes:
             live.setdefault(t, [last, last])[1] = last
-    return max((sum(sizes[t] for t, (a, b) in live.items() if a <= i <= b) for i in range(max(1, len(op_tensors)))),
-               default=0)
+    return live
+
+
+def greedy_plan_bytes(op_tensors: Sequence[tuple[Iterable[int], Iterable[int]]], sizes: Mapping[int, int],
+                      inputs: Iterable[int], outputs: Iterable[int]) -> int:
+    """The arena TensorFlow Lite Micro's greedy memory planner lays these tensors out in, in bytes.
+
+    The tensors and their lifetimes are :func:`peak_live_bytes`'; TFLM takes them in its own order
+    (largest first; among equal sizes, the highest tensor index first) and puts each at the lowest
+    offset where it overlaps no placed tensor alive at the same time. Fragmentation can make that
+    more than :func:`peak_live_bytes`, which is a lower bound: three equal tensors with two
+    overlapping pairs, for one, and a small tensor that finds no gap.
+
+    Example:
+        >>> from mnistopt.footprint import greedy_plan_bytes, peak_live_bytes
+        >>> # 0 -> op0 -> 1 -> op1 -> 2 -> op2 -> 3 -> op3 -> 4: tensors 0, 2 and 3 of 784 bytes, 1 and 4 of 208
+        >>> ops, sizes = [([0], [1]), ([1], [2]), ([2], [3]), ([3], [4])], {0: 784, 1: 208, 2: 784, 3: 784, 4: 208}
+        >>> peak_live_bytes(ops, sizes, [0], [4]), greedy_plan_bytes(ops, sizes, [0], [4])
+        (1568, 1776)
+    """
+    live = _lifetimes(op_tensors, sizes, inputs, outputs)
+    placed: list[tuple[int, int, int, int]] = []  # (offset, end, first op, last op), in order of offset
+    for t in sorted(sorted(live, reverse=True), key=lambda t: -sizes[t]):
+        first, last = live[t]
+        offset = 0
+        for start, end, a, b in placed:
+            if a > last or first > b:
+                continue
+            if start - offset >= sizes[t]:
+                break
+            offset = max(offset, end)
+        placed.insert(bisect.bisect_right([p[0] for p in placed], offset), (offset, offset + sizes[t], first, last))
+    return max((end for _, end, _, _ in placed), default=0)
 
 
 class _Chain:
@@ -239,16 +279,15 @@ def _aligned(n: int) -> int:
 def tflm_arena(spec: Any) -> int:
     """The tensor arena ``spec``'s int8-io file needs on TensorFlow Lite Micro, in bytes, by arithmetic.
 
-    TFLM's arena holds the activations its memory planner places (each buffer aligned to 16 bytes:
-    :func:`peak_live_bytes` of the op chain, which equals TFLM's figure on every file tried) and its
-    own persistent structures: :data:`TFLM_BASE_BYTES`, :data:`TFLM_OP_BYTES` for each op, and an
-    int32 multiplier and shift per output channel of each fully connected and convolution layer. The
-    result is never below TFLM's own figure on the files it was checked on, and at most
-    :data:`TFLM_ARENA_MARGIN` bytes above it. It is TFLM's figure on this machine's 64-bit build: a
-    32-bit microcontroller's pointers are half the size, so it needs at most this. Known exception:
-    a CNN whose *first* block is separable (which the search never samples) can need more on TFLM
-    (``cnn:sep3s-gap-10`` with tanh: 180 bytes more, in the activations TFLM's planner places); a
-    search measures every trained trial's file on TFLM anyway, so no limit is broken silently.
+    TFLM's arena holds the activations its memory planner places (each buffer aligned to 16 bytes,
+    laid out as TFLM's greedy planner does: :func:`greedy_plan_bytes` of the op chain, which equals
+    TFLM's figure on every file tried) and its own persistent structures: :data:`TFLM_BASE_BYTES`,
+    :data:`TFLM_OP_BYTES` for each op, and an int32 multiplier and shift per output channel of each
+    fully connected and convolution layer. The result is never below TFLM's own figure on the files
+    it was checked on, and at most :data:`TFLM_ARENA_MARGIN` bytes above it. It is TFLM's figure on
+    this machine's 64-bit build: a 32-bit microcontroller's pointers are half the size, so it needs
+    at most this. A search measures every trained trial's file on TFLM anyway, so no limit rests on
+    this arithmetic alone.
 
     Raises:
         ArgumentError: the spec's activation has an op TFLM has no kernel for (its file does not run).
@@ -265,8 +304,8 @@ def tflm_arena(spec: Any) -> int:
         raise ArgumentError(f"TFLM has no kernel for {', '.join(missing)} (activation={spec.activation!r}): "
                             f"its int8-io file does not run on TFLM. Activations TFLM runs: {list(TFLM_ACTIVATIONS)}.")
     chain, first, last = int8_ops(spec, "int8-io")
-    head = peak_live_bytes([(ins, outs) for _, ins, outs in chain.ops],
-                           {t: _aligned(n) for t, n in chain.sizes.items()}, [first], [last])
+    head = greedy_plan_bytes([(ins, outs) for _, ins, outs in chain.ops],
+                             {t: _aligned(n) for t, n in chain.sizes.items()}, [first], [last])
     persistent = sum(TFLM_OP_BYTES[op] for op, _, _ in chain.ops)
     channels = sum(2 * _aligned(4 * c) for c in chain.channels if c)
     return head + TFLM_BASE_BYTES + persistent + channels
