@@ -20,18 +20,35 @@ FIELDS = [f.name for f in dataclasses.fields(SearchOptions)]
 NOT_OPTIONS = {"dataset", "directory", "data_path", "progress", "distributed", "oracle", "worker_id", "trial_timeout"}
 
 
-def test_the_signature_takes_every_option_with_its_declared_default():
+def test_the_signature_takes_one_options_object_and_its_fields_as_keywords():
     params = inspect.signature(search_under_budget).parameters
-    keywords = {n for n, p in params.items() if n != "budget"}
-    assert keywords - NOT_OPTIONS == set(FIELDS)
-    for f in dataclasses.fields(SearchOptions):
-        assert params[f.name].default == f.default, f.name
+    assert params["options"].default is None and params["overrides"].kind is inspect.Parameter.VAR_KEYWORD
+    assert {n for n in params if n not in ("budget", "options", "overrides")} == NOT_OPTIONS
     assert params["trial_timeout"].default == ClusterOptions.trial_timeout
+    assert not set(FIELDS) & set(params)  # each option is declared once, on SearchOptions
+    assert "locals()" not in inspect.getsource(search_under_budget)
+
+
+def test_options_and_keywords_make_the_same_search_options():
+    from mnistopt.errors import ArgumentError, InvalidTypeError
+    from mnistopt.search import check_search_arguments
+
+    by_keywords = check_search_arguments(4034, tuner="random", seed=3, compress=True)[1]
+    by_object = check_search_arguments(4034, SearchOptions(tuner="random", seed=3, compress=True))[1]
+    mixed = check_search_arguments(4034, SearchOptions(tuner="random", compress=True), seed=3)[1]
+    assert by_keywords == by_object == mixed and mixed.patience == 3
+    # a keyword changes what "auto" resolved to, as if every option had been given at once
+    assert check_search_arguments(4034, SearchOptions(tuner="random"), tuner="hyperband")[1].patience is None
+    assert check_search_arguments(4034)[1] == SearchOptions()
+    with pytest.raises(ArgumentError, match=r"Unknown search option\(s\) \['max_trails'\]"):
+        check_search_arguments(4034, max_trails=3)
+    with pytest.raises(InvalidTypeError, match="`options` must be a mnistopt.options.SearchOptions"):
+        check_search_arguments(4034, {"tuner": "random"})
 
 
 def test_the_docstring_documents_every_keyword():
     doc = search_under_budget.__doc__
-    for name in set(FIELDS) | NOT_OPTIONS:
+    for name in set(FIELDS) | NOT_OPTIONS | {"options"}:
         assert f"\n        {name}:" in doc, f"search_under_budget's docstring does not document `{name}`"
 
 

@@ -26,7 +26,7 @@ from keras_tuner.engine.trial import TrialStatus as KerasTunerStatus  # KerasTun
 from ._io import atomic_write_json, atomic_write_text, atomic_write_with
 from .artifacts import export_tflite, file_costs
 from .build import build_model, load_checkpoint
-from .compress.pipeline import DEFAULT_FINE_TUNE_EPOCHS
+from .compression import DEFAULT_FINE_TUNE_EPOCHS
 from .data import Dataset
 from .dimensions import DimensionKind
 from .kinds import fit_file_budget

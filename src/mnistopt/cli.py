@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from ._version import __version__
 from .errors import MnistoptError
-from .compress.pipeline import DEFAULT_PRUNE_EPOCHS
+from .compression import DEFAULT_PRUNE_EPOCHS, check_stages
 from .options import (DEFAULT_COMPRESSION, DEFAULT_FINE_TUNE_EPOCHS, DEFAULT_QUANTIZE, ClusterOptions, SearchOptions,
                       cli_options)
 from .space import FAMILY_SPACES, Choice, SearchSpace
@@ -284,17 +284,17 @@ def _cmd_search(args: argparse.Namespace) -> int:
     if args.compress:
         options["compress"] = {"quantize": args.quantize, "sparsity": args.sparsity,
                                "fine_tune_epochs": args.fine_tune_epochs}
-    options.update(directory=args.out, distributed=args.distributed, oracle=args.oracle, worker_id=args.worker_id,
-                   trial_timeout=args.trial_timeout)
-    if args.preset is None:
-        check_search_arguments(args.budget, **options)  # before the data is read
+    where = dict(directory=args.out, distributed=args.distributed, oracle=args.oracle, worker_id=args.worker_id,
+                 trial_timeout=args.trial_timeout)
+    if args.preset is None:  # checked before the data is read: the search's one options object
+        options = check_search_arguments(args.budget, SearchOptions(**options), **where)[1]
     dataset = _load_data(args)
     _import_tensorflow(args)
     bar = _ProgressBar(args)
     if args.preset == "reference-grid":
         result = reference_grid_search(dataset, directory=args.out, overwrite=args.overwrite, seed=args.seed, progress=bar)
     else:
-        result = search_under_budget(args.budget, dataset, progress=bar, **options)
+        result = search_under_budget(args.budget, dataset, options, progress=bar, **where)
     bar.close()
     from pathlib import Path
 
@@ -351,7 +351,7 @@ def _cmd_compress(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from .build import check_model_path, load_model
-    from .compress.pipeline import check_stages, compress_model
+    from .compress.pipeline import compress_model
     from .models import describe_model
 
     path = check_model_path(args.model)  # these checks before the data and the model are read

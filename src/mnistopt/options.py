@@ -23,7 +23,7 @@ from typing import Any
 from ._checks import check_choice, check_float, check_int
 from .data import EpochStream
 from .errors import ArgumentError, BudgetError, InvalidTypeError
-from .compress.pipeline import DEFAULT_FINE_TUNE_EPOCHS, DEFAULT_QUANTIZE
+from .compression import DEFAULT_COMPRESSION, DEFAULT_FINE_TUNE_EPOCHS, DEFAULT_QUANTIZE, check_compress
 from .kinds import BUDGET_KINDS, BudgetKind, ParamsBudget, get_kind
 from .limits import LIMIT_FORMAT, LIMITS, Limits
 from .dimensions import as_choice
@@ -84,9 +84,6 @@ SMALL_BUDGET_EPOCH_IMAGES = 36_000
 #: Seconds a distributed worker may stay silent while it runs a trial (it beats every few seconds
 #: while it trains) before the chief takes the trial from it and queues it again.
 DEFAULT_TRIAL_TIMEOUT = 600.0
-#: What ``compress=True`` runs on each selected model.
-DEFAULT_COMPRESSION: dict[str, Any] = {"quantize": list(DEFAULT_QUANTIZE), "sparsity": [0.5, 0.9],
-                                       "fine_tune_epochs": DEFAULT_FINE_TUNE_EPOCHS}
 _MAX_BUDGET = 10**9
 
 
@@ -231,6 +228,7 @@ class SearchOptions:
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
+        set_(self, "_given", {f.name: getattr(self, f.name) for f in dataclasses.fields(self)})  # for replace()
         kind = get_kind(self.budget_kind)
         set_(self, "budget_kind", kind)
         tuner = Tuner(check_choice("tuner", self.tuner, TUNERS))
@@ -265,7 +263,7 @@ class SearchOptions:
         for name in ("overwrite", "refit"):
             if not isinstance(getattr(self, name), bool):
                 raise InvalidTypeError(f"`{name}` must be True or False. Received: {name}={getattr(self, name)!r}.")
-        set_(self, "compress", _check_compress(self.compress, kind))
+        set_(self, "compress", check_compress(self.compress, kind))
         limits = self.limits
         if isinstance(limits, str):
             limits = [limits]
@@ -281,6 +279,30 @@ class SearchOptions:
                 raise ArgumentError(f"`epoch_images` must be 'auto', None or a positive integer. "
                                     f"Received: epoch_images={self.epoch_images!r}.")
             set_(self, "epoch_images", check_int("epoch_images", self.epoch_images, minimum=1))
+
+    def replace(self, **changes: Any) -> SearchOptions:
+        """These options with ``changes`` (option names and values) made, checked again as on creation.
+
+        Options these were created with as ``"auto"`` (or left at their default) are resolved again
+        against the changed ones, as if all had been given at once.
+
+        Raises:
+            ArgumentError: a name in ``changes`` is not an option (the error lists them), or a value is bad.
+
+        Example:
+            >>> options = SearchOptions(tuner="random", max_trials=8)
+            >>> options.patience, options.replace(tuner="hyperband").patience, options.replace(seed=3).max_trials
+            (3, None, 8)
+            >>> options.replace(max_trails=4)
+            Traceback (most recent call last):
+            ...
+            mnistopt.errors.ArgumentError: Unknown search option(s) ['max_trails']. Expected among ['budget_kind', 'tuner', 'max_trials', 'max_epochs', 'seed', 'patience', 'hyperband_factor', 'space', 'compress', 'refit', 'retrain_factor', 'limits', 'overwrite', 'time_limit', 'epoch_images'].
+        """
+        names = [f.name for f in dataclasses.fields(self)]
+        unknown = sorted(set(changes) - set(names))
+        if unknown:
+            raise ArgumentError(f"Unknown search option(s) {unknown}. Expected among {names}.")
+        return SearchOptions(**{**self._given, **changes})
 
     @property
     def device_target(self) -> bool:
@@ -435,33 +457,6 @@ def check_budgets(budget: Any) -> list[int]:
         if value not in out:
             out.append(value)
     return out
-
-
-def _check_compress(compress: Any, budget_kind: BudgetKind) -> dict[str, Any] | None:
-    """``compress`` as compress_model options, validated before any training."""
-    from .compress.pipeline import check_stages
-
-    if compress is False or compress is None:
-        return None
-    if compress is True:
-        options = dict(DEFAULT_COMPRESSION)
-    elif isinstance(compress, Mapping):
-        unknown = sorted(set(compress) - set(DEFAULT_COMPRESSION))
-        if unknown:
-            raise ArgumentError(
-                f"`compress` keys must be among {sorted(DEFAULT_COMPRESSION)}. Received unknown keys: {unknown}."
-            )
-        options = {**DEFAULT_COMPRESSION, **compress}
-    else:
-        raise InvalidTypeError(
-            f"`compress` must be True, False or a dict of options such as {{'sparsity': [0.9]}}. "
-            f"Received: {type(compress).__name__}."
-        )
-    kept = budget_kind.check_compression(options)  # a kind whose model is already compressed says so
-    modes, sparsities = check_stages(options["quantize"], options["sparsity"])  # everything given is checked
-    sparsities = sparsities if kept["sparsity"] else []
-    epochs = check_int("fine_tune_epochs", options["fine_tune_epochs"], minimum=1, maximum=1000)
-    return {"quantize": modes, "sparsity": sparsities, "fine_tune_epochs": epochs}
 
 
 #: The options' defaults, as one object (the CLI's defaults come from here).

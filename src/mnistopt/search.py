@@ -26,7 +26,7 @@ import numpy as np
 
 from ._io import atomic_write_with, ensure_dir
 from .data import Dataset, load_dataset
-from .errors import ArgumentError, SearchFailedError
+from .errors import ArgumentError, InvalidTypeError, SearchFailedError
 from .kinds import BudgetKind, get_kind
 from .limits import Limits
 from .records import (FAILED, CompressionResult, ProgressEvent, SearchResult, SelectedModel, TrialRecord,
@@ -114,35 +114,30 @@ class RetrainProgress:
 def search_under_budget(
     budget: int | Sequence[int],
     dataset: str | os.PathLike | Dataset | None = None,
+    options: SearchOptions | None = None,
     *,
-    tuner: str = "hyperband",
-    max_trials: int | None = None,
-    max_epochs: int | str = "auto",
-    seed: int = 0,
     directory: str | os.PathLike | None = None,
-    overwrite: bool = False,
-    space: SearchSpace | None = None,
-    patience: int | None | str = "auto",
     data_path: str | os.PathLike | None = None,
-    hyperband_factor: int = DEFAULT_HYPERBAND_FACTOR,
     progress: Callable[[ProgressEvent], None] | None = None,
-    budget_kind: str | BudgetKind = "params",
-    compress: bool | Mapping[str, Any] = False,
     distributed: str | None = None,
     oracle: str | None = None,
     worker_id: str | None = None,
     trial_timeout: float = DEFAULT_TRIAL_TIMEOUT,
-    refit: bool = False,
-    retrain_factor: int | str = "auto",
-    time_limit: float | None = None,
-    epoch_images: int | str | None = "auto",
-    limits: Limits | Mapping[str, float] | Sequence[str] | None = None,
+    **overrides: Any,
 ) -> SearchResult:
     """Find the most accurate MLP with at most ``budget`` parameters.
 
     One KerasTuner search per budget (the data is loaded once). Every sampled
     model fits its budget by construction. The best trial on validation
     accuracy is selected; its test accuracy is computed once, after its search.
+
+    The search's options are one :class:`~mnistopt.options.SearchOptions`:
+    ``options``, with any of its fields given as keywords over it
+    (``search_under_budget(4034, options=SearchOptions(tuner="random"), seed=3)``),
+    or the keywords alone (``search_under_budget(4034, tuner="random")``).
+    The keyword arguments below are those fields; the rest say where the data
+    and the search's state are, whom to tell of progress, and how processes
+    share a distributed search.
 
     Args:
         budget: a positive int, or a list of them (one search each). For an
@@ -154,6 +149,10 @@ def search_under_budget(
             :class:`~mnistopt.Dataset`; ``None`` (default): the data at
             ``data_path`` (or ``$MNISTOPT_DATA``), else MNIST (see
             :func:`~mnistopt.load_dataset`).
+        options: the search's options (default: ``SearchOptions()``); a
+            keyword naming one of its fields overrides it
+            (:meth:`~mnistopt.options.SearchOptions.replace`), and an unknown
+            keyword is an :class:`~mnistopt.errors.ArgumentError`.
         tuner: ``"hyperband"`` (multi-fidelity, default), ``"bayesian"``,
             ``"random"`` or ``"grid"``.
         max_trials: stop after this many trials per budget (default: the whole
@@ -287,11 +286,9 @@ def search_under_budget(
         >>> result.best(4034).record.test_accuracy  # doctest: +SKIP
         0.94...
     """
-    given = locals()  # the keyword arguments: SearchOptions' fields are the search's options
     budgets, options, cluster = check_search_arguments(
-        budget, directory=directory, distributed=distributed, oracle=oracle, worker_id=worker_id,
-        trial_timeout=trial_timeout, **{f.name: given[f.name] for f in dataclasses.fields(SearchOptions)},
-    )
+        budget, options, directory=directory, distributed=distributed, oracle=oracle, worker_id=worker_id,
+        trial_timeout=trial_timeout, **overrides)
     if directory is None:
         root = Path(tempfile.mkdtemp(prefix="mnistopt-search-"))
         logger.info("search state in %s", root)
@@ -338,19 +335,21 @@ def _check_resumed_limits(root: Path, limits: Limits) -> None:
 
 def check_search_arguments(
     budget: Any,
+    options: SearchOptions | None = None,
     *,
     directory: Any = None,
     distributed: Any = None,
     oracle: Any = None,
     worker_id: Any = None,
     trial_timeout: Any = DEFAULT_TRIAL_TIMEOUT,
-    **options: Any,
+    **overrides: Any,
 ) -> tuple[list[int], SearchOptions, ClusterOptions | None]:
     """Check :func:`search_under_budget`'s arguments without reading data or importing TensorFlow.
 
     Raises the same typed errors the search would, before any work. Returns
     the budgets (a list of distinct ints), the :class:`~mnistopt.options.SearchOptions`
-    (``options`` are its fields) and the cluster's options (``None`` unless distributed).
+    (``options`` with ``overrides``, its fields by name) and the cluster's options (``None``
+    unless distributed).
     Whether the budgets fit any model is checked later, against the data's
     image shape.
 
@@ -360,11 +359,10 @@ def check_search_arguments(
         ([4034], 'random', 3, None)
     """
     budgets = check_budgets(budget)
-    unknown = sorted(set(options) - {f.name for f in dataclasses.fields(SearchOptions)})
-    if unknown:
-        raise ArgumentError(f"Unknown search option(s) {unknown}. Expected among "
-                            f"{[f.name for f in dataclasses.fields(SearchOptions)]}.")
-    checked = SearchOptions(**options)
+    if options is not None and not isinstance(options, SearchOptions):
+        raise InvalidTypeError(f"`options` must be a mnistopt.options.SearchOptions or None. "
+                               f"Received: {type(options).__name__}.")
+    checked = (options or SearchOptions()).replace(**overrides) if overrides else options or SearchOptions()
     cluster = ClusterOptions.create(distributed, oracle, worker_id, trial_timeout)
     if cluster is not None:
         cluster.check_search(budgets, directory, checked.time_limit)

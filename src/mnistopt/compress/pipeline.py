@@ -29,30 +29,18 @@ from .._checks import check_float, check_int
 from .._io import atomic_write_with, ensure_dir
 from ..data import Dataset
 from ..errors import ArgumentError, InvalidTypeError
-from ..artifacts import DEVICE_FORMATS, QUANTIZATIONS, Stage, StageKind, evaluate_tflite, export_tflite, file_costs
+from ..compression import DEFAULT_FINE_TUNE_EPOCHS, DEFAULT_PRUNE_EPOCHS, DEFAULT_QUANTIZE, check_stages
+from ..artifacts import DEVICE_FORMATS, Stage, StageKind, evaluate_tflite, export_tflite, file_costs
 from ..records import COMPLETED, CompressionResult, ProgressEvent, TrialRecord, load_result
 from ..errors import SpecError
 from ..models import ModelInfo, describe_model
 from ..spec import MLPSpec
 from ..tflm import evaluate_tflm
 
-#: Fine-tuning epochs of each magnitude-pruning stage of a model mnistopt did not build (tfmot)
-#: and of quantization-aware training (half as many), wherever one runs (``compress_model``,
-#: ``mnistopt compress``, a search's ``compress``).
-DEFAULT_FINE_TUNE_EPOCHS = 4
-#: Epochs of each magnitude-pruning stage of a model mnistopt built, pruned while it fine-tunes in
-#: mnistopt's own trainer (:func:`~mnistopt.compress.sparsity.prune_gradually`). Chosen by 5-fold
-#: cross-validation over MNIST-10k's training images (``benchmarks/sparse_training.py``; official
-#: test set unused), pruning the 93,322 MLP's shape to 90%: 12 epochs beat tfmot's 4
-#: (+0.0038 [+0.0009, +0.0067]) in a third of its time per fold; 4 epochs of it lost to tfmot's
-#: (-0.0095 [-0.0143, -0.0047]).
-DEFAULT_PRUNE_EPOCHS = 12
 #: The format of the files a microcontroller runs: each stage's file in it is also run image by image
 #: on TensorFlow Lite Micro, and its accuracy there recorded (``tflm_val_accuracy``, ...). Every
 #: file's TFLM arena (or why TFLM does not run it) is recorded whatever its format.
 TFLM_EVALUATED = DEVICE_FORMATS
-#: The post-training quantization formats a compression exports unless told otherwise.
-DEFAULT_QUANTIZE = ("dynamic", "float16", "int8")
 
 __all__ = ["compress_model", "check_stages", "StageProgress", "DEFAULT_FINE_TUNE_EPOCHS", "DEFAULT_PRUNE_EPOCHS",
            "DEFAULT_QUANTIZE"]
@@ -315,29 +303,6 @@ def compress_model(
             _record(stage, path, params, count_nonzero(model), spec, exported, history, began, base_budget)
     return CompressionResult(records=tuple(records.values()),
                              info={**info_out, "wall_time_s": time.perf_counter() - start})
-
-
-def check_stages(quantize: str | Sequence[str], sparsity: float | Sequence[float]) -> tuple[list[str], list[float]]:
-    """Validated quantization modes (in order, no repeats) and sorted sparsities.
-
-    Example:
-        >>> check_stages("int8", [0.9, 0.5, 0.9])
-        (['int8'], [0.5, 0.9])
-    """
-    if isinstance(quantize, str):
-        quantize = (quantize,)
-    if isinstance(sparsity, (int, float)):
-        sparsity = (sparsity,)
-    modes: list[str] = []
-    for q in quantize:
-        if q not in QUANTIZATIONS or q == "float32":
-            raise ArgumentError(
-                f"`quantize` entries must be among {list(QUANTIZATIONS[1:])}. Received: {q!r}."
-            )
-        if q not in modes:
-            modes.append(q)
-    sparsities = sorted({check_float("sparsity", s, minimum=0.01, maximum=0.99) for s in sparsity})
-    return modes, sparsities
 
 
 def _sparse(model, spec, info, dataset, s, epochs, batch_size, seed):
