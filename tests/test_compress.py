@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from mnistopt import MLPSpec, build_model, train
-from mnistopt.errors import BudgetError, SpecError
+from mnistopt.compression import CompressionOptions
+from mnistopt.errors import ArgumentError, BudgetError, InvalidTypeError, SpecError
 from mnistopt.build import spec_from_model
 from mnistopt.cli import main
 from mnistopt.compress import (
@@ -139,9 +140,11 @@ def test_compress_model_records_every_stage_from_its_artifact(trained, mnist_sma
     saved = json.loads((tmp_path / "result.json").read_text())
     assert [r["stage"] for r in saved["records"]] == stages and "selected" not in saved  # compression chooses nothing
     assert isinstance(result, CompressionResult) and isinstance(load_result(tmp_path / "result.json"), CompressionResult)
-    # A rerun on the same model and settings keeps the finished stages instead of redoing them.
-    again = compress_model(trained.model, mnist_small, tmp_path, quantize=("dynamic", "int8"), sparsity=(0.75,),
-                           units=(20_000,), fine_tune_epochs=1)
+    # A rerun on the same model and settings keeps the finished stages instead of redoing them (the settings given
+    # as one CompressionOptions, a keyword over it: the same options as the keywords alone).
+    options = CompressionOptions(quantize=("int8", "dynamic", "int8"), sparsity=(0.75,), fine_tune_epochs=1)
+    again = compress_model(trained.model, mnist_small, tmp_path, options.replace(quantize=("dynamic", "int8")),
+                           units=20_000)
     assert [r.wall_time_s for r in again.records] == [r.wall_time_s for r in result.records]
 
 
@@ -152,6 +155,10 @@ def test_compress_model_rejects_bad_stages(trained, mnist_small, tmp_path):
         compress_model(trained.model, mnist_small, tmp_path, sparsity=(1.5,))
     with pytest.raises(ValueError, match="not below the model's"):
         compress_model(trained.model, mnist_small, tmp_path, units=(10**6,))
+    with pytest.raises(ArgumentError, match=r"Unknown compression option\(s\) \['sparsities'\]"):
+        compress_model(trained.model, mnist_small, tmp_path, sparsities=(0.5,))
+    with pytest.raises(InvalidTypeError, match="`options` must be a mnistopt.compression.CompressionOptions"):
+        compress_model(trained.model, mnist_small, tmp_path, {"quantize": ["int8"]})
     selu = MLPSpec(hidden=(8,), activation="selu")
     with pytest.raises(SpecError, match="does not support activation='selu'"):  # before any stage runs
         compress_model(build_model(selu), mnist_small, tmp_path, qat=True)

@@ -34,6 +34,8 @@ def test_html_builds_without_warnings_and_documents_every_public_name(tmp_path):
     import mnistopt.limits
     import mnistopt.reference
     import mnistopt.report
+    import mnistopt.compress.stages
+    import mnistopt.compression
     import mnistopt.tflm
 
     documented = {m: m.__all__ for m in (mnistopt.errors, mnistopt.budget, mnistopt.report)}
@@ -45,6 +47,8 @@ def test_html_builds_without_warnings_and_documents_every_public_name(tmp_path):
     documented[mnistopt.limits] = [n for n in mnistopt.limits.__all__ if n != "Limits"]  # that one: mnistopt.Limits
     documented[mnistopt.footprint] = [n for n in mnistopt.footprint.__all__ if n != "INT8_FORMATS"]
     documented[mnistopt.tflm] = mnistopt.tflm.__all__
+    documented[mnistopt.compression] = mnistopt.compression.__all__
+    documented[mnistopt.compress.stages] = mnistopt.compress.stages.__all__
     missing = [f"{m.__name__}.{n}" for m, names in documented.items() for n in names
                if f'id="{m.__name__}.{n}"' not in api]
     assert missing == []  # each public name has its entry

@@ -8,6 +8,7 @@ defaults without the options importing the machinery they configure. No TensorFl
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -15,7 +16,7 @@ from ._checks import check_float, check_int
 from .artifacts import QUANTIZATIONS
 from .errors import ArgumentError, InvalidTypeError
 
-__all__ = ["DEFAULT_QUANTIZE", "DEFAULT_FINE_TUNE_EPOCHS", "DEFAULT_PRUNE_EPOCHS", "DEFAULT_COMPRESSION",
+__all__ = ["CompressionOptions", "DEFAULT_QUANTIZE", "DEFAULT_FINE_TUNE_EPOCHS", "DEFAULT_PRUNE_EPOCHS", "DEFAULT_COMPRESSION",
            "check_stages", "check_compress"]
 
 #: Fine-tuning epochs of each magnitude-pruning stage of a model mnistopt did not build (tfmot)
@@ -93,3 +94,73 @@ def check_compress(compress: Any, budget_kind: Any) -> dict[str, Any] | None:
     sparsities = sparsities if kept["sparsity"] else []
     epochs = check_int("fine_tune_epochs", options["fine_tune_epochs"], minimum=1, maximum=1000)
     return {"quantize": modes, "sparsity": sparsities, "fine_tune_epochs": epochs}
+
+
+@dataclasses.dataclass(frozen=True)
+class CompressionOptions:
+    """Every option of :func:`~mnistopt.compress_model`: which stages run and how they train,
+    checked and normalised on creation (``quantize`` in order without repeats, ``sparsity``
+    ascending, ``units`` descending).
+
+    Example:
+        >>> from mnistopt.compression import CompressionOptions
+        >>> options = CompressionOptions(quantize="int8", sparsity=[0.9, 0.5], units=[2000, 3000])
+        >>> options.quantize, options.sparsity, options.units, options.replace(qat=True).qat
+        (('int8',), (0.5, 0.9), (3000, 2000), True)
+        >>> CompressionOptions(prune_epochs=0)
+        Traceback (most recent call last):
+        ...
+        mnistopt.errors.ArgumentError: `prune_epochs` must be an integer in [1, 1000]. Received: prune_epochs=0. Pass a value in that range.
+    """
+
+    #: Post-training modes applied to the input model and to each pruned model (any of
+    #: ``"dynamic"``, ``"float16"``, ``"int8"``, ``"int8-io"``).
+    quantize: Sequence[str] = DEFAULT_QUANTIZE
+    #: Kernel sparsities for magnitude pruning, each in ``(0, 1)``.
+    sparsity: Sequence[float] = ()
+    #: Parameter budgets for structured unit pruning.
+    units: Sequence[int] = ()
+    #: Also run quantization-aware training to int8.
+    qat: bool = False
+    #: Epochs of fine-tuning for each magnitude-pruning stage of a model mnistopt did not build
+    #: (tfmot), and for QAT (half as many, at least one).
+    fine_tune_epochs: int = DEFAULT_FINE_TUNE_EPOCHS
+    #: Epochs of each magnitude-pruning stage of a model mnistopt built (pruned while it fine-tunes
+    #: in mnistopt's trainer).
+    prune_epochs: int = DEFAULT_PRUNE_EPOCHS
+    #: Epochs of fine-tuning for each structured-pruning stage.
+    units_epochs: int = 10
+    #: Seeds fine-tuning.
+    seed: int = 0
+    #: What the model expects a white pixel to be: 1.0 (images in ``[0, 1]``) or 255.0.
+    pixel_scale: float = 1.0
+    #: Fine-tuning batch size (``None``: the spec's; 32 for a model without one).
+    batch_size: int | None = None
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        modes, sparsities = check_stages(self.quantize, self.sparsity)
+        set_(self, "quantize", tuple(modes))
+        set_(self, "sparsity", tuple(sparsities))
+        units = (self.units,) if isinstance(self.units, int) else self.units
+        set_(self, "units", tuple(sorted({check_int("units", b, minimum=1) for b in units}, reverse=True)))
+        for name in ("fine_tune_epochs", "prune_epochs", "units_epochs"):
+            set_(self, name, check_int(name, getattr(self, name), minimum=1, maximum=1000))
+        if not isinstance(self.qat, bool):
+            raise InvalidTypeError(f"`qat` must be True or False. Received: qat={self.qat!r}.")
+        set_(self, "seed", check_int("seed", self.seed, minimum=0))
+        set_(self, "pixel_scale", check_float("pixel_scale", self.pixel_scale, minimum=0.0, min_inclusive=False))
+        if self.batch_size is not None:
+            set_(self, "batch_size", check_int("batch_size", self.batch_size, minimum=1))
+
+    def replace(self, **changes: Any) -> CompressionOptions:
+        """These options with ``changes`` (option names and values) made, checked again.
+
+        Raises:
+            ArgumentError: a name in ``changes`` is not an option (the error lists them), or a value is bad.
+        """
+        names = [f.name for f in dataclasses.fields(self)]
+        unknown = sorted(set(changes) - set(names))
+        if unknown:
+            raise ArgumentError(f"Unknown compression option(s) {unknown}. Expected among {names}.")
+        return dataclasses.replace(self, **changes)
