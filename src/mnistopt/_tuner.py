@@ -31,7 +31,7 @@ from .data import Dataset
 from .dimensions import DimensionKind
 from .kinds import fit_file_budget
 from .limits import LIMIT_FORMAT, OVER_LIMITS
-from .options import Tuner
+from .tuners import Tuner
 from .records import COMPLETED, FAILED, TrialRecord
 from .space import ResolvedSpace
 from .training import divergence_reason, fit_model

@@ -23,6 +23,7 @@ from typing import Any
 from ._checks import check_choice, check_float, check_int
 from .data import EpochStream
 from .errors import ArgumentError, BudgetError, InvalidTypeError
+from .tuners import TUNERS, Tuner
 from .compression import DEFAULT_COMPRESSION, DEFAULT_FINE_TUNE_EPOCHS, DEFAULT_QUANTIZE, check_compress
 from .kinds import BUDGET_KINDS, BudgetKind, ParamsBudget, get_kind
 from .limits import LIMIT_FORMAT, LIMITS, Limits
@@ -36,31 +37,6 @@ __all__ = ["SearchOptions", "ClusterOptions", "Tuner", "CliFlag", "option", "cli
            "parse_patience"]
 
 
-class Tuner(str, enum.Enum):
-    """The KerasTuner oracle a search uses (a ``str``: ``Tuner.RANDOM == "random"``).
-
-    Example:
-        >>> Tuner("bayesian").early_stopping
-        True
-    """
-
-    HYPERBAND = "hyperband"
-    BAYESIAN = "bayesian"
-    RANDOM = "random"
-    GRID = "grid"
-
-    def __str__(self) -> str:
-        return self.value
-
-    @property
-    def early_stopping(self) -> bool:
-        """Whether ``patience="auto"`` stops its trials early: the tuners that train every trial to
-        the top rung do; Hyperband judges on its rungs and a grid runs each cell as it is."""
-        return self in (Tuner.BAYESIAN, Tuner.RANDOM)
-
-
-#: Tuners a search can use, by name.
-TUNERS = tuple(t.value for t in Tuner)
 #: Epochs of a fully trained trial (Hyperband's top rung) and Hyperband's reduction factor (44 trials:
 #: rungs of 2, 8 and 30 epochs), chosen on a development split carved from the training files
 #: (``benchmarks/defaults.py``).
