@@ -72,3 +72,19 @@ def test_configuration_imports_no_machinery_and_import_chains_stay_short():
         assert not machinery, (config, machinery)
     chain = longest_import_chain(graph)
     assert len(chain) <= 16, " -> ".join(chain)  # 17 before the search's options moved below its machinery
+
+
+def test_no_function_in_src_is_over_100_lines_of_code():
+    """A reader holds a function in mind at once (its docstring, which may be long, not counted)."""
+    import ast
+    from pathlib import Path
+
+    long = []
+    for path in (Path(__file__).resolve().parents[1] / "src" / "mnistopt").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                body = node.body[1:] if ast.get_docstring(node) is not None else node.body
+                lines = node.end_lineno - body[0].lineno + 1 if body else 0
+                if lines > 100:
+                    long.append(f"{path.name}:{node.name} ({lines})")
+    assert long == []

@@ -9,6 +9,7 @@ import os
 import sys
 import traceback
 from collections.abc import Sequence
+from typing import Any
 
 from ._version import __version__
 from .errors import MnistoptError
@@ -95,6 +96,16 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
+    _add_baseline_command(sub, common)
+    _add_search_command(sub, common)
+    _add_compress_command(sub, common)
+    _add_report_command(sub, common)
+    _add_export_command(sub, common)
+    return parser
+
+
+def _add_baseline_command(sub: Any, common: argparse.ArgumentParser) -> None:
+    """The ``baseline`` command: the reference MLP trained and written out."""
     base = sub.add_parser(
         "baseline",
         parents=[common],
@@ -108,6 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
     base.add_argument("--epochs", type=int, default=None, help="override the preset's 10 epochs")
     base.set_defaults(handler=_cmd_baseline)
 
+
+def _add_search_command(sub: Any, common: argparse.ArgumentParser) -> None:
+    """The ``search`` command: its budgets, data, search options, families, limits, compression and cluster."""
     srch = sub.add_parser(
         "search",
         parents=[common],
@@ -163,6 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
                       f"(default: {ClusterOptions.trial_timeout:g})")
     srch.set_defaults(handler=_cmd_search)
 
+
+def _add_compress_command(sub: Any, common: argparse.ArgumentParser) -> None:
+    """The ``compress`` command: the stages of one trained model."""
     comp = sub.add_parser(
         "compress",
         parents=[common],
@@ -200,6 +217,9 @@ def build_parser() -> argparse.ArgumentParser:
                       "pixels)")
     comp.set_defaults(handler=_cmd_compress)
 
+
+def _add_report_command(sub: Any, common: argparse.ArgumentParser) -> None:
+    """The ``report`` command: a report rendered again from a result."""
     rep = sub.add_parser(
         "report",
         parents=[common],
@@ -212,6 +232,9 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--out", metavar="OUT", default=None, help="where to write the report (default: DIR)")
     rep.set_defaults(handler=_cmd_report)
 
+
+def _add_export_command(sub: Any, common: argparse.ArgumentParser) -> None:
+    """The ``export`` command: a .tflite file as C source."""
     exp = sub.add_parser(
         "export",
         parents=[common],
@@ -223,8 +246,6 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--c-array", metavar="OUT", required=True, help="where to write OUT.c and OUT.h")
     exp.add_argument("--name", default="g_model", help="the array's C name (default: g_model)")
     exp.set_defaults(handler=_cmd_export)
-    return parser
-
 
 def _cmd_baseline(args: argparse.Namespace) -> int:
     import dataclasses

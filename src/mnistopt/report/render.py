@@ -273,7 +273,12 @@ _RECORD_HEADERS = ["budget", "stage", "family", "model", "params", "nonzero", "b
 
 
 def _summary_blocks(data: Mapping[str, Any]) -> list[Block]:
-    """The selected models, the reference table and the accuracy gaps."""
+    """The selected models, the device limits, the families, the reference table and the accuracy gaps."""
+    return [*_selected_blocks(data), *_limits_blocks(data), *_family_blocks(data), *_reference_blocks(data)]
+
+
+def _selected_blocks(data: Mapping[str, Any]) -> list[Block]:
+    """The selected model of each budget, and how it was trained again."""
     blocks: list[Block] = []
     if data["selected"]:
         blocks.append(Heading(2, "Selected model per budget"))
@@ -300,32 +305,43 @@ def _summary_blocks(data: Mapping[str, Any]) -> list[Block]:
                     + (f", validation accuracy {s['retrain_val_accuracy']:.4f}"
                        if s.get("retrain_val_accuracy") is not None else " on train + validation")
                     for s in again) + "."))
+    return blocks
 
+
+def _limits_blocks(data: Mapping[str, Any]) -> list[Block]:
+    """How the device limits were kept, and each budget's best model under them."""
+    blocks: list[Block] = []
     limits = data.get("limits")
-    if limits:
-        blocks.append(Heading(2, "Device limits"))
-        how = []
-        if limits["by_construction"]:
-            how.append(f"{', '.join(limits['by_construction'])}: met by construction (each sampled model was made as "
-                       f"wide as its budget and these limits allow, by arithmetic on the spec, before it trained)")
-        if limits["measured"]:
-            how.append(f"{', '.join(limits['measured'])}: measured on each trained trial's {limits['format']} file; "
-                       f"{limits['failed']} trial(s) over them failed and were not ranked")
-        blocks.append(Paragraph(f"Every model was held within {limits['described']} (the file is the "
-                                f"{limits['format']} file; the tensor arena is the one TensorFlow Lite Micro "
-                                f"allocates for it, measured by TFLM's own interpreter on each trained trial's "
-                                f"file). " + "; ".join(how) + ". Each budget's selected model is its best under all "
-                                "of them:"))
-        names = list(limits["limits"])
-        blocks.append(_table(
-            ["budget", "family", "model", "params"] + [f"{n} (limit)" for n in names]
-            + ["val accuracy", "test accuracy"],
-            [[_fmt(b["budget"]), b.get("family") or "", b["architecture"], _fmt(b["params"])]
-             + [f"{_fmt(b['figures'][n][0]) if n != 'latency_us' else _latency(b['figures'][n][0])} "
-                f"({b['figures'][n][1]:,})" for n in names]
-             + [_fmt(b["val_accuracy"], "acc"), _fmt(b["test_accuracy"], "acc")] for b in limits["best"]],
-            [True, False, False] + [True] * (len(names) + 3)))
+    if not limits:
+        return blocks
+    blocks.append(Heading(2, "Device limits"))
+    how = []
+    if limits["by_construction"]:
+        how.append(f"{', '.join(limits['by_construction'])}: met by construction (each sampled model was made as "
+                   f"wide as its budget and these limits allow, by arithmetic on the spec, before it trained)")
+    if limits["measured"]:
+        how.append(f"{', '.join(limits['measured'])}: measured on each trained trial's {limits['format']} file; "
+                   f"{limits['failed']} trial(s) over them failed and were not ranked")
+    blocks.append(Paragraph(f"Every model was held within {limits['described']} (the file is the "
+                            f"{limits['format']} file; the tensor arena is the one TensorFlow Lite Micro "
+                            f"allocates for it, measured by TFLM's own interpreter on each trained trial's "
+                            f"file). " + "; ".join(how) + ". Each budget's selected model is its best under all "
+                            "of them:"))
+    names = list(limits["limits"])
+    blocks.append(_table(
+        ["budget", "family", "model", "params"] + [f"{n} (limit)" for n in names]
+        + ["val accuracy", "test accuracy"],
+        [[_fmt(b["budget"]), b.get("family") or "", b["architecture"], _fmt(b["params"])]
+         + [f"{_fmt(b['figures'][n][0]) if n != 'latency_us' else _latency(b['figures'][n][0])} "
+            f"({b['figures'][n][1]:,})" for n in names]
+         + [_fmt(b["val_accuracy"], "acc"), _fmt(b["test_accuracy"], "acc")] for b in limits["best"]],
+        [True, False, False] + [True] * (len(names) + 3)))
+    return blocks
 
+
+def _family_blocks(data: Mapping[str, Any]) -> list[Block]:
+    """Each family's best trial per budget and the price of shipping it."""
+    blocks: list[Block] = []
     if data.get("families"):
         blocks.append(Heading(2, "Model families"))
         blocks.append(Paragraph(
@@ -345,7 +361,12 @@ def _summary_blocks(data: Mapping[str, Any]) -> list[Block]:
         figure = next((f for f in data.get("figures", ()) if f["role"] == "families"), None)
         if figure is not None:
             blocks.append(Image(figure["file"], figure["caption"]))
+    return blocks
 
+
+def _reference_blocks(data: Mapping[str, Any]) -> list[Block]:
+    """The reference notebook's figures beside ours, and the accuracy gaps."""
+    blocks: list[Block] = []
     blocks.append(Heading(2, "Reference comparison"))
     blocks.append(Paragraph("The reference notebook's figures were measured on its training set (60,000 MNIST "
                    "images); ours are train accuracy (comparable with the reference), test accuracy (the honest "
@@ -375,7 +396,6 @@ def _summary_blocks(data: Mapping[str, Any]) -> list[Block]:
              _gap_interval(g["ours"]), _fmt(g["ours"]["test_gap_per_doubling"], "gap")]
             if g["ours"] else ["not searched", "", "", "", ""])
          for g in data["gaps"]]))
-
     return blocks
 
 
