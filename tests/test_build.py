@@ -52,5 +52,5 @@ def test_sgd_momentum_is_applied():
 
 
 def test_rejects_non_spec():
-    with pytest.raises(InvalidTypeError, match="`spec` must be an MLPSpec"):
+    with pytest.raises(InvalidTypeError, match="`spec` must be a model spec"):
         build_model({"hidden": (4,)})

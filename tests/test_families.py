@@ -248,3 +248,23 @@ def test_folds_with_a_validation_fraction_carve_validation_from_the_training_par
         assert not set(map(bytes, f.x_val.reshape(135, -1))) & set(map(bytes, f.x_test.reshape(450, -1)))
     with pytest.raises(ArgumentError, match="validation_fraction"):
         mnist_small.folds(4, validation_fraction=1.5)
+
+
+def test_no_module_but_a_familys_own_asks_which_family_a_spec_is():
+    """A family is its spec class (spec.py: the MLP, cnn.py: the CNN) and its choices; everything else uses their
+    protocol (build, lower, params, compress_by_spec, ...) and the registries, never a family's class or name."""
+    import re
+    from pathlib import Path
+
+    from mnistopt.families import FAMILY_SPECS
+    from mnistopt.space import FAMILY_SPACES
+
+    assert list(FAMILY_SPACES) == list(FAMILY_SPECS)
+    assert all(FAMILY_SPACES[name].spec_class is FAMILY_SPECS[name] for name in FAMILY_SPECS)
+    asks = re.compile(r"isinstance\([^)]*\b(MLPSpec|CNNSpec)\b|[=!]=\s*[\"'](mlp|cnn)[\"']|[\"'](mlp|cnn)[\"']\s*[=!]="
+                      r"|\[[\"'](mlp|cnn)[\"']\]|[\"'](mlp|cnn)[\"']\s+(not\s+)?in\b")
+    src = Path(__file__).resolve().parents[1] / "src" / "mnistopt"
+    found = [f"{path.relative_to(src)}:{i}: {line.strip()}" for path in sorted(src.rglob("*.py"))
+             if path.name not in ("spec.py", "cnn.py", "families.py")
+             for i, line in enumerate(path.read_text().splitlines(), 1) if asks.search(line) and ">>>" not in line]
+    assert found == []

@@ -1,12 +1,9 @@
-"""Turn an :class:`~mnistopt.MLPSpec` into a compiled Keras model.
+"""Turn a model spec (an :class:`~mnistopt.MLPSpec`, a :class:`~mnistopt.cnn.CNNSpec`) into a
+compiled Keras model, and read an MLP's spec back from its model.
 
-This is the only place mnistopt constructs models. The layers and their
-order are what :mod:`mnistopt.budget` counts:
-
-``Input(H, W)`` -> [``Reshape(H, W, 1)`` -> ``Cropping2D(crop)`` ->
-``AveragePooling2D(2)``] -> ``Flatten`` -> for each hidden width:
-``Dense`` (+ ``BatchNormalization`` + ``Activation``) (+ ``Dropout``) ->
-``Dense(num_classes, softmax)``.
+Every spec builds its own layers (``spec.build(keras_module)``: the MLP's are what
+:mod:`mnistopt.budget` counts, the CNN's what :mod:`mnistopt.cnn` counts); this module compiles
+them with the spec's optimizer and :data:`LOSS`.
 """
 
 from __future__ import annotations
@@ -17,8 +14,7 @@ from types import ModuleType
 from typing import Any
 
 from .errors import InvalidTypeError, ModelNotFoundError, SpecError
-from .cnn import CNNSpec
-from .spec import MLPSpec
+from .spec import MLPSpec, TrainingFields
 
 __all__ = ["build_model", "load_model", "spec_from_model", "check_model_path", "make_optimizer", "load_checkpoint",
            "LOSS"]
@@ -119,51 +115,14 @@ def load_checkpoint(model: Any, path: str) -> Any:
 
 def _build(spec: MLPSpec, k: ModuleType, *, compile: bool = True, steps_per_execution: int = 1) -> Any:
     """Build with the given Keras module (``keras`` or ``tf_keras``, same layer API)."""
-    if isinstance(spec, CNNSpec):  # a family that builds itself
-        model = spec.build(k)
-        if compile:
-            model.compile(optimizer=make_optimizer(spec, k), loss=LOSS, metrics=["accuracy"],
-                          steps_per_execution=steps_per_execution)
-        return model
-    if not isinstance(spec, MLPSpec):
+    if not isinstance(spec, TrainingFields):
         raise InvalidTypeError(
-            f"`spec` must be an MLPSpec or a CNNSpec. Received: spec={spec!r} (type {type(spec).__name__})."
+            f"`spec` must be a model spec (an MLPSpec, a CNNSpec). Received: spec={spec!r} (type {type(spec).__name__})."
         )
-    L = k.layers
-    reg = (lambda: k.regularizers.L2(spec.l2)) if spec.l2 > 0 else (lambda: None)
-    height, width = spec.input_shape
-    layers: list[Any] = [k.Input(shape=(height, width), name="image")]
-    if spec.crop or spec.pool:
-        layers.append(L.Reshape((height, width, 1), name="channel"))
-        if spec.crop:
-            layers.append(L.Cropping2D(spec.crop, name="crop"))
-        if spec.pool:
-            layers.append(L.AveragePooling2D(2, name="pool"))
-    layers.append(L.Flatten(name="flatten"))
-    for i, units in enumerate(spec.hidden, start=1):
-        layers.append(
-            L.Dense(
-                units,
-                activation=None if spec.batch_norm else spec.activation,
-                use_bias=not spec.batch_norm,
-                kernel_regularizer=reg(),
-                name=f"dense_{i}",
-            )
-        )
-        if spec.batch_norm:
-            layers.append(L.BatchNormalization(name=f"bn_{i}"))
-            layers.append(L.Activation(spec.activation, name=f"act_{i}"))
-        if spec.dropout > 0:
-            layers.append(L.Dropout(spec.dropout, name=f"dropout_{i}"))
-    layers.append(L.Dense(spec.num_classes, activation="softmax", kernel_regularizer=reg(), name="output"))
-    model = k.Sequential(layers, name="mlp_" + spec.architecture.replace(":", "_").replace("-", "_"))
+    model = spec.build(k)  # each family builds its own layers
     if compile:
-        model.compile(
-            optimizer=make_optimizer(spec, k),
-            loss=LOSS,
-            metrics=["accuracy"],
-            steps_per_execution=steps_per_execution,
-        )
+        model.compile(optimizer=make_optimizer(spec, k), loss=LOSS, metrics=["accuracy"],
+                      steps_per_execution=steps_per_execution)
     return model
 
 

@@ -234,6 +234,28 @@ class CNNSpec(TrainingFields):
 
     # -- building ---------------------------------------------------------------------------------------
 
+    def lower(self, chain: Any, x: int) -> int:
+        """The converter's ops for each block (a ``DEPTHWISE_CONV_2D`` before a separable block's
+        ``CONV_2D``, the activation, a ``MAX_POOL_2D``) and the head (``MEAN``, or a flattening
+        reshape) (:meth:`~mnistopt.spec.TrainingFields.lower`)."""
+        height, width = self.input_shape
+        x = chain.leading_reshape(x, 3, (height, width, 1))
+        cin = 1
+        for block, (ch, cw, h, w) in zip(self.blocks, self._sizes()):
+            if block.separable:
+                x = chain.op("DEPTHWISE_CONV_2D", [x], (ch, cw, cin))
+            x = chain.activation(chain.op("CONV_2D", [x], (ch, cw, block.filters)), self.activation,
+                                 (ch, cw, block.filters))
+            if block.downsample is Downsample.POOL:
+                x = chain.op("MAX_POOL_2D", [x], (h, w, block.filters))
+            cin = block.filters
+        h, w, c = self.feature_shape()
+        if self.head is Head.GAP:
+            return chain.op("MEAN", [x], (c,))
+        if chain.fixed_batch and h == w == 1:  # a fixed 1x1 map: the converter drops the reshape
+            return x
+        return chain.reshape(x, 4, (h * w * c,))
+
     def build(self, keras_module: Any = None) -> Any:
         """The Keras model this spec describes, not compiled (Keras 3 unless ``keras_module`` is
         ``tf_keras``); its layer names are fixed (``conv_1``, ``bn_1``, ``pool_1``, ... ``output``)."""

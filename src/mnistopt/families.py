@@ -16,12 +16,25 @@ from .cnn import CNNSpec
 from .errors import SpecError
 from .spec import MLPSpec
 
-__all__ = ["FAMILY_SPECS", "Spec", "spec_from_dict"]
+__all__ = ["FAMILY_SPECS", "DEFAULT_FAMILY", "Spec", "spec_from_dict", "marks_family"]
 
 #: A spec of any family.
 Spec = Union[MLPSpec, CNNSpec]
 #: Each family's spec class, by the name its ``to_dict()`` records (``"family"``).
 FAMILY_SPECS: dict[str, type] = {cls.family: cls for cls in (MLPSpec, CNNSpec)}
+#: The family a search samples unless told otherwise, and the one reports draw plain.
+DEFAULT_FAMILY: str = MLPSpec.family
+
+
+def marks_family(family: str | None) -> bool:
+    """Whether a report marks a model's family (open markers, a name beside it): every family but
+    :data:`DEFAULT_FAMILY` (and a model of no family, one mnistopt did not build, is plain too).
+
+    Example:
+        >>> marks_family("cnn"), marks_family("mlp"), marks_family(None)
+        (True, False, False)
+    """
+    return family is not None and family != DEFAULT_FAMILY
 
 
 def spec_from_dict(data: Mapping[str, Any]) -> Spec:

@@ -28,9 +28,8 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from .cnn import CNNSpec, Downsample, Head
 from .errors import ArgumentError, InvalidTypeError
-from .spec import MLPSpec
+from .spec import TrainingFields
 
 __all__ = ["peak_live_bytes", "greedy_plan_bytes", "int8_ops", "int8_arena", "tflm_arena", "ACTIVATION_OPS", "INT8_FORMATS",
            "TFLM_OP_BYTES", "TFLM_BASE_BYTES", "TFLM_ARENA_MARGIN", "TFLM_ACTIVATIONS", "tflm_missing_ops"]
@@ -178,20 +177,26 @@ class _Chain:
         new_shape = self.op("PACK", [batch], (len(shape) + 1,), 4)
         return self.op("RESHAPE", [x, new_shape], shape)
 
+    def leading_reshape(self, x: int, rank: int, shape: Sequence[int]) -> int:
+        """A reshape of the image before the first layer: none in the device file, which takes its
+        image in the shape its first layer reads (``export_tflite``)."""
+        return x if self.fixed_batch else self.reshape(x, rank, shape)
+
     def activation(self, x: int, name: str, shape: Sequence[int]) -> int:
+        """``name``'s ops (:data:`ACTIVATION_OPS`) after tensor ``x`` of ``shape``; ReLU adds none."""
         made = [x]
         for op, ins, itemsize in ACTIVATION_OPS[name]:
             made.append(self.op(op, [made[i] for i in ins], shape, itemsize))
         return made[-1]
 
 
-def int8_ops(spec: MLPSpec | CNNSpec, quantize: str = "int8-io") -> tuple[_Chain, int, int]:
+def int8_ops(spec: TrainingFields, quantize: str = "int8-io") -> tuple[_Chain, int, int]:
     """The op chain of ``spec``'s int8 file (``quantize`` in :data:`INT8_FORMATS`): the chain, its
     input tensor and its output tensor."""
     if quantize not in INT8_FORMATS:
         raise ArgumentError(f"`quantize` must be among {list(INT8_FORMATS)}. Received: quantize={quantize!r}.")
-    if not isinstance(spec, (MLPSpec, CNNSpec)):
-        raise InvalidTypeError(f"`spec` must be an MLPSpec or a CNNSpec. Received: {type(spec).__name__}.")
+    if not isinstance(spec, TrainingFields):
+        raise InvalidTypeError(f"`spec` must be a model spec (an MLPSpec, a CNNSpec). Received: {type(spec).__name__}.")
     if spec.activation not in ACTIVATION_OPS:
         raise ArgumentError(f"No int8 lowering is known for activation={spec.activation!r}.")
     chain = _Chain(fixed_batch=quantize == "int8-io")  # the device file's batch is fixed (export_tflite)
@@ -201,37 +206,7 @@ def int8_ops(spec: MLPSpec | CNNSpec, quantize: str = "int8-io") -> tuple[_Chain
         x = chain.op("QUANTIZE", [first], (height, width))
     else:
         first = x = chain.tensor((height, width))
-    # the device file takes its image in the shape its first layer reads (no leading reshape: export_tflite)
-    reshape = (lambda x, rank, shape: x) if chain.fixed_batch else chain.reshape
-    if isinstance(spec, MLPSpec):
-        rank, shape = 3, (height, width)
-        if spec.crop or spec.pool:
-            x, rank = reshape(x, 3, (height, width, 1)), 4
-            if spec.crop:
-                height, width = height - 2 * spec.crop, width - 2 * spec.crop
-                x = chain.op("STRIDED_SLICE", [x], (height, width, 1))
-            if spec.pool:
-                height, width = height // 2, width // 2
-                x = chain.op("AVERAGE_POOL_2D", [x], (height, width, 1))
-        x = (chain.reshape if spec.crop or spec.pool else reshape)(x, rank, (height * width,))
-        for units in spec.hidden:
-            x = chain.activation(chain.op("FULLY_CONNECTED", [x], (units,)), spec.activation, (units,))
-    else:
-        x = reshape(x, 3, (height, width, 1))
-        cin = 1
-        for block, (ch, cw, h, w) in zip(spec.blocks, spec._sizes()):
-            if block.separable:
-                x = chain.op("DEPTHWISE_CONV_2D", [x], (ch, cw, cin))
-            x = chain.activation(chain.op("CONV_2D", [x], (ch, cw, block.filters)), spec.activation,
-                                 (ch, cw, block.filters))
-            if block.downsample is Downsample.POOL:
-                x = chain.op("MAX_POOL_2D", [x], (h, w, block.filters))
-            cin = block.filters
-        h, w, c = spec.feature_shape()
-        if spec.head is Head.GAP:
-            x = chain.op("MEAN", [x], (c,))
-        elif not (chain.fixed_batch and h == w == 1):  # a fixed 1x1 map: the converter drops the reshape
-            x = chain.reshape(x, 4, (h * w * c,))
+    x = spec.lower(chain, x)  # each family's layers, as the converter emits them
     x = chain.op("SOFTMAX", [chain.op("FULLY_CONNECTED", [x], (spec.num_classes,))], (spec.num_classes,))
     if quantize == "int8":
         x = chain.op("DEQUANTIZE", [x], (spec.num_classes,), 4)

@@ -28,7 +28,7 @@ from .footprint import ACTIVATION_OPS, TFLM_ACTIVATIONS, tflm_missing_ops
 from .limits import Limits
 from .cnn import CNNSpec, Downsample, Head, Padding, cnn_of_width, widest_cnn
 from .errors import SpecError
-from .families import FAMILY_SPECS, Spec
+from .families import DEFAULT_FAMILY, Spec
 from .spec import ACTIVATIONS, AUGMENTATIONS, LR_SCHEDULES, OPTIMIZERS, MLPSpec
 
 __all__ = ["Choice", "Range", "SearchSpace", "ResolvedSpace", "Dimension", "MLPChoices", "CNNChoices", "FAMILY_SPACES"]
@@ -121,7 +121,7 @@ class SearchSpace:
     sgd_lr_factor: float = 10.0
     sparsity: Value = Choice(0.0, 0.5, 0.75, 0.9)
     quantize: Value = Choice("float32", "float16", "dynamic", "int8")
-    family: Value = "mlp"
+    family: Value = DEFAULT_FAMILY
     # The CNN defaults were chosen by 5-fold cross-validation over MNIST-10k's 10,000 training images
     # (benchmarks/cnn_defaults.py; paired differences against a reference CNN at 4,034 and 72,842
     # parameters, 95% t-intervals): 5x5 kernels in the first two blocks were better at both budgets
@@ -284,6 +284,8 @@ class MLPChoices:
     inputs: tuple[str, ...]
     depths: tuple[int, ...]
 
+    #: The spec this family's sampled points become.
+    spec_class: ClassVar[type] = MLPSpec
     #: Whether ``max_epochs="auto"`` and ``epoch_images="auto"`` give small budgets the longer schedule
     #: (:data:`mnistopt.options.SMALL_BUDGET_MAX_EPOCHS` epochs of :data:`~mnistopt.options.SMALL_BUDGET_EPOCH_IMAGES`).
     small_budget_schedule: ClassVar[bool] = True
@@ -386,6 +388,8 @@ class CNNChoices:
     depths: tuple[int, ...]
     heads: tuple[str, ...]
 
+    #: The spec this family's sampled points become.
+    spec_class: ClassVar[type] = CNNSpec
     #: A CNN epoch costs tens of times an MLP's, so a search with CNNs keeps the regular schedule
     #: (:data:`~mnistopt.options.DEFAULT_MAX_EPOCHS` epochs of :data:`~mnistopt.options.AUTO_EPOCH_IMAGES`)
     #: at every budget: at 4,034 parameters the small-budget schedule would cost it 8 times as much.
@@ -464,7 +468,7 @@ class CNNChoices:
 
 
 #: Each model family's part of a search space, by family name.
-FAMILY_SPACES: dict[str, type] = {"mlp": MLPChoices, "cnn": CNNChoices}
+FAMILY_SPACES: dict[str, type] = {choices.spec_class.family: choices for choices in (MLPChoices, CNNChoices)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -482,12 +486,14 @@ class ResolvedSpace:
     @property
     def inputs(self) -> tuple[str, ...]:
         """The MLP family's feasible input reductions (empty without that family)."""
-        return self.families["mlp"].inputs if "mlp" in self.families else ()
+        mlp = self.families.get(MLPSpec.family)
+        return mlp.inputs if mlp is not None else ()
 
     @property
     def depths(self) -> tuple[int, ...]:
         """The MLP family's feasible depths (empty without that family)."""
-        return self.families["mlp"].depths if "mlp" in self.families else ()
+        mlp = self.families.get(MLPSpec.family)
+        return mlp.depths if mlp is not None else ()
 
     def param_budget(self, values: Mapping[str, Any]) -> int:
         """The dense parameter budget of a sampled point (see ``kind``).

@@ -80,6 +80,20 @@ class TrainingFields:
 
     #: The model family a subclass describes (``"family"`` in its ``to_dict()``).
     family: ClassVar[str] = ""
+    #: Whether :func:`~mnistopt.compress_model` prunes and retrains this family's models through
+    #: their spec (in mnistopt's own trainer); otherwise through the model's own layers, as any model.
+    compress_by_spec: ClassVar[bool] = False
+
+    def build(self, keras_module: Any = None) -> Any:
+        """The Keras model this spec describes, not compiled (Keras 3 unless ``keras_module`` is
+        ``tf_keras``); each family builds its own layers."""
+        raise NotImplementedError(f"{type(self).__name__} does not say how to build its model")
+
+    def lower(self, chain: Any, x: int) -> int:
+        """Add to ``chain`` (:mod:`mnistopt.footprint`'s op chain) the ops the TFLite converter emits
+        for this model's layers before its output layer, from the image tensor ``x``; return the
+        tensor the output layer reads. Each family lowers its own layers."""
+        raise NotImplementedError(f"{type(self).__name__} does not say which ops its int8 file has")
 
     def _check_training(self) -> None:
         set_ = object.__setattr__
@@ -201,6 +215,7 @@ class MLPSpec(TrainingFields):
 
     #: The model family this spec describes (``"family"`` in :meth:`to_dict`).
     family: ClassVar[str] = "mlp"
+    compress_by_spec: ClassVar[bool] = True
 
     hidden: tuple[int, ...] = (128, 64)
     crop: int = 0
@@ -283,6 +298,55 @@ class MLPSpec(TrainingFields):
 
     # -- presets and serialisation -----------------------------------------
 
+    def build(self, keras_module: Any = None) -> Any:
+        """The Keras model this spec describes, not compiled (Keras 3 unless ``keras_module`` is
+        ``tf_keras``): ``Input(H, W)`` -> [``Reshape(H, W, 1)`` -> ``Cropping2D(crop)`` ->
+        ``AveragePooling2D(2)``] -> ``Flatten`` -> for each hidden width: ``Dense`` (+
+        ``BatchNormalization`` + ``Activation``) (+ ``Dropout``) -> ``Dense(num_classes, softmax)``,
+        the layers :mod:`mnistopt.budget` counts."""
+        if keras_module is None:
+            import keras as keras_module
+        k, L = keras_module, keras_module.layers
+        reg = (lambda: k.regularizers.L2(self.l2)) if self.l2 > 0 else (lambda: None)
+        height, width = self.input_shape
+        layers: list[Any] = [k.Input(shape=(height, width), name="image")]
+        if self.crop or self.pool:
+            layers.append(L.Reshape((height, width, 1), name="channel"))
+            if self.crop:
+                layers.append(L.Cropping2D(self.crop, name="crop"))
+            if self.pool:
+                layers.append(L.AveragePooling2D(2, name="pool"))
+        layers.append(L.Flatten(name="flatten"))
+        for i, units in enumerate(self.hidden, start=1):
+            layers.append(L.Dense(units, activation=None if self.batch_norm else self.activation,
+                                  use_bias=not self.batch_norm, kernel_regularizer=reg(), name=f"dense_{i}"))
+            if self.batch_norm:
+                layers.append(L.BatchNormalization(name=f"bn_{i}"))
+                layers.append(L.Activation(self.activation, name=f"act_{i}"))
+            if self.dropout > 0:
+                layers.append(L.Dropout(self.dropout, name=f"dropout_{i}"))
+        layers.append(L.Dense(self.num_classes, activation="softmax", kernel_regularizer=reg(), name="output"))
+        return k.Sequential(layers, name="mlp_" + self.architecture.replace(":", "_").replace("-", "_"))
+
+    def lower(self, chain: Any, x: int) -> int:
+        """The converter's ops for the input reduction (a ``STRIDED_SLICE`` crop, an
+        ``AVERAGE_POOL_2D``), the flattening reshape and each hidden ``FULLY_CONNECTED`` layer with
+        its activation (:meth:`TrainingFields.lower`)."""
+        height, width = self.input_shape
+        rank = 3
+        if self.crop or self.pool:
+            x, rank = chain.leading_reshape(x, 3, (height, width, 1)), 4
+            if self.crop:
+                height, width = height - 2 * self.crop, width - 2 * self.crop
+                x = chain.op("STRIDED_SLICE", [x], (height, width, 1))
+            if self.pool:
+                height, width = height // 2, width // 2
+                x = chain.op("AVERAGE_POOL_2D", [x], (height, width, 1))
+        x = (chain.reshape if self.crop or self.pool else chain.leading_reshape)(x, rank, (height * width,))
+        for units in self.hidden:
+            x = chain.activation(chain.op("FULLY_CONNECTED", [x], (units,)), self.activation, (units,))
+        return x
+
     @classmethod
     def baseline(cls) -> MLPSpec:
         """The reference baseline (784-128-64-10, Adam 1e-3, 10 epochs, batch 32).
@@ -324,9 +388,9 @@ def count_params(spec: MLPSpec) -> int:
         >>> count_params(MLPSpec())
         109386
     """
-    if not isinstance(spec, MLPSpec):
+    if not isinstance(spec, TrainingFields):
         raise InvalidTypeError(
-            f"`spec` must be an MLPSpec. Received: spec={spec!r} (type {type(spec).__name__})."
+            f"`spec` must be a model spec (an MLPSpec, a CNNSpec). Received: spec={spec!r} (type {type(spec).__name__})."
         )
     return spec.params
 

@@ -22,8 +22,7 @@ from .augment import augment_source, augmented_batch
 from .build import build_model
 from .data import Dataset, EpochStream
 from .errors import ArgumentError, InvalidTypeError, TrainingDivergedError
-from .cnn import CNNSpec
-from .spec import MLPSpec
+from .spec import MLPSpec, TrainingFields
 
 __all__ = [
     "EpochProgress",
@@ -121,8 +120,8 @@ class TrainResult:
 
 def check_compatible(spec: MLPSpec, dataset: Dataset) -> None:
     """Raise a clear error unless ``spec`` and ``dataset`` fit together."""
-    if not isinstance(spec, (MLPSpec, CNNSpec)):
-        raise InvalidTypeError(f"`spec` must be an MLPSpec or a CNNSpec. Received: {type(spec).__name__}.")
+    if not isinstance(spec, TrainingFields):
+        raise InvalidTypeError(f"`spec` must be a model spec (an MLPSpec, a CNNSpec). Received: {type(spec).__name__}.")
     if not isinstance(dataset, Dataset):
         raise InvalidTypeError(
             f"`dataset` must be a mnistopt Dataset (see load_dataset). Received: {type(dataset).__name__}."

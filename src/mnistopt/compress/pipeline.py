@@ -125,8 +125,8 @@ def compress_model(
 
     options = _options(options, overrides)
     info = _check_model(model, dataset)
-    if spec is not None and not isinstance(spec, MLPSpec):
-        spec = None  # another family (a CNNSpec): its model goes through the stages any model does
+    if spec is not None and not spec.compress_by_spec:
+        spec = None  # a family whose models go through the stages any model does (by their own layers)
     elif spec is None:
         try:
             spec = spec_from_model(model, **({} if options.batch_size is None else {"batch_size": options.batch_size}))

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..artifacts import Stage, StageKind
+from ..families import marks_family
 from ..limits import LIMIT_FORMAT, LIMITS, OVER_LIMITS, Limits
 from ..records import COMPLETED, CompressionResult, SearchResult, TrialRecord, chain_history, select_best
 from ..spec import MLPSpec
@@ -488,7 +489,7 @@ def pareto_plot_data(points: Sequence[Mapping[str, Any]], x: str, y: str = "val_
             continue
         point = {"x": row[x], "y": row[y], "budget": row["budget"], "stage": row["stage"],
                  "family": Stage.parse(row["stage"]).family, "model_family": row.get("family"),
-                 "label": f"{row['budget']:,} {row['stage']}" + (f" {row['family']}" if row.get("family") == "cnn"
+                 "label": f"{row['budget']:,} {row['stage']}" + (f" {row['family']}" if marks_family(row.get("family"))
                                                                   else "")}
         if row["pareto"].get(x):
             front.append(point)

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from .._io import atomic_write_with
+from ..families import DEFAULT_FAMILY, marks_family
 from .data import comparison_data, curves_data, pareto_y_floor
 from .pareto import SIZE_AXES
 
@@ -145,10 +146,11 @@ def _budget_colours(plt: Any, budgets: Sequence[int]) -> dict[int, Any]:
     return {b: cmap(i % cmap.N) for i, b in enumerate(budgets)}
 
 
-def _family_handles(plt: Any) -> list[Any]:
-    """Legend entries for the model families' markers: an MLP's filled, a CNN's open."""
-    return [plt.Line2D([], [], color="grey", marker="o", linestyle="", label="MLP: filled"),
-            plt.Line2D([], [], color="grey", marker="o", markerfacecolor="none", linestyle="", label="CNN: open")]
+def _family_handles(plt: Any, families: Sequence[str]) -> list[Any]:
+    """Legend entries for the model families' markers: the default family's filled, the others' open."""
+    filled = plt.Line2D([], [], color="grey", marker="o", linestyle="", label=f"{DEFAULT_FAMILY.upper()}: filled")
+    return [filled] + [plt.Line2D([], [], color="grey", marker="o", markerfacecolor="none", linestyle="",
+                                  label=f"{', '.join(f.upper() for f in families)}: open")] * bool(families)
 
 
 def plot_pareto(data: Mapping[str, Any], path: str | os.PathLike, title: str = "") -> Path:
@@ -161,8 +163,8 @@ def plot_pareto(data: Mapping[str, Any], path: str | os.PathLike, title: str = "
     everything = (*data["front"], *data["dominated"], *data.get("short", ()))
     budgets = sorted({p["budget"] for p in everything})
     colour = _budget_colours(plt, budgets)
-    def face(p):  # a CNN's marker is open, an MLP's (or another model's) filled: the model family at a glance
-        return "none" if p.get("model_family") == "cnn" else colour[p["budget"]]
+    def face(p):  # a marked family's marker is open (a CNN's), the default's or a foreign model's filled
+        return "none" if marks_family(p.get("model_family")) else colour[p["budget"]]
 
     for group, alpha, size in ((data.get("short", ()), 0.07, 12), (data["dominated"], 0.2, 22)):
         for p in group:
@@ -211,8 +213,9 @@ def plot_pareto(data: Mapping[str, Any], path: str | os.PathLike, title: str = "
     handles = [plt.Line2D([], [], color=colour[b], marker="o", linestyle="", label=f"budget {b:,}") for b in budgets]
     families = sorted({p["family"] for p in everything})
     handles += [plt.Line2D([], [], color="grey", marker=_MARKERS[f], linestyle="", label=f) for f in families]
-    if any(p.get("model_family") == "cnn" for p in everything):
-        handles += _family_handles(plt)
+    marked = sorted({p["model_family"] for p in everything if marks_family(p.get("model_family"))})
+    if marked:
+        handles += _family_handles(plt, marked)
     if dense:
         handles.append(plt.Line2D([], [], color="grey", linestyle="--", label="dense models only"))
     if chosen:
@@ -250,7 +253,7 @@ def plot_family_prices(data: Mapping[str, Sequence[Mapping[str, Any]]], path: st
 
     for ax, axis in zip(axes[0], axes_names):
         for p in data[axis]:
-            open_ = p["family"] == "cnn"
+            open_ = marks_family(p["family"])
             ax.scatter(p["x"], p["y"], s=70, marker="o", facecolors="none" if open_ else colour[p["budget"]],
                        edgecolors=colour[p["budget"]], linewidths=1.8 if open_ else 0.5, zorder=3)
             if p["selected"]:
@@ -273,7 +276,8 @@ def plot_family_prices(data: Mapping[str, Sequence[Mapping[str, Any]]], path: st
         ax.margins(y=0.15)
     axes[0][0].set_ylabel("int8-io file validation accuracy")
     handles = [plt.Line2D([], [], color=colour[b], marker="o", linestyle="", label=f"budget {b:,}") for b in budgets]
-    handles += [*_family_handles(plt), plt.Line2D([], [], color="black", marker="o", markerfacecolor="none",
+    marked = sorted({p["family"] for points in data.values() for p in points if marks_family(p["family"])})
+    handles += [*_family_handles(plt, marked), plt.Line2D([], [], color="black", marker="o", markerfacecolor="none",
                                                   markersize=12, linestyle="", label="selected")]
     axes[0][-1].legend(handles=handles, fontsize=7, loc="lower right")
     fig.suptitle("what each family's best model costs to run, and what it answers", fontsize=10)
