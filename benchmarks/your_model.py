@@ -66,7 +66,8 @@ def main() -> int:
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    data_path = args.data or os.environ["MNISTOPT_DATA"]
+    # the compressions read the data this script read
+    where = (["--dataset", args.dataset] if args.dataset else []) + (["--data", args.data] if args.data else [])
     rows = []
     for name, make, epochs, units in (("notebook_mlp", notebook_mlp, 10, 50_000),
                                       ("simple_convnet", simple_convnet, 15, 20_000)):
@@ -79,7 +80,7 @@ def main() -> int:
         _common.say(f"{name}: trained {args.epochs or epochs} epochs in {time.perf_counter() - started:.0f} s")
         path = out / f"{name}.keras"
         model.save(path)
-        command = [sys.executable, "-m", "mnistopt", "compress", str(path), "--data", data_path, "--out",
+        command = [sys.executable, "-m", "mnistopt", "compress", str(path), *where, "--out",
                    str(out / name), "--sparsity", "0.5", "--quantize", "dynamic", "int8", "int8-io", "--qat",
                    "--units", str(units), "--seed", str(args.seed)]
         if args.fine_tune_epochs:

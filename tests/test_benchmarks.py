@@ -13,8 +13,10 @@ BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
 def run(script, mnist_dir, out, *extra):
+    """Run a benchmark script on ``mnist_dir`` (``None``: the data ``extra`` names, e.g. the packaged sample)."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "MPLBACKEND": "Agg"}
-    proc = subprocess.run([sys.executable, str(BENCH / script), "--data", str(mnist_dir), "--out", str(out), *extra],
+    where = ["--data", str(mnist_dir)] if mnist_dir is not None else []
+    proc = subprocess.run([sys.executable, str(BENCH / script), *where, "--out", str(out), *extra],
                           env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc.stdout
@@ -230,7 +232,9 @@ def test_classes_script_searches_twenty_classes_and_labels_from_one(mnist_dir, t
 
 @pytest.mark.slow
 def test_your_model_script_compresses_two_plain_keras_models(mnist_dir, tmp_path):
-    out = run("your_model.py", mnist_dir, tmp_path, "--epochs", "1", "--fine-tune-epochs", "1", "--json")
+    # the packaged sample (2,000 test images): TFLM runs every test image of each int8-io file one by one
+    out = run("your_model.py", None, tmp_path, "--dataset", "mnist-sample", "--epochs", "1", "--fine-tune-epochs", "1",
+              "--json")
     rows = json.loads(out.strip().splitlines()[-1])["rows"]
     for name, architecture in (("notebook_mlp", "784-128-64-10"), ("simple_convnet", "conv32-conv64-10")):
         stages = {r["stage"]: r for r in rows if r["model"] == name}

@@ -250,21 +250,22 @@ def test_folds_with_a_validation_fraction_carve_validation_from_the_training_par
         mnist_small.folds(4, validation_fraction=1.5)
 
 
-def test_no_module_but_a_familys_own_asks_which_family_a_spec_is():
-    """A family is its spec class (spec.py: the MLP, cnn.py: the CNN) and its choices; everything else uses their
-    protocol (build, lower, params, compress_by_spec, ...) and the registries, never a family's class or name."""
+def test_no_module_outside_the_families_package_asks_which_family_a_spec_is():
+    """A family is one class in mnistopt.families (its spec class, its choices, its schedule) in one registry;
+    everything else uses their protocol (build, lower, params, compress_by_spec, ...) and the registry, never a
+    family's class or name."""
     import re
     from pathlib import Path
 
-    from mnistopt.families import FAMILY_SPECS
-    from mnistopt.space import FAMILY_SPACES
+    from mnistopt.families import FAMILIES, CNNFamily, MLPFamily
 
-    assert list(FAMILY_SPACES) == list(FAMILY_SPECS)
-    assert all(FAMILY_SPACES[name].spec_class is FAMILY_SPECS[name] for name in FAMILY_SPECS)
+    assert [type(f) for f in FAMILIES.values()][:2] == [MLPFamily, CNNFamily]
+    assert all(family.spec_class.family == name for name, family in FAMILIES.items() if name in ("mlp", "cnn"))
     asks = re.compile(r"isinstance\([^)]*\b(MLPSpec|CNNSpec)\b|[=!]=\s*[\"'](mlp|cnn)[\"']|[\"'](mlp|cnn)[\"']\s*[=!]="
                       r"|\[[\"'](mlp|cnn)[\"']\]|[\"'](mlp|cnn)[\"']\s+(not\s+)?in\b")
     src = Path(__file__).resolve().parents[1] / "src" / "mnistopt"
     found = [f"{path.relative_to(src)}:{i}: {line.strip()}" for path in sorted(src.rglob("*.py"))
-             if path.name not in ("spec.py", "cnn.py", "families.py")
+             if path.parent.name != "families"
              for i, line in enumerate(path.read_text().splitlines(), 1) if asks.search(line) and ">>>" not in line]
     assert found == []
+    assert asks.search('if spec.family == "cnn":') and asks.search("isinstance(spec, MLPSpec)")  # the pattern bites

@@ -44,9 +44,9 @@ def test_every_sampled_spec_fits_its_budget(data, space, budget):
 
 def test_small_budgets_only_offer_reduced_inputs():
     resolved = SearchSpace().resolve(4034)
-    assert "none" not in resolved.inputs  # 784 inputs leave under 8 hidden units
-    assert "crop4+pool" in resolved.inputs
-    assert set(SearchSpace().resolve(72842).inputs) >= {"none", "pool"}
+    assert "none" not in resolved.families["mlp"].inputs  # 784 inputs leave under 8 hidden units
+    assert "crop4+pool" in resolved.families["mlp"].inputs
+    assert set(SearchSpace().resolve(72842).families["mlp"].inputs) >= {"none", "pool"}
 
 
 def test_fixing_a_dimension_makes_it_fixed():
@@ -74,7 +74,7 @@ def test_budget_below_any_model_in_space():
 def test_depths_that_cannot_fit_are_dropped():
     # 805 parameters fit 784-1-10 but no 2- or 3-hidden-layer model.
     resolved = SearchSpace(inputs="none", batch_norm=False).resolve(805)
-    assert resolved.depths == (1,)
+    assert resolved.families["mlp"].depths == (1,)
     assert resolved.to_spec(resolved.defaults()).params == 805
 
 

@@ -16,7 +16,8 @@ from .errors import MnistoptError
 from .compression import DEFAULT_PRUNE_EPOCHS, check_stages
 from .options import (DEFAULT_COMPRESSION, DEFAULT_FINE_TUNE_EPOCHS, DEFAULT_QUANTIZE, ClusterOptions, SearchOptions,
                       cli_options)
-from .space import FAMILY_SPACES, Choice, SearchSpace
+from .families import FAMILIES
+from .space import Choice, SearchSpace
 
 __all__ = ["main", "build_parser"]
 
@@ -140,7 +141,7 @@ def _add_search_command(sub: Any, common: argparse.ArgumentParser) -> None:
     _add_data_args(srch)
     srch.add_argument("--out", metavar="DIR", default="runs/search", help="output directory (default: runs/search)")
     _add_search_options(srch)
-    srch.add_argument("--family", nargs="+", choices=list(FAMILY_SPACES), default=None, metavar="FAMILY",
+    srch.add_argument("--family", nargs="+", choices=list(FAMILIES), default=None, metavar="FAMILY",
                       help="model families to search: mlp (default), cnn, or both (mlp cnn). A CNN trial costs tens "
                       "of times an MLP's computation; its selected models are often the most accurate at a budget")
     srch.add_argument("--device", metavar="FILE", default=None,

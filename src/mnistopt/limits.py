@@ -80,6 +80,17 @@ class Limit:
         """Whether each trained trial's file is measured against it."""
         return self.on_file or self.of_spec is None
 
+    def arithmetic(self, spec: Any) -> int | None:
+        """The figure by arithmetic on ``spec``, or ``None`` when this limit has none or the spec's family
+        does not say how the converter lowers it (a family of the user's own: the arena is then only
+        measured on each trained trial's file)."""
+        if self.of_spec is None:
+            return None
+        try:
+            return self.of_spec(spec)
+        except NotImplementedError:
+            return None
+
 
 #: Every limit a search takes, by name.
 LIMITS: dict[str, Limit] = {limit.name: limit for limit in (
@@ -221,14 +232,14 @@ class Limits(Mapping[str, float]):
     def figures(self, spec: Any) -> dict[str, int]:
         """The record fields the arithmetic gives for ``spec`` (e.g. ``{"macs": ..., "arena_bytes": ...}``),
         for every limit known by arithmetic, set or not."""
-        return {limit.field: int(limit.of_spec(spec)) for limit in LIMITS.values() if limit.of_spec is not None}
+        return {limit.field: int(figure) for limit in LIMITS.values() if (figure := limit.arithmetic(spec)) is not None}
 
     def violations(self, spec: Any) -> list[str]:
         """What ``spec`` exceeds among the limits known by arithmetic (and the parameter cap)."""
         out = []
         for name, value in self.items():
             limit = LIMITS[name]
-            if limit.of_spec is not None and (figure := limit.of_spec(spec)) > value:
+            if (figure := limit.arithmetic(spec)) is not None and figure > value:
                 out.append(f"{name} {figure:,} > {value:,}")
         cap = self.params_cap()
         if cap is not None and spec.params > cap:

@@ -28,7 +28,8 @@ from .compression import DEFAULT_COMPRESSION, DEFAULT_FINE_TUNE_EPOCHS, DEFAULT_
 from .kinds import BUDGET_KINDS, BudgetKind, ParamsBudget, get_kind
 from .limits import LIMIT_FORMAT, LIMITS, Limits
 from .dimensions import as_choice
-from .space import FAMILY_SPACES, SearchSpace
+from .families import get_family
+from .space import SearchSpace
 
 __all__ = ["SearchOptions", "ClusterOptions", "Tuner", "CliFlag", "option", "cli_options", "DEFAULTS",
            "DEFAULT_COMPRESSION", "DEFAULT_FINE_TUNE_EPOCHS", "DEFAULT_QUANTIZE", "DEFAULT_MAX_EPOCHS",
@@ -314,7 +315,7 @@ class SearchOptions:
     def retrain_factor_for(self, family: str) -> int:
         """How many times its trial's epochs the selected spec of ``family`` trains again:
         ``retrain_factor``, or for ``"auto"`` the larger of the family's own
-        (:attr:`~mnistopt.space.CNNChoices.retrain_factor`) and the budget kind's
+        (:attr:`~mnistopt.families.CNNFamily.retrain_factor`) and the budget kind's
         (:attr:`~mnistopt.kinds.NonzeroBudget.retrain_factor`); 1 ships the trial's model.
 
         Example:
@@ -327,11 +328,11 @@ class SearchOptions:
         """
         if self.retrain_factor != "auto":
             return self.retrain_factor
-        return max(FAMILY_SPACES[family].retrain_factor, self.budget_kind.retrain_factor)
+        return max(get_family(family).retrain_factor, self.budget_kind.retrain_factor)
 
     def _small_budget(self) -> int | None:
         """The budget kind's ``small_budget``, unless a family of the space trains too slowly for the
-        small-budget schedule (:attr:`~mnistopt.space.CNNChoices.small_budget_schedule`).
+        small-budget schedule (:attr:`~mnistopt.families.CNNFamily.small_budget_schedule`).
 
         Example:
             >>> from mnistopt import Choice, SearchSpace
@@ -339,7 +340,7 @@ class SearchOptions:
             30
         """
         families = as_choice(self.space.family, "family")
-        if not all(FAMILY_SPACES[f].small_budget_schedule for f in families):
+        if not all(get_family(f).small_budget_schedule for f in families):
             return None
         return self.budget_kind.small_budget
 

@@ -213,7 +213,7 @@ def search_under_budget(
             ``1``: ship the trial's own model. ``"auto"`` (default): 2 for a
             CNN and for a non-zero budget, 1 for an MLP at a parameter or byte
             budget (each chosen by 5-fold cross-validation over the training
-            files: :attr:`~mnistopt.space.CNNChoices.retrain_factor`,
+            files: :attr:`~mnistopt.families.CNNFamily.retrain_factor`,
             :attr:`~mnistopt.kinds.NonzeroBudget.retrain_factor`).
         time_limit: seconds per budget: once a budget's search has run this
             long it starts no new trial (the one in progress finishes) and

@@ -15,33 +15,19 @@ sampled values into an :class:`~mnistopt.MLPSpec`.
 from __future__ import annotations
 
 import dataclasses
-import itertools
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
+from typing import Any
 
-from . import budget as _budget
 from ._checks import check_int
 from .dimensions import Choice, Dimension, DimensionKind, Range, Value, as_choice, dimension
 from .errors import ArgumentError, BudgetError
 from .kinds import BudgetKind, ParamsBudget, get_kind
 from .footprint import ACTIVATION_OPS, TFLM_ACTIVATIONS, tflm_missing_ops
 from .limits import Limits
-from .cnn import CNNSpec, Downsample, Head, Padding, cnn_of_width, widest_cnn
-from .errors import SpecError
-from .families import DEFAULT_FAMILY, Spec
-from .spec import ACTIVATIONS, AUGMENTATIONS, LR_SCHEDULES, OPTIMIZERS, MLPSpec
+from .families import DEFAULT_FAMILY, FAMILIES, INPUTS, FamilyChoices, Spec
+from .spec import ACTIVATIONS, AUGMENTATIONS, LR_SCHEDULES, OPTIMIZERS
 
-__all__ = ["Choice", "Range", "SearchSpace", "ResolvedSpace", "Dimension", "MLPChoices", "CNNChoices", "FAMILY_SPACES"]
-
-
-_INPUTS = {  # input reduction name -> (crop, pool)
-    "none": (0, False),
-    "crop2": (2, False),
-    "crop4": (4, False),
-    "pool": (0, True),
-    "crop2+pool": (2, True),
-    "crop4+pool": (4, True),
-}
+__all__ = ["Choice", "Range", "SearchSpace", "ResolvedSpace", "Dimension"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,7 +68,10 @@ class SearchSpace:
         family: the model families to search: ``"mlp"`` (the default) and ``"cnn"``. A CNN trial
             costs far more computation than an MLP one (tens of times the multiply-accumulates);
             add ``"cnn"`` when the most accurate model at the budget matters more than search time
-            and inference cost. The ``conv_*`` fields describe the CNNs (see :class:`CNNChoices`):
+            and inference cost. A family of your own (:class:`~mnistopt.families.ModelFamily`) is
+            named here once registered (:func:`~mnistopt.families.register_family`); its own choices
+            are the family's. The ``conv_*`` fields describe the CNNs (see
+            :class:`~mnistopt.families.CNNChoices`):
         conv_depth: number of convolution blocks.
         conv_growth: each block's filters relative to the previous block's.
         conv_kernel: kernel size of the first two blocks' convolutions (later blocks use 3x3).
@@ -104,7 +93,7 @@ class SearchSpace:
 
     depth: Value = Choice(1, 2, 3)
     taper: Value = Range(0.4, 1.0)
-    inputs: Value = Choice(*_INPUTS)
+    inputs: Value = Choice(*INPUTS)
     activation: Value = Choice("relu", "gelu")
     dropout: Value = Range(0.0, 0.4)
     l2: Value = Choice(0.0, 1e-5, 1e-4)
@@ -190,26 +179,13 @@ class SearchSpace:
             mnistopt.errors.ArgumentError: `inputs` must be among ['none', 'crop2', 'crop4', 'pool', 'crop2+pool', 'crop4+pool']. Received: ['blur'].
         """
         kind = get_kind(kind)
-        for name, allowed in (("family", tuple(FAMILY_SPACES)), ("conv_downsample", tuple(d.value for d in Downsample)),
-                              ("conv_padding", tuple(p.value for p in Padding)), ("conv_head", tuple(h.value for h in Head)),
-                              ("conv_separable", (False, True))):
-            bad = [v for v in as_choice(getattr(self, name), name) if v not in allowed]
-            if bad:
-                raise ArgumentError(f"`{name}` must be among {list(allowed)}. Received: {bad}.")
-        for d in as_choice(self.conv_depth, "conv_depth"):
-            check_int("conv_depth", d, minimum=1, maximum=6)
-        for k in as_choice(self.conv_kernel, "conv_kernel"):
-            check_int("conv_kernel", k, minimum=1, maximum=9)
-        growth = (self.conv_growth.low, self.conv_growth.high) if isinstance(self.conv_growth, Range) else \
-            as_choice(self.conv_growth, "conv_growth")
-        if any(not isinstance(g, (int, float)) or isinstance(g, bool) or not 0.25 <= g <= 4 for g in growth):
-            raise ArgumentError(f"`conv_growth` must be numbers in [0.25, 4]. Received: {self.conv_growth}.")
-        unknown = [v for v in as_choice(self.inputs, "inputs") if v not in _INPUTS]
-        if unknown:
-            raise ArgumentError(f"`inputs` must be among {list(_INPUTS)}. Received: {unknown}.")
-        if self.hidden is None:
-            for d in as_choice(self.depth, "depth"):
-                check_int("depth", d, minimum=1, maximum=8)
+        bad = [v for v in as_choice(self.family, "family") if v not in FAMILIES]
+        if bad:
+            raise ArgumentError(f"`family` must be among {list(FAMILIES)} (a family of your own is added with "
+                                f"mnistopt.families.register_family). Received: {bad}.")
+        for family in FAMILIES.values():  # each family checks its own choices: the built-in ones' fields always
+            if family.built_in or family.name in as_choice(self.family, "family"):
+                family.check(self)
         as_choice(self.batch_norm, "batch_norm")
         for name, allowed in (("activation", ACTIVATIONS), ("optimizer", OPTIMIZERS),
                               ("lr_schedule", LR_SCHEDULES), ("augment", AUGMENTATIONS)):
@@ -256,7 +232,7 @@ class SearchSpace:
         families, errors = {}, []
         for name in as_choice(self.family, "family"):
             try:
-                families[name] = FAMILY_SPACES[name].resolve(self, budget, input_shape, num_classes, limits)
+                families[name] = FAMILIES[name].resolve(self, budget, input_shape, num_classes, limits)
             except BudgetError as e:
                 errors.append(e)
         if not families:
@@ -278,200 +254,6 @@ class SearchSpace:
 
 
 @dataclasses.dataclass(frozen=True)
-class MLPChoices:
-    """The MLP family's part of a resolved space: the input reductions and depths that fit."""
-
-    inputs: tuple[str, ...]
-    depths: tuple[int, ...]
-
-    #: The spec this family's sampled points become.
-    spec_class: ClassVar[type] = MLPSpec
-    #: Whether ``max_epochs="auto"`` and ``epoch_images="auto"`` give small budgets the longer schedule
-    #: (:data:`mnistopt.options.SMALL_BUDGET_MAX_EPOCHS` epochs of :data:`~mnistopt.options.SMALL_BUDGET_EPOCH_IMAGES`).
-    small_budget_schedule: ClassVar[bool] = True
-    #: ``retrain_factor="auto"``: the selected MLP ships with its trial's weights (no second training).
-    retrain_factor: ClassVar[int] = 1
-
-    @classmethod
-    def resolve(cls, space: SearchSpace, budget: int, input_shape: tuple[int, ...], num_classes: int,
-                limits: Limits | None = None) -> MLPChoices:
-        limits = Limits(limits)
-        inputs = as_choice(space.inputs, "inputs")
-        depths = (len(space.hidden),) if space.hidden is not None else tuple(
-            check_int("depth", d, minimum=1, maximum=8) for d in as_choice(space.depth, "depth")
-        )
-        batch_norms = as_choice(space.batch_norm, "batch_norm")
-
-        def features(name):
-            crop, pool = _INPUTS[name]
-            try:
-                return _budget.input_features(input_shape, crop, pool)
-            except ArgumentError:
-                return None
-
-        activations = as_choice(space.activation, "activation")
-
-        def worst_minimum(name, depth_set):
-            """The smallest model of the costliest (depth, batch-norm) combination (None: none, or one over
-            the limits)."""
-            n = features(name)
-            if n is None:
-                return None
-            crop, pool = _INPUTS[name]
-            shapes = [tuple(space.hidden)] if space.hidden is not None else [(1,) * d for d in depth_set]
-            if limits and any(not limits.fits(MLPSpec(hidden=h, crop=crop, pool=pool, activation=a, batch_norm=bn,
-                                                      input_shape=input_shape, num_classes=num_classes))
-                              for h in shapes for a in activations for bn in batch_norms):
-                return None
-            return max(_budget.mlp_params(n, h, num_classes, bn) for h in shapes for bn in batch_norms)
-
-        # Every combination of the sampled values must fit, so keep the largest
-        # set of depths (shallowest first) for which some input reduction fits.
-        ordered = sorted(depths)
-        for k in range(len(ordered), 0, -1):
-            depth_set = tuple(ordered[:k])
-            feasible = [v for v in inputs if (m := worst_minimum(v, depth_set)) is not None and m <= budget]
-            if feasible:
-                break
-        if not feasible:
-            sizes = [m for v in inputs if (m := worst_minimum(v, ordered[:1])) is not None]
-            if not sizes and limits:
-                raise BudgetError(f"No MLP of this search space is within the limits ({limits.describe()}), even at "
-                                  f"one unit per layer, for inputs {list(inputs)}.")
-            raise BudgetError(
-                f"budget={budget:,} is below the minimum of this search space: {min(sizes):,} "
-                f"parameters (one hidden unit per layer, with every allowed batch-norm choice, for "
-                f"inputs {list(inputs)}). Raise the budget, fix batch_norm=False, or allow more "
-                f"input reduction, e.g. SearchSpace(inputs=Choice('crop4+pool'))."
-            )
-        if space.hidden is None:
-            useful = [
-                v for v in feasible
-                if _budget.mlp_params(features(v), (space.min_width,), num_classes) <= budget
-            ]
-            feasible = useful or feasible
-        return cls(tuple(feasible), depth_set)
-
-    def dimensions(self, space: SearchSpace) -> list[Dimension]:
-        dims = []
-        if space.hidden is None:
-            dims.append(dimension("depth", Choice(*self.depths)))
-            dims.extend(dimension(f"taper_{i}", space.taper) for i in range(2, max(self.depths) + 1))
-        return dims + [dimension("inputs", Choice(*self.inputs))]
-
-    def to_spec(self, space: SearchSpace, values: Mapping[str, Any], budget: int, fields: dict[str, Any],
-                limits: Limits | None = None) -> MLPSpec:
-        crop, pool = _INPUTS[values["inputs"]]
-        base = MLPSpec(hidden=(), crop=crop, pool=pool, **fields)
-        if space.hidden is not None:
-            return dataclasses.replace(base, hidden=tuple(space.hidden))  # resolve() checked it fits (params kind)
-        depth = int(values["depth"])
-        ratios = [1.0]
-        for i in range(2, depth + 1):
-            ratios.append(ratios[-1] * float(values[f"taper_{i}"]))
-        fits = (lambda widths: limits.fits(dataclasses.replace(base, hidden=widths))) if limits else None
-        widths = _budget.widths_for_budget(budget, base.in_features, base.num_classes, ratios, base.batch_norm, fits)
-        return dataclasses.replace(base, hidden=widths)
-
-
-@dataclasses.dataclass(frozen=True)
-class CNNChoices:
-    """The convolutional family's part of a resolved space: the block counts and heads that fit.
-
-    A sampled CNN has ``conv_depth`` blocks, the first two of ``conv_kernel`` convolutions (later
-    blocks, on maps of 11 pixels or less, use 3x3), each ``conv_growth`` times as wide as the one before, downsampled alike
-    (``conv_downsample``), the blocks after the first depthwise-separable when
-    ``conv_separable``; then ``conv_head``. Its channels are the widest that fit the
-    budget (:func:`mnistopt.cnn.widest_cnn`).
-    """
-
-    depths: tuple[int, ...]
-    heads: tuple[str, ...]
-
-    #: The spec this family's sampled points become.
-    spec_class: ClassVar[type] = CNNSpec
-    #: A CNN epoch costs tens of times an MLP's, so a search with CNNs keeps the regular schedule
-    #: (:data:`~mnistopt.options.DEFAULT_MAX_EPOCHS` epochs of :data:`~mnistopt.options.AUTO_EPOCH_IMAGES`)
-    #: at every budget: at 4,034 parameters the small-budget schedule would cost it 8 times as much.
-    small_budget_schedule: ClassVar[bool] = False
-    #: ``retrain_factor="auto"``: the selected CNN is trained again from scratch for twice its trial's
-    #: epochs (schedule stretched) and that model ships. Chosen by 5-fold cross-validation over
-    #: MNIST-10k's 10,000 training images (``benchmarks/cnn_defaults.py``, official test set unused):
-    #: twice the epochs gained +0.0032 [+0.0004, +0.0060] at 4,034 parameters and +0.0030
-    #: [+0.0013, +0.0047] at 72,842 (paired differences, 95% t-intervals); three times gained
-    #: +0.0057 [+0.0036, +0.0078] at 4,034 but +0.0020 [-0.0008, +0.0048] at 72,842 (cannot tell)
-    #: for 1.5 times the cost, so one factor for both is 2. Training
-    #: every trial twice as long would double the search; training the winner twice as long costs
-    #: about two full trials per budget (a search runs dozens).
-    retrain_factor: ClassVar[int] = 2
-
-    @staticmethod
-    def _shape(space: SearchSpace, depth: int, growth: float, kernel: int, separable: bool,
-               downsample: str) -> dict[str, Any]:
-        return dict(kernels=tuple(kernel if i < 2 else 3 for i in range(depth)),
-                    ratios=tuple(growth ** i for i in range(depth)),
-                    separable=(False,) + (bool(separable),) * (depth - 1), downsample=(downsample,) * depth)
-
-    @classmethod
-    def resolve(cls, space: SearchSpace, budget: int, input_shape: tuple[int, ...], num_classes: int,
-                limits: Limits | None = None) -> CNNChoices:
-        limits = Limits(limits)
-        activations = as_choice(space.activation, "activation")
-        growth = space.conv_growth.high if isinstance(space.conv_growth, Range) else max(
-            as_choice(space.conv_growth, "conv_growth"))
-        others = list(itertools.product(
-            as_choice(space.conv_kernel, "conv_kernel"), as_choice(space.conv_separable, "conv_separable"),
-            as_choice(space.conv_downsample, "conv_downsample"), as_choice(space.conv_padding, "conv_padding"),
-            as_choice(space.batch_norm, "batch_norm")))
-
-        def worst(depth: int, head: str) -> int | None:
-            """Parameters of the costliest combination at one filter in the first block (None: no map, or
-            over the limits)."""
-            try:
-                smallest = [cnn_of_width(1, **cls._shape(space, depth, growth, k, sep, down), head=head, padding=pad,
-                                         batch_norm=bn, activation=a, input_shape=input_shape, num_classes=num_classes)
-                            for k, sep, down, pad, bn in others for a in activations]
-            except SpecError:
-                return None
-            if limits and not all(limits.fits(s) for s in smallest):
-                return None
-            return max(s.params for s in smallest)
-
-        depths = sorted(as_choice(space.conv_depth, "conv_depth"))
-        heads = as_choice(space.conv_head, "conv_head")
-        fits = {(d, h): m for d in depths for h in heads if (m := worst(d, h)) is not None and m <= budget}
-        kept_heads = tuple(h for h in heads if all((d, h) in fits for d in depths[:1]))
-        kept_depths = tuple(d for d in depths if all((d, h) in fits for h in kept_heads))
-        if not kept_heads or not kept_depths:
-            known = [m for d in depths for h in heads if (m := worst(d, h)) is not None]
-            least = f"{min(known):,} parameters" if known else "no feature map left for this image size"
-            if not known and limits:
-                least = f"none within the limits: {limits.describe()}"
-            raise BudgetError(
-                f"budget={budget:,} is below the smallest CNN of this search space ({least}: one filter in the "
-                f"first block, every allowed choice). Raise the budget, or fix conv_head='gap' and fewer blocks."
-            )
-        return cls(kept_depths, kept_heads)
-
-    def dimensions(self, space: SearchSpace) -> list[Dimension]:
-        return [dimension("conv_depth", Choice(*self.depths)), dimension("conv_growth", space.conv_growth),
-                dimension("conv_kernel", space.conv_kernel), dimension("conv_separable", space.conv_separable),
-                dimension("conv_downsample", space.conv_downsample), dimension("conv_padding", space.conv_padding),
-                dimension("conv_head", Choice(*self.heads))]
-
-    def to_spec(self, space: SearchSpace, values: Mapping[str, Any], budget: int, fields: dict[str, Any],
-                limits: Limits | None = None) -> CNNSpec:
-        shape = self._shape(space, int(values["conv_depth"]), float(values["conv_growth"]),
-                            int(values["conv_kernel"]), bool(values["conv_separable"]), values["conv_downsample"])
-        return widest_cnn(budget, **shape, head=values["conv_head"], padding=values["conv_padding"],
-                          fits=limits.fits if limits else None, **fields)
-
-
-#: Each model family's part of a search space, by family name.
-FAMILY_SPACES: dict[str, type] = {choices.spec_class.family: choices for choices in (MLPChoices, CNNChoices)}
-
-
-@dataclasses.dataclass(frozen=True)
 class ResolvedSpace:
     """A :class:`SearchSpace` bound to one budget and input shape: each family's feasible choices."""
 
@@ -479,21 +261,9 @@ class ResolvedSpace:
     budget: int
     input_shape: tuple[int, int]
     num_classes: int
-    families: Mapping[str, Any]  # family name -> its MLPChoices / CNNChoices
+    families: Mapping[str, FamilyChoices]  # family name -> its resolved choices
     kind: BudgetKind = ParamsBudget()
     limits: Limits = dataclasses.field(default_factory=Limits)
-
-    @property
-    def inputs(self) -> tuple[str, ...]:
-        """The MLP family's feasible input reductions (empty without that family)."""
-        mlp = self.families.get(MLPSpec.family)
-        return mlp.inputs if mlp is not None else ()
-
-    @property
-    def depths(self) -> tuple[int, ...]:
-        """The MLP family's feasible depths (empty without that family)."""
-        mlp = self.families.get(MLPSpec.family)
-        return mlp.depths if mlp is not None else ()
 
     def param_budget(self, values: Mapping[str, Any]) -> int:
         """The dense parameter budget of a sampled point (see ``kind``).
