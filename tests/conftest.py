@@ -93,6 +93,21 @@ def write_idx_dir(directory: Path, arrays: dict, gz: bool = True, tag: str = "")
     return directory
 
 
+def run_main(argv: list, capsys, monkeypatch, **env: str) -> tuple[int, str]:
+    """``mnistopt ARGV`` in this process (``cli.main``, what ``python -m mnistopt`` calls) with ``env`` set:
+    ``(exit status, standard error)``; an argparse error's ``SystemExit`` is its status."""
+    from mnistopt.cli import main
+
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    capsys.readouterr()
+    try:
+        status = main([str(a) for a in argv])
+    except SystemExit as exc:
+        status = exc.code
+    return status, capsys.readouterr().err
+
+
 def kill_after_records(argv: list, result_json: Path, count: int = 2, timeout: float = 240) -> dict:
     """Run ``argv``, SIGKILL it as soon as ``result_json`` holds ``count`` records, and return that
     file's content read after the kill (what a rerun will find)."""

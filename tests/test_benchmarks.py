@@ -81,7 +81,7 @@ def test_seed_comparison_script(mnist_dir, tmp_path):
 
 @pytest.mark.slow
 def test_speed_script_json_line(mnist_dir, tmp_path):
-    out = run("speed.py", mnist_dir, tmp_path, "--images", "4000", "--repeats", "1", "--skip-search", "--json")
+    out = run("speed.py", mnist_dir, tmp_path, "--images", "1500", "--repeats", "1", "--skip-search", "--json")
     data = json.loads(out.strip().splitlines()[-1])
     assert data["gflops"] > 0 and data["epoch_floor_s"] > 0
     assert [(r["path"], r["batch_size"]) for r in data["epochs"]] == [
@@ -248,7 +248,8 @@ def test_your_model_script_compresses_two_plain_keras_models(mnist_dir, tmp_path
 
 @pytest.mark.slow
 def test_cnn_defaults_script_prints_paired_differences_over_folds(mnist_dir, tmp_path):
-    out = run("cnn_defaults.py", mnist_dir, tmp_path, "--folds", "2", "--epochs", "1", "--budget", "4034", "--json")
+    out = run("cnn_defaults.py", None, tmp_path, "--dataset", "mnist-sample", "--folds", "2", "--epochs", "1",
+              "--budget", "4034", "--json")
     data = json.loads(out.strip().splitlines()[-1])
     rows = data["budgets"]["4034"]
     assert len(rows["reference"]["folds"]) == 2 and all(r["params"] <= 4034 for r in rows.values())
@@ -261,7 +262,8 @@ def test_cnn_defaults_script_prints_paired_differences_over_folds(mnist_dir, tmp
 
 @pytest.mark.slow
 def test_sparse_training_script_compares_pruning_schedules_over_folds(mnist_dir, tmp_path):
-    out = run("sparse_training.py", mnist_dir, tmp_path, "--folds", "2", "--epochs", "2", "--budget", "3000",
+    out = run("sparse_training.py", None, tmp_path, "--dataset", "mnist-sample", "--folds", "2", "--epochs", "2",
+              "--budget", "3000",
               "--model", "narrow MLP (50% sparse)", "--json")
     data = json.loads(out.strip().splitlines()[-1])
     rows = data["models"]["narrow MLP (50% sparse)"]["variants"]

@@ -5,7 +5,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import synthetic_arrays, write_idx_dir
+from conftest import run_main, synthetic_arrays, write_idx_dir
 
 from mnistopt import load_dataset
 from mnistopt.cli import main
@@ -76,16 +76,16 @@ def test_saved_model_reloads_and_predicts_like_reported(tmp_path):
          "within the limits (arena <= 500 bytes)"),
     ],
 )
-def test_errors_exit_2_with_one_line_and_no_traceback(tmp_path, args, match):
+def test_errors_exit_2_with_one_line_and_no_traceback(tmp_path, args, match, capsys, monkeypatch):
+    """In this process (``cli.main``, as ``python -m mnistopt`` calls it; the process itself is checked by
+    test_bad_input.py's subprocess tests), so each row costs no TensorFlow start-up."""
     npz = _npz(tmp_path)
     argv = [a.format(tmp=tmp_path, npz=npz) for a in args]
-    proc = subprocess.run([sys.executable, "-m", "mnistopt", *argv], capture_output=True, text=True,
-                          env={"PATH": "/usr/bin:/bin", "MNISTOPT_DATA": "", "KERAS_HOME": str(tmp_path / "kh"),
-                               "TF_CPP_MIN_LOG_LEVEL": "3"})
-    assert proc.returncode == 2, proc.stderr
-    lines = [line for line in proc.stderr.splitlines() if line.startswith("mnistopt: error:")]
-    assert len(lines) == 1 and match in proc.stderr
-    assert "Traceback" not in proc.stderr
+    status, stderr = run_main(argv, capsys, monkeypatch, MNISTOPT_DATA="", KERAS_HOME=str(tmp_path / "kh"))
+    assert status == 2, stderr
+    lines = [line for line in stderr.splitlines() if line.startswith("mnistopt: error:")]
+    assert len(lines) == 1 and match in stderr
+    assert "Traceback" not in stderr
 
 
 def test_data_alone_is_the_data_whatever_the_folder_and_env_say(tmp_path):
