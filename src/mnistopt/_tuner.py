@@ -531,6 +531,11 @@ class LostTrialWatchdog:
 #: Chief: how often the server loop checks whether every budget's search has ended (the
 #: chief's exit lag after the last trial, when every worker has been told to stop).
 SERVER_POLL = 0.5
+#: Chief: seconds it keeps answering after every search has ended, before it stops serving. A
+#: worker can be between two requests at that moment (pausing :data:`IDLE_PAUSE` after "wait", or
+#: with a request on its way that the ended-check did not see yet): it is told "stopped" then,
+#: instead of finding the chief gone (gRPC's "Cancelling all calls", a crashed worker).
+STOP_LINGER = IDLE_PAUSE + 1.5
 
 
 def serve_oracles(host: str, ports: Sequence[int], oracles: Sequence[Any], poll: float = SERVER_POLL) -> None:
@@ -567,9 +572,10 @@ def serve_oracles(host: str, ports: Sequence[int], oracles: Sequence[Any], poll:
 
         while not all(ended(s, o) for s, o in zip(servicers, oracles)):
             time.sleep(poll)
+        time.sleep(STOP_LINGER)  # every search has ended: a late request is answered "stopped"
     finally:
         for server in servers:
-            server.stop(grace=None)
+            server.stop(grace=1.0)  # a request already in flight still gets its answer
 
 
 def make_oracle(name: Tuner, max_trials: int | None, max_epochs: int, seed: int, factor: int):
